@@ -1,0 +1,111 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types of a Delegation.
+const (
+	// ConditionVerified is True when public DNS sends the domain's challenge name to the target.
+	ConditionVerified = "Verified"
+	// ConditionReady is True when certificates for the domain can be issued through the target.
+	ConditionReady = "Ready"
+	// ConditionConflict is True when an older Delegation in another namespace has the same domain.
+	ConditionConflict = "Conflict"
+)
+
+// DelegationSpec names the domain whose DNS-01 challenges are answered by acmezone.
+type DelegationSpec struct {
+	// Domain is the domain certificates are issued for, for example "example.com" (without
+	// "*." and without the trailing dot). Its challenges are answered at the target.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`
+	Domain string `json:"domain"`
+
+	// Target, when set, is the name inside a served zone where the TXT records for the domain are
+	// published, for example "_acme-challenge.example.com." when acmezone is authoritative for
+	// the user's own zone. When unset the controller assigns "<uuid>.<zone>".
+	// +optional
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+$`
+	Target string `json:"target,omitempty"`
+}
+
+// DNSRecord is one record the user adds at their DNS provider.
+type DNSRecord struct {
+	// Type is the record type: A, AAAA, NS or CNAME.
+	Type string `json:"type"`
+	// Name is the owner name, for example "_acme-challenge.example.com".
+	Name string `json:"name"`
+	// Content is the record data, for example the target of a CNAME.
+	Content string `json:"content"`
+}
+
+// DelegationStatus is what the controller found out about a Delegation.
+type DelegationStatus struct {
+	// Target is the absolute name the domain's challenge records are served at. Once assigned it
+	// never changes, because the user's CNAME points at it.
+	// +optional
+	Target string `json:"target,omitempty"`
+
+	// Records are the records to add at the DNS provider, as the seed's tables show them.
+	// +optional
+	// +listType=atomic
+	Records []DNSRecord `json:"records,omitempty"`
+
+	// ObservedGeneration is the generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions are Verified, Ready and Conflict.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Delegation says that DNS-01 challenges of spec.domain are answered by acmezone at a target
+// name, and that this namespace may publish ChallengeRecords there. The target belongs to the
+// namespace of the oldest Delegation that names it; records from other namespaces are not served.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=dlg,categories=acmezone
+// +kubebuilder:printcolumn:name="DOMAIN",type=string,JSONPath=`.spec.domain`
+// +kubebuilder:printcolumn:name="TARGET",type=string,JSONPath=`.status.target`
+// +kubebuilder:printcolumn:name="VERIFIED",type=string,JSONPath=`.status.conditions[?(@.type=="Verified")].status`
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
+type Delegation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   DelegationSpec   `json:"spec"`
+	Status DelegationStatus `json:"status,omitempty"`
+}
+
+// EffectiveTarget is the canonical name the Delegation's records are served at: status.target
+// once the controller assigned it, else spec.target; "" when neither is set.
+func (d *Delegation) EffectiveTarget() string {
+	t := d.Status.Target
+	if t == "" {
+		t = d.Spec.Target
+	}
+	if t == "" {
+		return ""
+	}
+	return CanonicalName(t)
+}
+
+// DelegationList is a list of Delegations.
+//
+// +kubebuilder:object:root=true
+type DelegationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Delegation `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Delegation{}, &DelegationList{})
+}

@@ -1,0 +1,175 @@
+// Package acmezone is a CoreDNS plugin that serves an authoritative ACME challenge zone from
+// Kubernetes: TXT records from ChallengeRecords at the targets of Delegations in the same
+// namespace, and static records from labelled ConfigMaps.
+package acmezone
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+)
+
+// maxCNAMEChain bounds how many in-zone CNAMEs one answer follows.
+const maxCNAMEChain = 8
+
+// ACMEZone is the plugin handler.
+type ACMEZone struct {
+	Next plugin.Handler
+
+	cfg      *config
+	store    *store
+	transfer bool // the transfer plugin is in this server block
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns the plugin for a parsed configuration; Start connects it to Kubernetes.
+func New(cfg *config) (*ACMEZone, error) {
+	return &ACMEZone{cfg: cfg, store: newStore(cfg, observePropagation)}, nil
+}
+
+// Name implements plugin.Handler.
+func (a *ACMEZone) Name() string { return pluginName }
+
+// ServeDNS implements plugin.Handler. It answers every in-zone question itself, from the
+// current snapshot, and never recurses.
+func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	qname, lname := state.QName(), state.Name() // as asked, and lower case
+	server := metrics.WithServer(ctx)
+
+	zone := plugin.Zones(a.cfg.zones).Matches(lname)
+	if zone == "" {
+		if a.cfg.fall.Through(qname) {
+			return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+		}
+		return a.fail(server, w, r, dns.RcodeRefused, "refused")
+	}
+	if r.Opcode != dns.OpcodeQuery {
+		return a.fail(server, w, r, dns.RcodeNotImplemented, "notimp")
+	}
+	switch state.QType() {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		if a.transfer {
+			return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+		}
+		return a.fail(server, w, r, dns.RcodeRefused, "refused")
+	}
+	snap := a.store.load()
+	if snap == nil {
+		return a.fail(server, w, r, dns.RcodeServerFailure, "servfail")
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	// The query's spelling of the zone, so the SOA's owner keeps the question's case.
+	apex := qname[len(qname)-len(zone):]
+	soa := func() []dns.RR {
+		rr := *snap.soa[zone]
+		rr.Hdr.Name = apex
+		return []dns.RR{&rr}
+	}
+
+	name := qname
+	result := "answer"
+	if state.QType() == dns.TypeSOA && lname == zone {
+		m.Answer = soa()
+		lname = "" // answered
+	}
+	for i := 0; lname != ""; i++ {
+		n := snap.lookup(lname)
+		if n == nil {
+			if i == 0 && a.cfg.fall.Through(qname) {
+				return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
+			}
+			m.Rcode = dns.RcodeNameError // RFC 6604: the rcode of the last name in the chain
+			m.Ns = soa()
+			result = "nxdomain"
+			break
+		}
+		if state.QType() == dns.TypeANY {
+			// RFC 8482 section 4.2: one synthesized HINFO instead of everything at the name.
+			m.Answer = append(m.Answer, &dns.HINFO{
+				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: a.cfg.ttl},
+				Cpu: "RFC8482",
+			})
+			break
+		}
+		if rrs := n.get(state.QType()); rrs != nil {
+			m.Answer = appendRenamed(m.Answer, rrs, name)
+			if state.QType() == dns.TypeNS && lname == zone {
+				m.Extra = a.glue(snap, rrs)
+			}
+			break
+		}
+		cname := n.get(dns.TypeCNAME)
+		if cname == nil || i == maxCNAMEChain {
+			if len(m.Answer) == 0 {
+				result = "nodata"
+			}
+			m.Ns = soa()
+			break
+		}
+		m.Answer = appendRenamed(m.Answer, cname, name)
+		name = cname[0].(*dns.CNAME).Target
+		lname = strings.ToLower(name)
+		if !dns.IsSubDomain(zone, lname) {
+			break // out of zone: the resolver follows it
+		}
+	}
+	if err := w.WriteMsg(m); err != nil {
+		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+	}
+	responses.WithLabelValues(server, zone, result).Inc()
+	return dns.RcodeSuccess, nil
+}
+
+// glue returns the in-zone address records of the name servers in nsRRs.
+func (a *ACMEZone) glue(snap *snapshot, nsRRs []dns.RR) []dns.RR {
+	var extra []dns.RR
+	for _, rr := range nsRRs {
+		if n := snap.lookup(rr.(*dns.NS).Ns); n != nil {
+			extra = append(extra, n.get(dns.TypeA)...)
+			extra = append(extra, n.get(dns.TypeAAAA)...)
+		}
+	}
+	return extra
+}
+
+// fail writes an empty reply with rcode; the answer is ours, so the error plugin has nothing
+// to log.
+func (a *ACMEZone) fail(server string, w dns.ResponseWriter, r *dns.Msg, rcode int, result string) (int, error) {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	if err := w.WriteMsg(m); err != nil {
+		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
+	}
+	responses.WithLabelValues(server, "", result).Inc()
+	return dns.RcodeSuccess, nil
+}
+
+// appendRenamed appends copies of rrs owned by name (the question's spelling). Published
+// records are shared by all queries, so they are never modified in place.
+func appendRenamed(dst, rrs []dns.RR, name string) []dns.RR {
+	for _, rr := range rrs {
+		var c dns.RR
+		if t, ok := rr.(*dns.TXT); ok {
+			// Shallow copy: the strings are never written, only the header is.
+			cp := *t
+			c = &cp
+		} else {
+			c = dns.Copy(rr)
+		}
+		c.Header().Name = name
+		dst = append(dst, c)
+	}
+	return dst
+}

@@ -1,0 +1,472 @@
+package acmezone
+
+import (
+	"hash/maphash"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// shardCount is the number of maps a snapshot is split into. An update copies only the shards
+// of the names it touches, so with 100,000 names one write copies about 400 map entries instead
+// of all of them, and the query path stays a single map lookup.
+const shardCount = 256
+
+var shardSeed = maphash.MakeSeed()
+
+// node is everything served at one name. It is immutable once published.
+type node struct {
+	// rrsets holds one RRset per type, owner names as stored (not the query's case).
+	rrsets []rrset
+}
+
+type rrset struct {
+	qtype uint16
+	rrs   []dns.RR
+}
+
+// get returns the RRset of type qtype, or nil.
+func (n *node) get(qtype uint16) []dns.RR {
+	for i := range n.rrsets {
+		if n.rrsets[i].qtype == qtype {
+			return n.rrsets[i].rrs
+		}
+	}
+	return nil
+}
+
+// snapshot is an immutable view of all served names, swapped atomically as a whole.
+type snapshot struct {
+	shards [shardCount]map[string]*node
+	// soa holds the SOA record of each zone, keyed by canonical zone name.
+	soa map[string]*dns.SOA
+}
+
+func shardOf(name string) int {
+	return int(maphash.String(shardSeed, name) % shardCount)
+}
+
+// lookup returns the node at the lower-case name, or nil when the name does not exist.
+func (s *snapshot) lookup(name string) *node {
+	return s.shards[shardOf(name)][name]
+}
+
+// recordIn is one ChallengeRecord as the store needs it.
+type recordIn struct {
+	fqdn    string // canonical
+	value   string
+	ttl     uint32 // 0: the plugin's default
+	created time.Time
+}
+
+// delegationIn is one Delegation as the store needs it.
+type delegationIn struct {
+	target  string // canonical, "" when none
+	created time.Time
+}
+
+// store turns the objects seen by the informers into snapshots. Writers (informer callbacks)
+// serialise on mu; readers only load the published snapshot.
+type store struct {
+	zones      []string // canonical zone names, longest first
+	defaultTTL uint32
+	soaTmpl    map[string]dns.SOA  // per zone, serial filled in on publish
+	fixed      map[string][]dns.RR // NS at the apex and in-zone glue, from the Corefile
+	observe    func(delay time.Duration)
+
+	mu          sync.Mutex
+	records     map[types.NamespacedName]recordIn
+	delegations map[types.NamespacedName]delegationIn
+	statics     map[types.NamespacedName][]dns.RR // ConfigMap → its valid records
+	byName      map[string]*nameRefs              // canonical name → what contributes to it
+	self        map[string]bool                   // name has data or is a delegated target
+	desc        map[string]int                    // number of self names strictly below
+	served      map[types.NamespacedName]bool     // ChallengeRecords currently answered
+	dirty       map[string]struct{}
+	live        bool      // publish on every change (after the initial sync)
+	since       time.Time // records created before this are not timed
+	serial      uint32
+	nstatic     int // records held from ConfigMaps
+
+	snap atomic.Pointer[snapshot]
+}
+
+// nameRefs indexes the objects that contribute to one name.
+type nameRefs struct {
+	records     map[types.NamespacedName]struct{}
+	delegations map[types.NamespacedName]struct{}
+	statics     map[types.NamespacedName]struct{}
+}
+
+func (r *nameRefs) empty() bool {
+	return len(r.records) == 0 && len(r.delegations) == 0 && len(r.statics) == 0
+}
+
+func newStore(cfg *config, observe func(time.Duration)) *store {
+	s := &store{
+		zones:       slices.Clone(cfg.zones),
+		defaultTTL:  cfg.ttl,
+		soaTmpl:     map[string]dns.SOA{},
+		fixed:       map[string][]dns.RR{},
+		observe:     observe,
+		records:     map[types.NamespacedName]recordIn{},
+		delegations: map[types.NamespacedName]delegationIn{},
+		statics:     map[types.NamespacedName][]dns.RR{},
+		byName:      map[string]*nameRefs{},
+		self:        map[string]bool{},
+		desc:        map[string]int{},
+		served:      map[types.NamespacedName]bool{},
+		dirty:       map[string]struct{}{},
+		since:       time.Now(),
+	}
+	slices.SortFunc(s.zones, func(a, b string) int { return len(b) - len(a) })
+	for _, z := range s.zones {
+		s.soaTmpl[z] = cfg.soaFor(z)
+		for _, ns := range cfg.nameservers {
+			s.fixed[z] = append(s.fixed[z], &dns.NS{
+				Hdr: dns.RR_Header{Name: z, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: cfg.nsTTL},
+				Ns:  ns.name,
+			})
+			if s.zoneOf(ns.name) != z {
+				continue
+			}
+			for _, ip := range ns.addrs {
+				hdr := dns.RR_Header{Name: ns.name, Class: dns.ClassINET, Ttl: cfg.nsTTL}
+				if ip4 := ip.To4(); ip4 != nil {
+					hdr.Rrtype = dns.TypeA
+					s.fixed[ns.name] = append(s.fixed[ns.name], &dns.A{Hdr: hdr, A: ip4})
+				} else {
+					hdr.Rrtype = dns.TypeAAAA
+					s.fixed[ns.name] = append(s.fixed[ns.name], &dns.AAAA{Hdr: hdr, AAAA: ip})
+				}
+			}
+		}
+		s.dirty[z] = struct{}{}
+	}
+	for name := range s.fixed {
+		s.dirty[name] = struct{}{}
+	}
+	return s
+}
+
+// zoneOf returns the most specific served zone that holds the canonical name, or "".
+func (s *store) zoneOf(name string) string {
+	for _, z := range s.zones {
+		if dns.IsSubDomain(z, name) {
+			return z
+		}
+	}
+	return ""
+}
+
+// load returns the published snapshot, nil before the first sync.
+func (s *store) load() *snapshot { return s.snap.Load() }
+
+// synced reports whether a snapshot has been published.
+func (s *store) synced() bool { return s.snap.Load() != nil }
+
+func (s *store) refs(name string) *nameRefs {
+	r := s.byName[name]
+	if r == nil {
+		r = &nameRefs{
+			records:     map[types.NamespacedName]struct{}{},
+			delegations: map[types.NamespacedName]struct{}{},
+			statics:     map[types.NamespacedName]struct{}{},
+		}
+		s.byName[name] = r
+	}
+	return r
+}
+
+func (s *store) unref(name string, drop func(*nameRefs)) {
+	if r := s.byName[name]; r != nil {
+		drop(r)
+		if r.empty() {
+			delete(s.byName, name)
+		}
+	}
+	s.dirty[name] = struct{}{}
+}
+
+// setRecord adds, replaces (rec != nil) or removes (rec == nil) a ChallengeRecord.
+func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.records[key]; ok {
+		delete(s.records, key)
+		delete(s.served, key)
+		s.unref(old.fqdn, func(r *nameRefs) { delete(r.records, key) })
+	}
+	if rec != nil && s.zoneOf(rec.fqdn) != "" {
+		s.records[key] = *rec
+		s.refs(rec.fqdn).records[key] = struct{}{}
+		s.dirty[rec.fqdn] = struct{}{}
+	}
+	s.publishIfLive()
+}
+
+// setDelegation adds, replaces or removes a Delegation.
+func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.delegations[key]; ok {
+		delete(s.delegations, key)
+		s.unref(old.target, func(r *nameRefs) { delete(r.delegations, key) })
+	}
+	if d != nil && d.target != "" && s.zoneOf(d.target) != "" {
+		s.delegations[key] = *d
+		s.refs(d.target).delegations[key] = struct{}{}
+		s.dirty[d.target] = struct{}{}
+	}
+	s.publishIfLive()
+}
+
+// setStatic replaces the records of one ConfigMap (nil or empty removes them).
+func (s *store) setStatic(key types.NamespacedName, rrs []dns.RR) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nstatic -= len(s.statics[key])
+	for _, rr := range s.statics[key] {
+		s.unref(canonical(rr.Header().Name), func(r *nameRefs) { delete(r.statics, key) })
+	}
+	delete(s.statics, key)
+	var kept []dns.RR
+	for _, rr := range rrs {
+		name := canonical(rr.Header().Name)
+		if s.zoneOf(name) == "" {
+			continue
+		}
+		kept = append(kept, rr)
+		s.refs(name).statics[key] = struct{}{}
+		s.dirty[name] = struct{}{}
+	}
+	if len(kept) > 0 {
+		s.statics[key] = kept
+		s.nstatic += len(kept)
+	}
+	s.publishIfLive()
+}
+
+// goLive publishes the first snapshot (built from everything seen so far) and makes every later
+// change publish at once. Called when the informers have synced.
+func (s *store) goLive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live = true
+	s.publish()
+}
+
+func (s *store) publishIfLive() {
+	if s.live {
+		s.publish()
+	}
+}
+
+// owner returns the namespace that owns a target: the namespace of the oldest Delegation naming
+// it (ties broken by namespace and name, so every replica agrees). ok is false when no
+// Delegation names it.
+func (s *store) owner(refs *nameRefs) (ns string, ok bool) {
+	var best types.NamespacedName
+	var bestT time.Time
+	for key := range refs.delegations {
+		t := s.delegations[key].created
+		if !ok || t.Before(bestT) || (t.Equal(bestT) && less(key, best)) {
+			best, bestT, ok = key, t, true
+		}
+	}
+	return best.Namespace, ok
+}
+
+func less(a, b types.NamespacedName) bool {
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
+// build computes the node at a canonical name from the stored objects. self reports whether
+// the name exists on its own (it has data or is a delegated target).
+func (s *store) build(name string, now time.Time) (n *node, self bool) {
+	var rrs []dns.RR
+	rrs = append(rrs, s.fixed[name]...)
+	refs := s.byName[name]
+	if refs != nil {
+		for key := range refs.statics {
+			for _, rr := range s.statics[key] {
+				if canonical(rr.Header().Name) == name {
+					rrs = append(rrs, rr)
+				}
+			}
+		}
+		owner, delegated := s.owner(refs)
+		self = delegated
+		for key := range refs.records {
+			rec := s.records[key]
+			serve := delegated && key.Namespace == owner
+			if serve {
+				ttl := rec.ttl
+				if ttl == 0 {
+					ttl = s.defaultTTL
+				}
+				rrs = append(rrs, &dns.TXT{
+					Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
+					Txt: []string{rec.value},
+				})
+				if !s.served[key] && rec.created.After(s.since) && s.observe != nil {
+					s.observe(now.Sub(rec.created))
+				}
+			}
+			if serve {
+				s.served[key] = true
+			} else {
+				delete(s.served, key)
+			}
+		}
+	}
+	if len(rrs) == 0 {
+		return &node{}, self
+	}
+	return &node{rrsets: groupRRsets(rrs)}, true
+}
+
+// groupRRsets sorts records into RRsets: deduplicated, in a stable order, one TTL per RRset
+// (the smallest, RFC 2181 section 5.2).
+func groupRRsets(rrs []dns.RR) []rrset {
+	slices.SortStableFunc(rrs, func(a, b dns.RR) int {
+		if a.Header().Rrtype != b.Header().Rrtype {
+			return int(a.Header().Rrtype) - int(b.Header().Rrtype)
+		}
+		return strings.Compare(rdata(a), rdata(b))
+	})
+	var sets []rrset
+	for _, rr := range rrs {
+		t := rr.Header().Rrtype
+		if len(sets) == 0 || sets[len(sets)-1].qtype != t {
+			sets = append(sets, rrset{qtype: t})
+		}
+		cur := &sets[len(sets)-1]
+		if k := len(cur.rrs); k > 0 && rdata(cur.rrs[k-1]) == rdata(rr) {
+			if rr.Header().Ttl < cur.rrs[k-1].Header().Ttl {
+				cur.rrs[k-1] = rr
+			}
+			continue
+		}
+		cur.rrs = append(cur.rrs, rr)
+	}
+	for i := range sets {
+		minTTL := sets[i].rrs[0].Header().Ttl
+		for _, rr := range sets[i].rrs {
+			minTTL = min(minTTL, rr.Header().Ttl)
+		}
+		for j, rr := range sets[i].rrs {
+			if rr.Header().Ttl != minTTL {
+				rr = dns.Copy(rr)
+				rr.Header().Ttl = minTTL
+				sets[i].rrs[j] = rr
+			}
+		}
+	}
+	return sets
+}
+
+// rdata is the presentation form of a record's data, for ordering and deduplication.
+func rdata(rr dns.RR) string {
+	if t, ok := rr.(*dns.TXT); ok && len(t.Txt) == 1 {
+		return t.Txt[0]
+	}
+	s := rr.String()
+	return s[len(rr.Header().String()):]
+}
+
+// publish rebuilds the nodes of the dirty names (and of their ancestors whose existence
+// changed) into copies of the affected shards and swaps the snapshot in.
+func (s *store) publish() {
+	if len(s.dirty) == 0 && s.snap.Load() != nil {
+		return
+	}
+	now := time.Now()
+	old := s.snap.Load()
+	next := &snapshot{soa: map[string]*dns.SOA{}}
+	if old != nil {
+		next.shards = old.shards
+	}
+	var cloned [shardCount]bool
+
+	// Names whose own existence flips change the empty non-terminals above them.
+	touched := map[string]struct{}{}
+	built := map[string]*node{}
+	for name := range s.dirty {
+		touched[name] = struct{}{}
+		n, self := s.build(name, now)
+		built[name] = n
+		if self == s.self[name] {
+			continue
+		}
+		if self {
+			s.self[name] = true
+		} else {
+			delete(s.self, name)
+		}
+		zone := s.zoneOf(name)
+		for a := parent(name); a != "" && len(a) > len(zone); a = parent(a) {
+			if self {
+				s.desc[a]++
+			} else if s.desc[a]--; s.desc[a] <= 0 {
+				delete(s.desc, a)
+			}
+			touched[a] = struct{}{}
+		}
+	}
+	for name := range touched {
+		n, ok := built[name]
+		if !ok {
+			n, _ = s.build(name, now)
+		}
+		exists := len(n.rrsets) > 0 || s.self[name] || s.desc[name] > 0 || s.soaTmpl[name].Hdr.Name != ""
+		i := shardOf(name)
+		if !cloned[i] {
+			next.shards[i] = maps.Clone(next.shards[i])
+			if next.shards[i] == nil {
+				next.shards[i] = map[string]*node{}
+			}
+			cloned[i] = true
+		}
+		if exists {
+			next.shards[i][name] = n
+		} else {
+			delete(next.shards[i], name)
+		}
+	}
+	clear(s.dirty)
+
+	s.serial = max(s.serial+1, uint32(now.Unix()))
+	for z, tmpl := range s.soaTmpl {
+		soa := tmpl
+		soa.Serial = s.serial
+		next.soa[z] = &soa
+	}
+	s.snap.Store(next)
+	snapshotRebuilds.Inc()
+	recordsGauge.WithLabelValues("challenge").Set(float64(len(s.served)))
+	recordsGauge.WithLabelValues("static").Set(float64(s.nstatic))
+}
+
+// parent returns the canonical parent of a canonical name, "" for the root.
+func parent(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return ""
+	}
+	return name[i:]
+}
+
+// canonical lower-cases a name and makes it absolute.
+func canonical(name string) string {
+	return strings.ToLower(dns.Fqdn(name))
+}

@@ -1,0 +1,55 @@
+package acmezone
+
+import (
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	// responses counts answers by server, zone and result (answer, nodata, nxdomain, refused,
+	// servfail, notimp).
+	responses = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "responses_total",
+		Help:      "Counter of responses written by the acmezone plugin, by result.",
+	}, []string{"server", "zone", "result"})
+
+	// recordsGauge is the number of records in the served snapshot, by source.
+	recordsGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "records",
+		Help:      "Number of records served: challenge (ChallengeRecords) and static (ConfigMaps).",
+	}, []string{"source"})
+
+	// snapshotRebuilds counts published snapshots.
+	snapshotRebuilds = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "snapshot_rebuilds_total",
+		Help:      "Counter of snapshots published after a change in Kubernetes.",
+	})
+
+	// propagation is the delay from a ChallengeRecord's creation to it being served.
+	propagation = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "propagation_seconds",
+		Help:      "Delay from a ChallengeRecord's creation to it being served.",
+		Buckets:   []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+
+	// rejectedLines counts ConfigMap entries that were skipped.
+	rejectedLines = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "configmap_rejected_entries_total",
+		Help:      "Counter of ConfigMap zone-data entries skipped because they are invalid.",
+	})
+)
+
+func observePropagation(d time.Duration) { propagation.Observe(d.Seconds()) }

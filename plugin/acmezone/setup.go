@@ -1,0 +1,251 @@
+package acmezone
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
+)
+
+// pluginName is the one name of this plugin: directive, logs, errors and metrics subsystem.
+const pluginName = "acmezone"
+
+var log = clog.NewWithPlugin(pluginName)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// Defaults. Challenge records change within minutes, and a resolver must never cache a missing
+// record for long (RFC 2308), so every TTL is seconds, not hours.
+const (
+	defaultTTL            = 10
+	defaultNSTTL          = 3600
+	defaultRefresh        = 60
+	defaultRetry          = 30
+	defaultExpire         = 86400
+	defaultMinimum        = 5
+	defaultStartupTimeout = 10 * time.Second
+	maxTTL                = 86400
+)
+
+// nameserver is one `nameserver` line: an NS name and, for in-zone names, its glue.
+type nameserver struct {
+	name  string
+	addrs []net.IP
+}
+
+// config is the parsed `acmezone` block.
+type config struct {
+	zones          []string
+	nameservers    []nameserver
+	ttl            uint32
+	nsTTL          uint32
+	mbox           string // "" means hostmaster.<zone>
+	refresh        uint32
+	retry          uint32
+	expire         uint32
+	minimum        uint32
+	kubeconfig     string
+	kubecontext    string
+	namespaces     []string
+	startupTimeout time.Duration
+	fall           fall.F
+}
+
+// soaFor returns the SOA template of zone; the serial is set when a snapshot is published.
+func (c *config) soaFor(zone string) dns.SOA {
+	mbox := c.mbox
+	if mbox == "" {
+		mbox = "hostmaster." + zone
+	}
+	ns := "ns." + zone
+	if len(c.nameservers) > 0 {
+		ns = c.nameservers[0].name
+	}
+	return dns.SOA{
+		// The SOA's own TTL is the minimum too: the negative TTL is min(SOA TTL, MINIMUM).
+		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: c.minimum},
+		Ns:      ns,
+		Mbox:    mbox,
+		Refresh: c.refresh,
+		Retry:   c.retry,
+		Expire:  c.expire,
+		Minttl:  c.minimum,
+	}
+}
+
+func setup(c *caddy.Controller) error {
+	cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	c.OnStartup(func() error {
+		a.transfer = dnsserver.GetConfig(c).Handler("transfer") != nil
+		return a.Start()
+	})
+	c.OnShutdown(a.Stop)
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		a.Next = next
+		return a
+	})
+	return nil
+}
+
+func parse(c *caddy.Controller) (*config, error) {
+	cfg := &config{
+		ttl:            defaultTTL,
+		nsTTL:          defaultNSTTL,
+		refresh:        defaultRefresh,
+		retry:          defaultRetry,
+		expire:         defaultExpire,
+		minimum:        defaultMinimum,
+		startupTimeout: defaultStartupTimeout,
+	}
+	i := 0
+	for c.Next() {
+		if i > 0 {
+			return nil, plugin.ErrOnce
+		}
+		i++
+		cfg.zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		for j, z := range cfg.zones {
+			cfg.zones[j] = canonical(z)
+		}
+		for c.NextBlock() {
+			if err := parseProperty(c, cfg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(cfg.nameservers) == 0 {
+		return nil, c.Err("at least one 'nameserver NAME [ADDRESS...]' is required: it is the NS record at the zone apex")
+	}
+	for _, ns := range cfg.nameservers {
+		inZone := plugin.Zones(cfg.zones).Matches(ns.name) != ""
+		if inZone && len(ns.addrs) == 0 {
+			return nil, c.Errf("nameserver %s is inside the zone and needs an address (its glue record): 'nameserver %s ADDRESS...'", ns.name, ns.name)
+		}
+	}
+	return cfg, nil
+}
+
+func parseProperty(c *caddy.Controller, cfg *config) error {
+	switch c.Val() {
+	case "nameserver":
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		if _, ok := dns.IsDomainName(args[0]); !ok {
+			return c.Errf("nameserver %q is not a domain name", args[0])
+		}
+		ns := nameserver{name: canonical(args[0])}
+		for _, a := range args[1:] {
+			ip := net.ParseIP(a)
+			if ip == nil {
+				return c.Errf("nameserver %s: %q is not an IPv4 or IPv6 address", args[0], a)
+			}
+			ns.addrs = append(ns.addrs, ip)
+		}
+		cfg.nameservers = append(cfg.nameservers, ns)
+	case "ttl":
+		v, err := oneSeconds(c, 1, maxTTL)
+		if err != nil {
+			return err
+		}
+		cfg.ttl = v
+	case "soa":
+		args := c.RemainingArgs()
+		if len(args) != 1 && len(args) != 5 {
+			return c.Errf("soa takes MBOX or MBOX REFRESH RETRY EXPIRE MINIMUM, got %d arguments", len(args))
+		}
+		if _, ok := dns.IsDomainName(args[0]); !ok {
+			return c.Errf("soa mailbox %q is not a domain name (write hostmaster@example.com as hostmaster.example.com)", args[0])
+		}
+		cfg.mbox = dns.Fqdn(args[0])
+		if len(args) == 5 {
+			dst := []*uint32{&cfg.refresh, &cfg.retry, &cfg.expire, &cfg.minimum}
+			for k, a := range args[1:] {
+				v, err := seconds(c, a, 1, 1<<31-1)
+				if err != nil {
+					return err
+				}
+				*dst[k] = v
+			}
+			if cfg.minimum > maxTTL {
+				return c.Errf("soa minimum %d is the negative-caching TTL and must be at most %d seconds", cfg.minimum, maxTTL)
+			}
+		}
+	case "kubeconfig":
+		args := c.RemainingArgs()
+		if len(args) != 1 && len(args) != 2 {
+			return c.ArgErr()
+		}
+		cfg.kubeconfig = args[0]
+		if len(args) == 2 {
+			cfg.kubecontext = args[1]
+		}
+	case "namespaces":
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		cfg.namespaces = append(cfg.namespaces, args...)
+	case "startup_timeout":
+		args := c.RemainingArgs()
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d < 0 {
+			return c.Errf("startup_timeout %q is not a duration like 10s", args[0])
+		}
+		cfg.startupTimeout = d
+	case "fallthrough":
+		cfg.fall.SetZonesFromArgs(c.RemainingArgs())
+	default:
+		return c.Errf("unknown property %q", c.Val())
+	}
+	return nil
+}
+
+// oneSeconds reads the single argument of the current property as seconds.
+func oneSeconds(c *caddy.Controller, lo, hi uint32) (uint32, error) {
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return 0, c.ArgErr()
+	}
+	return seconds(c, args[0], lo, hi)
+}
+
+// seconds parses "30" or "30s"/"5m"/"1h" into seconds within [lo, hi].
+func seconds(c *caddy.Controller, s string, lo, hi uint32) (uint32, error) {
+	var v int64
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		v = n
+	} else if d, err := time.ParseDuration(s); err == nil && d%time.Second == 0 {
+		v = int64(d / time.Second)
+	} else {
+		return 0, c.Errf("%s: %q is not a number of seconds or a duration like 30s", c.Val(), s)
+	}
+	if v < int64(lo) || v > int64(hi) {
+		return 0, c.Errf("%s: %s is out of range, want %d to %d seconds", c.Val(), s, lo, hi)
+	}
+	return uint32(v), nil
+}
+
+// String renders the zones for log lines.
+func (c *config) String() string {
+	return fmt.Sprintf("zones=%s", strings.Join(c.zones, ","))
+}
