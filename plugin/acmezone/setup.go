@@ -3,6 +3,7 @@ package acmezone
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -248,4 +249,15 @@ func seconds(c *caddy.Controller, s string, lo, hi uint32) (uint32, error) {
 // String renders the zones for log lines.
 func (c *config) String() string {
 	return fmt.Sprintf("zones=%s", strings.Join(c.zones, ","))
+}
+
+// InsertDirective puts acmezone into CoreDNS's plugin order right after tls, where upstream
+// keeps tls: after dnssec, so dnssec can sign acmezone's answers, and before transfer, which
+// acmezone hands zone transfers to. A custom CoreDNS main calls it once, before coremain.Run.
+func InsertDirective() {
+	if slices.Contains(dnsserver.Directives, pluginName) {
+		return
+	}
+	i := slices.Index(dnsserver.Directives, "tls")
+	dnsserver.Directives = slices.Insert(dnsserver.Directives, i+1, pluginName)
 }

@@ -1,0 +1,119 @@
+package acmezone
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		input     string
+		shouldErr bool
+		errSub    string // part of the error message, when shouldErr
+		check     func(*config) string
+	}{
+		{input: `acmezone acme.example.com {
+			nameserver ns.example.com 34.84.45.1
+		}`, check: func(c *config) string {
+			if c.ttl != defaultTTL || c.minimum != defaultMinimum || c.startupTimeout != defaultStartupTimeout {
+				return "defaults not applied"
+			}
+			if len(c.zones) != 1 || c.zones[0] != "acme.example.com." {
+				return "zones: " + strings.Join(c.zones, ",")
+			}
+			if c.kubeconfig != "" || len(c.namespaces) != 0 {
+				return "kubeconfig/namespaces set without being asked"
+			}
+			return ""
+		}},
+		{input: `acmezone ACME.Example.com. other.org {
+			nameserver ns1.acme.example.com 192.0.2.1 2001:db8::1
+			nameserver ns2.example.net
+			ttl 30s
+			soa hostmaster.example.com 120 60 604800 10
+			kubeconfig /etc/kube.conf prod
+			namespaces shop blog
+			namespaces more
+			startup_timeout 2s
+			fallthrough other.org
+		}`, check: func(c *config) string {
+			switch {
+			case strings.Join(c.zones, ",") != "acme.example.com.,other.org.":
+				return "zones " + strings.Join(c.zones, ",")
+			case len(c.nameservers) != 2 || len(c.nameservers[0].addrs) != 2:
+				return "nameservers"
+			case c.ttl != 30 || c.refresh != 120 || c.retry != 60 || c.expire != 604800 || c.minimum != 10:
+				return "ttl/soa timers"
+			case c.mbox != "hostmaster.example.com.":
+				return "mbox " + c.mbox
+			case c.kubeconfig != "/etc/kube.conf" || c.kubecontext != "prod":
+				return "kubeconfig"
+			case strings.Join(c.namespaces, ",") != "shop,blog,more":
+				return "namespaces"
+			case c.startupTimeout != 2*time.Second:
+				return "startup_timeout"
+			case !c.fall.Through("x.other.org.") || c.fall.Through("x.acme.example.com."):
+				return "fallthrough zones"
+			}
+			return ""
+		}},
+		{input: `acmezone acme.example.com {
+			nameserver ns.example.com
+		}`, check: func(c *config) string {
+			soa := c.soaFor("acme.example.com.")
+			if soa.Ns != "ns.example.com." || soa.Mbox != "hostmaster.acme.example.com." || soa.Hdr.Ttl != defaultMinimum {
+				return "default SOA: " + soa.String()
+			}
+			return ""
+		}},
+		// Errors name the line and say what is wrong.
+		{input: "acmezone acme.example.com", shouldErr: true, errSub: "at least one 'nameserver"},
+		{input: "acmezone acme.example.com {\n nameserver ns.acme.example.com\n}", shouldErr: true, errSub: "needs an address"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com 1.2.3.4\n bogus 1\n}", shouldErr: true, errSub: `Testfile:3 - Error during parsing: unknown property "bogus"`},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com 1.2.3\n}", shouldErr: true, errSub: `"1.2.3" is not an IPv4 or IPv6 address`},
+		{input: "acmezone acme.example.com {\n nameserver\n}", shouldErr: true, errSub: "Testfile:2"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n ttl 0\n}", shouldErr: true, errSub: "out of range"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n ttl ten\n}", shouldErr: true, errSub: "not a number of seconds"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n ttl 1 2\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n soa a b c\n}", shouldErr: true, errSub: "soa takes MBOX"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n soa h.example.com 1 1 1 999999\n}", shouldErr: true, errSub: "negative-caching TTL"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n kubeconfig\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n namespaces\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n startup_timeout soon\n}", shouldErr: true, errSub: "not a duration"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n}\nacmezone other.org {\n nameserver ns.example.com\n}", shouldErr: true, errSub: "can only be used once"},
+	}
+	for i, tc := range tests {
+		cfg, err := parse(caddy.NewTestController("dns", tc.input))
+		if tc.shouldErr {
+			if err == nil {
+				t.Errorf("Test %d: expected error, got none for:\n%s", i, tc.input)
+			} else if !strings.Contains(err.Error(), tc.errSub) {
+				t.Errorf("Test %d: error %q does not contain %q", i, err, tc.errSub)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Test %d: expected no error, got %v", i, err)
+			continue
+		}
+		if msg := tc.check(cfg); msg != "" {
+			t.Errorf("Test %d: %s", i, msg)
+		}
+	}
+}
+
+func TestSetupRegistersPlugin(t *testing.T) {
+	c := caddy.NewTestController("dns", "acmezone acme.example.com {\n nameserver ns.example.com 192.0.2.1\n kubeconfig /nonexistent\n}")
+	if err := setup(c); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	// setup only parses and registers; with a kubeconfig that does not exist it still succeeds,
+	// because connecting happens in OnStartup.
+	if n := len(dnsserver.GetConfig(c).Plugin); n != 1 {
+		t.Errorf("setup added %d plugins, want 1", n)
+	}
+}
