@@ -48,6 +48,11 @@ func fill(t testing.TB, a *ACMEZone) {
 	s.setDelegation(nn("other", "theirs"), &delegationIn{target: "t2.acme.example.com.", created: old})
 	// A younger claim on shop's target from another namespace: it must not win.
 	s.setDelegation(nn("intruder", "steal"), &delegationIn{target: "t1.acme.example.com.", created: time.Now()})
+	// An older claim, but only in spec, against a target the controller confirmed: it loses.
+	s.setDelegation(nn("other", "confirmed"), &delegationIn{target: "t3.acme.example.com.", confirmed: true, created: old})
+	s.setDelegation(nn("intruder", "older"), &delegationIn{target: "t3.acme.example.com.", created: old.Add(-time.Hour)})
+	s.setRecord(nn("other", "t3"), &recordIn{fqdn: "t3.acme.example.com.", value: "confirmed-owner", created: old})
+	s.setRecord(nn("intruder", "t3"), &recordIn{fqdn: "t3.acme.example.com.", value: "forged-by-intruder", created: old})
 
 	s.setRecord(nn("shop", "k2"), &recordIn{fqdn: "t1.acme.example.com.", value: "zzz-second-key", created: old})
 	s.setRecord(nn("shop", "k1"), &recordIn{fqdn: "t1.acme.example.com.", value: "aaa-first-key", created: old})
@@ -129,6 +134,10 @@ var dnsTestCases = []test.Case{
 		// shop wrote at other's target: not served, the name exists (NODATA).
 		Qname: "t2.acme.example.com.", Qtype: dns.TypeTXT,
 		Ns: []dns.RR{test.SOA(soaLine)},
+	},
+	{
+		Qname: "t3.acme.example.com.", Qtype: dns.TypeTXT,
+		Answer: []dns.RR{test.TXT("t3.acme.example.com.	10	IN	TXT	confirmed-owner")},
 	},
 	{
 		// A record without any Delegation is not served and the name does not exist.

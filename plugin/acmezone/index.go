@@ -67,8 +67,9 @@ type recordIn struct {
 
 // delegationIn is one Delegation as the store needs it.
 type delegationIn struct {
-	target  string // canonical, "" when none
-	created time.Time
+	target    string // canonical, "" when none
+	confirmed bool   // the target is in status (assigned by the controller), not only in spec
+	created   time.Time
 }
 
 // store turns the objects seen by the informers into snapshots. Writers (informer callbacks)
@@ -268,23 +269,29 @@ func (s *store) publishIfLive() {
 	}
 }
 
-// owner returns the namespace that owns a target: the namespace of the oldest Delegation naming
-// it (ties broken by namespace and name, so every replica agrees). ok is false when no
-// Delegation names it.
+// owner returns the namespace that owns a target. A claim the controller confirmed (the target
+// in status, which namespaces cannot write) beats one only in spec; among equals the oldest
+// Delegation wins, then namespace and name, so every replica picks the same owner. ok is false
+// when no Delegation names the target.
 func (s *store) owner(refs *nameRefs) (ns string, ok bool) {
 	var best types.NamespacedName
-	var bestT time.Time
 	for key := range refs.delegations {
-		t := s.delegations[key].created
-		if !ok || t.Before(bestT) || (t.Equal(bestT) && less(key, best)) {
-			best, bestT, ok = key, t, true
+		if !ok || s.claimBefore(key, best) {
+			best, ok = key, true
 		}
 	}
 	return best.Namespace, ok
 }
 
-func less(a, b types.NamespacedName) bool {
-	if a.Namespace != b.Namespace {
+// claimBefore reports whether Delegation a has the stronger claim on its target than b.
+func (s *store) claimBefore(a, b types.NamespacedName) bool {
+	da, db := s.delegations[a], s.delegations[b]
+	switch {
+	case da.confirmed != db.confirmed:
+		return da.confirmed
+	case !da.created.Equal(db.created):
+		return da.created.Before(db.created)
+	case a.Namespace != b.Namespace:
 		return a.Namespace < b.Namespace
 	}
 	return a.Name < b.Name

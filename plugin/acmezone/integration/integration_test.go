@@ -1,0 +1,347 @@
+// Package integration tests the acmezone plugin against a real kube-apiserver and etcd
+// (controller-runtime's envtest with the binaries from `make testbin`) and the real CoreDNS
+// server, queried over UDP and TCP.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	coretest "github.com/coredns/coredns/test"
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/plugin/acmezone"
+)
+
+func init() { acmezone.InsertDirective() }
+
+// startAPIServer starts etcd and kube-apiserver with the acmezone CRDs installed.
+func startAPIServer(t *testing.T) (*envtest.Environment, client.Client, string) {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run these tests with `make test`, which builds kube-apiserver, kubectl and etcd into bin/ (`make testbin`) and points KUBEBUILDER_ASSETS at it")
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "deploy", "crds")},
+		ErrorIfCRDPathMissing: true,
+	}
+	// kube-apiserver drains open watches on SIGTERM; the test that stops it does not need that.
+	env.ControlPlane.GetAPIServer().StopTimeout = 5 * time.Second
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start kube-apiserver and etcd from %s: %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+
+	scheme := k8sruntime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, c, writeKubeconfig(t, cfg)
+}
+
+// writeKubeconfig writes cfg as a kubeconfig file for the Corefile's `kubeconfig` property.
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func corefile(kubeconfig string, readyPort int) string {
+	return fmt.Sprintf(`acme.example.com:0 {
+	bind 127.0.0.1
+	ready 127.0.0.1:%d
+	acmezone {
+		nameserver ns.acme.example.com 127.0.0.53
+		kubeconfig %s
+		ttl 10
+		soa hostmaster.example.com 60 30 86400 5
+		startup_timeout 30s
+	}
+}
+`, readyPort, kubeconfig)
+}
+
+// resolver queries the server under test over one transport.
+type resolver struct {
+	net, addr string
+}
+
+func (r resolver) query(name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.SetEdns0(1232, false)
+	c := &dns.Client{Net: r.net, Timeout: 2 * time.Second}
+	resp, _, err := c.Exchange(m, r.addr)
+	return resp, err
+}
+
+// answer is what a test expects: the rcode and the sorted TXT (or A) values.
+type answer struct {
+	rcode  int
+	values []string
+}
+
+func (a answer) String() string {
+	return fmt.Sprintf("%s %v", dns.RcodeToString[a.rcode], a.values)
+}
+
+func summarize(m *dns.Msg) answer {
+	a := answer{rcode: m.Rcode}
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.TXT:
+			a.values = append(a.values, strings.Join(v.Txt, ""))
+		case *dns.A:
+			a.values = append(a.values, v.A.String())
+		default:
+			a.values = append(a.values, rr.String())
+		}
+	}
+	slices.Sort(a.values)
+	return a
+}
+
+// eventually queries over every transport until the answer matches want.
+func eventually(t *testing.T, resolvers []resolver, name string, qtype uint16, want answer) {
+	t.Helper()
+	for _, r := range resolvers {
+		deadline := time.Now().Add(15 * time.Second)
+		var last string
+		for {
+			resp, err := r.query(name, qtype)
+			if err == nil {
+				got := summarize(resp)
+				if got.String() == want.String() {
+					if !resp.Authoritative || resp.RecursionAvailable {
+						t.Errorf("%s %s over %s: AA=%v RA=%v, want AA and no RA", name, dns.TypeToString[qtype], r.net, resp.Authoritative, resp.RecursionAvailable)
+					}
+					break
+				}
+				last = got.String()
+			} else {
+				last = err.Error()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %s over %s: got %s, want %s", name, dns.TypeToString[qtype], r.net, last, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func TestAgainstAPIServer(t *testing.T) {
+	env, c, kubeconfig := startAPIServer(t)
+	ctx := context.Background()
+	for _, ns := range []string{"shop", "other"} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	readyPort := freePort(t)
+	inst, udp, tcp, err := coretest.CoreDNSServerAndPorts(corefile(kubeconfig, readyPort))
+	if err != nil {
+		t.Fatalf("start CoreDNS: %v", err)
+	}
+	t.Cleanup(func() { inst.Stop() })
+	both := []resolver{{"udp", udp}, {"tcp", tcp}}
+	const target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+
+	t.Run("synced and ready", func(t *testing.T) {
+		eventually(t, both, "acme.example.com.", dns.TypeNS, answer{values: []string{"acme.example.com.\t3600\tIN\tNS\tns.acme.example.com."}})
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/ready: %d, want 200 once synced", resp.StatusCode)
+		}
+		eventually(t, both, target, dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+	})
+
+	t.Run("delegation, records, tenancy", func(t *testing.T) {
+		d := &v1alpha1.Delegation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
+			Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
+		}
+		if err := c.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, target, dns.TypeTXT, answer{}) // NODATA: delegated, no record yet
+		// Creation timestamps have whole seconds: make the next claim visibly younger.
+		time.Sleep(time.Until(d.CreationTimestamp.Add(1100 * time.Millisecond)))
+
+		// Another namespace claims the same target later and writes a record there first.
+		steal := &v1alpha1.Delegation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "steal"},
+			Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
+		}
+		if err := c.Create(ctx, steal); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Create(ctx, v1alpha1.NewChallengeRecord("other", target, "forged-value-from-other-namespace")); err != nil {
+			t.Fatal(err)
+		}
+		k1 := v1alpha1.NewChallengeRecord("shop", target, "key-one-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+		if err := c.Create(ctx, k1); err != nil {
+			t.Fatal(err)
+		}
+		// Creating the same record again is refused by name: idempotent.
+		if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", strings.ToUpper(target), k1.Spec.Value)); err == nil {
+			t.Error("a second ChallengeRecord with the same fqdn and value was created; want AlreadyExists")
+		}
+		eventually(t, both, target, dns.TypeTXT, answer{values: []string{k1.Spec.Value}})
+
+		k2 := v1alpha1.NewChallengeRecord("shop", target, "key-two-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+		if err := c.Create(ctx, k2); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, strings.ToUpper(target), dns.TypeTXT, answer{values: []string{k1.Spec.Value, k2.Spec.Value}})
+
+		if err := c.Delete(ctx, k1); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, target, dns.TypeTXT, answer{values: []string{k2.Spec.Value}})
+
+		// The owner's Delegation is gone: the target passes to the next-oldest claim.
+		if err := c.Delete(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, target, dns.TypeTXT, answer{values: []string{"forged-value-from-other-namespace"}})
+		if err := c.Delete(ctx, steal); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, target, dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+	})
+
+	t.Run("status target wins over spec target", func(t *testing.T) {
+		d := &v1alpha1.Delegation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "assigned"},
+			Spec:       v1alpha1.DelegationSpec{Domain: "shop.example"},
+		}
+		if err := c.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		rec := v1alpha1.NewChallengeRecord("shop", "assigned.acme.example.com", "assigned-value")
+		if err := c.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		d.Status.Target = "assigned.acme.example.com."
+		if err := c.Status().Update(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+	})
+
+	t.Run("configmap records", func(t *testing.T) {
+		cm := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "static", Labels: map[string]string{acmezone.ZoneLabel: "acme.example.com"}},
+			Data: map[string]string{"records": `www 60 IN A 192.0.2.10
+this line is not a record
+stray.other.org. IN A 192.0.2.99
+@ IN CAA 0 issue "letsencrypt.org"
+`},
+		}
+		if err := c.Create(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, "www.acme.example.com.", dns.TypeA, answer{values: []string{"192.0.2.10"}})
+		eventually(t, both, "acme.example.com.", dns.TypeCAA, answer{values: []string{"acme.example.com.\t10\tIN\tCAA\t0 issue \"letsencrypt.org\""}})
+
+		cm.Data["records"] = "www 60 IN A 192.0.2.11\n"
+		if err := c.Update(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, "www.acme.example.com.", dns.TypeA, answer{values: []string{"192.0.2.11"}})
+		eventually(t, both, "acme.example.com.", dns.TypeCAA, answer{})
+
+		// A ConfigMap without the label is not read.
+		unlabelled := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "unlabelled"},
+			Data:       map[string]string{"records": "plain 60 IN A 192.0.2.12\n"},
+		}
+		if err := c.Create(ctx, unlabelled); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, "www.acme.example.com.", dns.TypeA, answer{rcode: dns.RcodeNameError})
+		eventually(t, both, "plain.acme.example.com.", dns.TypeA, answer{rcode: dns.RcodeNameError})
+	})
+
+	t.Run("reload keeps serving without leaking goroutines", func(t *testing.T) {
+		before := runtime.NumGoroutine()
+		for i := range 3 {
+			next, err := inst.Restart(coretest.NewInput(corefile(kubeconfig, readyPort)))
+			if err != nil {
+				t.Fatalf("reload %d: %v", i, err)
+			}
+			inst = next
+			eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+		}
+		// Informers of replaced instances must be gone; allow for idle HTTP connections.
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before+10 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if after := runtime.NumGoroutine(); after > before+10 {
+			t.Errorf("goroutines grew from %d to %d over 3 reloads", before, after)
+		}
+	})
+
+	t.Run("API server gone: last snapshot is served", func(t *testing.T) {
+		// Stop sends SIGTERM and, after StopTimeout, SIGKILL; either way the process is gone.
+		_ = env.ControlPlane.APIServer.Stop()
+		if err := c.List(ctx, &v1alpha1.DelegationList{}); err == nil {
+			t.Fatal("the API server still answers after Stop")
+		}
+		time.Sleep(2 * time.Second) // let the informers notice
+		for range 5 {
+			eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+			eventually(t, both, "nothing.acme.example.com.", dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
