@@ -1,0 +1,117 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+)
+
+// binary is bin/coredns, built by `make build` (a dependency of `make test`).
+var binary = filepath.Join("..", "..", "..", "bin", "coredns")
+
+func needBinary(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(binary); err != nil {
+		t.Fatalf("%s: %v; run `make build` (or `make test`, which builds it)", binary, err)
+	}
+}
+
+func TestBinaryNamesAcmezone(t *testing.T) {
+	needBinary(t)
+	out, err := exec.Command(binary, "-version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "+acmezone-") {
+		t.Errorf("coredns -version: %v\n%s\nwant the version line to name acmezone", err, out)
+	}
+	out, err = exec.Command(binary, "-plugins").CombinedOutput()
+	if err != nil || !slices.Contains(strings.Fields(string(out)), "acmezone") {
+		t.Errorf("coredns -plugins: %v\n%s\nwant acmezone listed", err, out)
+	}
+}
+
+// TestCorefileExample runs bin/coredns with the shipped Corefile.example (ports moved to free
+// loopback ones, a kubeconfig added) against a real API server.
+func TestCorefileExample(t *testing.T) {
+	needBinary(t)
+	_, c, kubeconfig := startAPIServer(t)
+	ctx := context.Background()
+
+	example, err := os.ReadFile(filepath.Join("..", "..", "..", "Corefile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsPort, promPort, readyPort, healthPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	corefile := strings.NewReplacer(
+		"acme.example.com:53 {", fmt.Sprintf("acme.example.com:%d {\n    bind 127.0.0.1", dnsPort),
+		"prometheus :9153", fmt.Sprintf("prometheus 127.0.0.1:%d", promPort),
+		"ready :8181", fmt.Sprintf("ready 127.0.0.1:%d", readyPort),
+		"health :8080", fmt.Sprintf("health 127.0.0.1:%d", healthPort),
+		"# kubeconfig /root/.kube/config", "kubeconfig "+kubeconfig,
+	).Replace(string(example))
+	if !strings.Contains(corefile, "kubeconfig "+kubeconfig) || !strings.Contains(corefile, "bind 127.0.0.1") {
+		t.Fatalf("Corefile.example no longer has the lines this test rewrites:\n%s", corefile)
+	}
+	path := filepath.Join(t.TempDir(), "Corefile")
+	if err := os.WriteFile(path, []byte(corefile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	cmd := exec.Command(binary, "-conf", path)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("coredns output:\n%s", logs.String())
+		}
+	})
+
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	target := "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	if err := c.Create(ctx, &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key := "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+	if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", target, key)); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	both := []resolver{{"udp", addr}, {"tcp", addr}}
+	eventually(t, both, target, dns.TypeTXT, answer{values: []string{key}})
+	eventually(t, both, "acme.example.com.", dns.TypeNS, answer{values: []string{"acme.example.com.\t3600\tIN\tNS\tns.example.com."}})
+	eventually(t, both, "nosuch.acme.example.com.", dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+
+	// The plugin's metrics are exported.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort))
+		if err == nil && strings.Contains(body, `coredns_acmezone_records{source="challenge"} 1`) &&
+			strings.Contains(body, "coredns_acmezone_responses_total") &&
+			strings.Contains(body, "coredns_acmezone_propagation_seconds_count") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack the acmezone series (err %v):\n%s", err, grepLines(body, "acmezone"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
