@@ -54,7 +54,7 @@ $(BIN)/etcd:
 	ln -sf "$$(command -v etcd)" $@
 
 .PHONY: test
-test: check-generated lint testbin ## Run every test: unit, against a real API server, and a short fuzz run.
+test: check-generated lint build testbin ## Run every test: unit, against a real API server, and a short fuzz run.
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
 	$(GO) test -run '^$$' -fuzz '^FuzzParseZoneData$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
