@@ -43,9 +43,10 @@ func startAPIServer(t *testing.T) (*envtest.Environment, client.Client, string) 
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "deploy", "crds")},
 		ErrorIfCRDPathMissing: true,
+		// kube-apiserver drains open watches on SIGTERM for up to this long before envtest kills
+		// it; the tests gain nothing from the wait.
+		ControlPlaneStopTimeout: 5 * time.Second,
 	}
-	// kube-apiserver drains open watches on SIGTERM; the test that stops it does not need that.
-	env.ControlPlane.GetAPIServer().StopTimeout = 5 * time.Second
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start kube-apiserver and etcd from %s: %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
@@ -310,6 +311,41 @@ stray.other.org. IN A 192.0.2.99
 		}
 		eventually(t, both, "www.acme.example.com.", dns.TypeA, answer{rcode: dns.RcodeNameError})
 		eventually(t, both, "plain.acme.example.com.", dns.TypeA, answer{rcode: dns.RcodeNameError})
+	})
+
+	t.Run("the API server rejects bad records and the answer is unchanged", func(t *testing.T) {
+		ttl := func(v int32) *int32 { return &v }
+		bad := []v1alpha1.ChallengeRecordSpec{
+			{FQDN: "assigned.acme.example.com.", Value: "line\nbreak"},
+			{FQDN: "assigned.acme.example.com.", Value: strings.Repeat("x", 256)},
+			{FQDN: "assigned.acme.example.com.", Value: ""},
+			{FQDN: "assigned.acme.example.com", Value: "no-trailing-dot"},
+			{FQDN: "two words.acme.example.com.", Value: "space-in-name"},
+			{FQDN: "assigned.acme.example.com.", Value: "ttl-zero", TTL: ttl(0)},
+			{FQDN: "assigned.acme.example.com.", Value: "ttl-huge", TTL: ttl(100000)},
+		}
+		for i, spec := range bad {
+			cr := &v1alpha1.ChallengeRecord{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("bad-%d", i)}, Spec: spec}
+			if err := c.Create(ctx, cr); err == nil {
+				t.Errorf("Test %d: ChallengeRecord %+v was accepted; want a validation error", i, spec)
+			}
+		}
+		// The spec is immutable: the name is derived from it.
+		cr := &v1alpha1.ChallengeRecord{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(v1alpha1.NewChallengeRecord("shop", "assigned.acme.example.com.", "assigned-value")), cr); err != nil {
+			t.Fatal(err)
+		}
+		cr.Spec.Value = "changed-value"
+		if err := c.Update(ctx, cr); err == nil || !strings.Contains(err.Error(), "spec is immutable") {
+			t.Errorf("changing a ChallengeRecord's spec: %v, want the immutability error", err)
+		}
+		if err := c.Create(ctx, &v1alpha1.Delegation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "bad-domain"},
+			Spec:       v1alpha1.DelegationSpec{Domain: "not a domain"},
+		}); err == nil {
+			t.Error("a Delegation with domain \"not a domain\" was accepted")
+		}
+		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
 	})
 
 	t.Run("reload keeps serving without leaking goroutines", func(t *testing.T) {
