@@ -13,6 +13,8 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 const testCorefile = `acmezone acme.example.com {
@@ -39,18 +41,27 @@ func newTestPlugin(t testing.TB, corefile string) *ACMEZone {
 
 func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
 
+// claim is a Delegation's claim created at t; setDelegation fills in namespace and name.
+func claim(t time.Time) v1alpha1.Claim { return v1alpha1.Claim{Created: t} }
+
+// confirmed marks a claim as having its target in status.
+func confirmed(c v1alpha1.Claim) v1alpha1.Claim {
+	c.Confirmed = true
+	return c
+}
+
 func fill(t testing.TB, a *ACMEZone) {
 	t.Helper()
 	old := time.Now().Add(-time.Hour)
 	s := a.store
-	s.setDelegation(nn("shop", "example-com"), &delegationIn{target: "t1.acme.example.com.", created: old})
-	s.setDelegation(nn("shop", "empty"), &delegationIn{target: "empty.acme.example.com.", created: old})
-	s.setDelegation(nn("other", "theirs"), &delegationIn{target: "t2.acme.example.com.", created: old})
+	s.setDelegation(nn("shop", "example-com"), &delegationIn{target: "t1.acme.example.com.", claim: claim(old)})
+	s.setDelegation(nn("shop", "empty"), &delegationIn{target: "empty.acme.example.com.", claim: claim(old)})
+	s.setDelegation(nn("other", "theirs"), &delegationIn{target: "t2.acme.example.com.", claim: claim(old)})
 	// A younger claim on shop's target from another namespace: it must not win.
-	s.setDelegation(nn("intruder", "steal"), &delegationIn{target: "t1.acme.example.com.", created: time.Now()})
+	s.setDelegation(nn("intruder", "steal"), &delegationIn{target: "t1.acme.example.com.", claim: claim(time.Now())})
 	// An older claim, but only in spec, against a target the controller confirmed: it loses.
-	s.setDelegation(nn("other", "confirmed"), &delegationIn{target: "t3.acme.example.com.", confirmed: true, created: old})
-	s.setDelegation(nn("intruder", "older"), &delegationIn{target: "t3.acme.example.com.", created: old.Add(-time.Hour)})
+	s.setDelegation(nn("other", "confirmed"), &delegationIn{target: "t3.acme.example.com.", claim: confirmed(claim(old))})
+	s.setDelegation(nn("intruder", "older"), &delegationIn{target: "t3.acme.example.com.", claim: claim(old.Add(-time.Hour))})
 	s.setRecord(nn("other", "t3"), &recordIn{fqdn: "t3.acme.example.com.", value: "confirmed-owner", created: old})
 	s.setRecord(nn("intruder", "t3"), &recordIn{fqdn: "t3.acme.example.com.", value: "forged-by-intruder", created: old})
 

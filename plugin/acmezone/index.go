@@ -11,6 +11,8 @@ import (
 
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 // shardCount is the number of maps a snapshot is split into. An update copies only the shards
@@ -67,9 +69,8 @@ type recordIn struct {
 
 // delegationIn is one Delegation as the store needs it.
 type delegationIn struct {
-	target    string // canonical, "" when none
-	confirmed bool   // the target is in status (assigned by the controller), not only in spec
-	created   time.Time
+	target string // canonical, "" when none
+	claim  v1alpha1.Claim
 }
 
 // store turns the objects seen by the informers into snapshots. Writers (informer callbacks)
@@ -221,6 +222,7 @@ func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
 		s.unref(old.target, func(r *nameRefs) { delete(r.delegations, key) })
 	}
 	if d != nil && d.target != "" && s.zoneOf(d.target) != "" {
+		d.claim.Namespace, d.claim.Name = key.Namespace, key.Name
 		s.delegations[key] = *d
 		s.refs(d.target).delegations[key] = struct{}{}
 		s.dirty[d.target] = struct{}{}
@@ -269,32 +271,16 @@ func (s *store) publishIfLive() {
 	}
 }
 
-// owner returns the namespace that owns a target. A claim the controller confirmed (the target
-// in status, which namespaces cannot write) beats one only in spec; among equals the oldest
-// Delegation wins, then namespace and name, so every replica picks the same owner. ok is false
-// when no Delegation names the target.
+// owner returns the namespace that owns a target, by v1alpha1.Claim's rule; ok is false when
+// no Delegation names the target.
 func (s *store) owner(refs *nameRefs) (ns string, ok bool) {
-	var best types.NamespacedName
+	var best v1alpha1.Claim
 	for key := range refs.delegations {
-		if !ok || s.claimBefore(key, best) {
-			best, ok = key, true
+		if c := s.delegations[key].claim; !ok || c.Before(best) {
+			best, ok = c, true
 		}
 	}
 	return best.Namespace, ok
-}
-
-// claimBefore reports whether Delegation a has the stronger claim on its target than b.
-func (s *store) claimBefore(a, b types.NamespacedName) bool {
-	da, db := s.delegations[a], s.delegations[b]
-	switch {
-	case da.confirmed != db.confirmed:
-		return da.confirmed
-	case !da.created.Equal(db.created):
-		return da.created.Before(db.created)
-	case a.Namespace != b.Namespace:
-		return a.Namespace < b.Namespace
-	}
-	return a.Name < b.Name
 }
 
 // build computes the node at a canonical name from the stored objects. self reports whether

@@ -218,11 +218,7 @@ func (a *ACMEZone) onDelegation(key types.NamespacedName, obj client.Object) {
 		a.store.setDelegation(key, nil)
 		return
 	}
-	a.store.setDelegation(key, &delegationIn{
-		target:    d.EffectiveTarget(),
-		confirmed: d.Status.Target != "",
-		created:   d.CreationTimestamp.Time,
-	})
+	a.store.setDelegation(key, &delegationIn{target: d.EffectiveTarget(), claim: d.Claim()})
 }
 
 func (a *ACMEZone) onConfigMap(key types.NamespacedName, obj client.Object) {
