@@ -13,6 +13,10 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X github.com/coredns/coredns/corem
 KUBE_VERSION := v1.37.2
 KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean
 export KUBEBUILDER_ASSETS := $(BIN)
+# cert-manager's test/acme (the webhook conformance suite) finds the control plane through these.
+export TEST_ASSET_KUBE_APISERVER := $(BIN)/kube-apiserver
+export TEST_ASSET_ETCD := $(BIN)/etcd
+export TEST_ASSET_KUBECTL := $(BIN)/kubectl
 
 # Count-based: a time-based -fuzztime can end in "context deadline exceeded" on a loaded
 # 2-core machine (golang/go#75804).
