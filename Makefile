@@ -27,8 +27,9 @@ help: ## Show this help.
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## Build bin/coredns (CoreDNS with the acmezone plugin), static and version-stamped.
+build: ## Build bin/coredns (CoreDNS with the acmezone plugin) and bin/acmezone-controller, static and version-stamped.
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/coredns ./cmd/coredns
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/acmezone-controller ./cmd/acmezone-controller
 
 .PHONY: generate
 generate: ## Regenerate deepcopy code and the CRDs in deploy/crds with controller-gen.

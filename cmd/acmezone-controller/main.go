@@ -1,0 +1,242 @@
+// Command acmezone-controller is cert-manager's DNS-01 webhook solver for acmezone (served as
+// an aggregated API by cert-manager's webhook server library), the Delegation reconciler and
+// the Challenge watcher, in one process.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/cert-manager/cert-manager/pkg/acme/webhook/cmd/server"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
+	"github.com/acmezone/acmezone/controller/challenge"
+	"github.com/acmezone/acmezone/controller/records"
+	"github.com/acmezone/acmezone/controller/solver"
+)
+
+// version is stamped by `make build` with -ldflags -X.
+var version = "dev"
+
+// flags are acmezone's own flags, next to those of cert-manager's webhook server.
+type flags struct {
+	opts                     controller.Options
+	nameservers              []string
+	clusterResourceNamespace string
+	leaderElect              bool
+	leaderElectionNamespace  string
+	metricsAddr              string
+	probeAddr                string
+	orphanResync             time.Duration
+}
+
+func (f *flags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.opts.Zone, "zone", "", "The challenge zone served by acmezone's CoreDNS, e.g. acme.example.com (required). Targets are <uuid>.<zone>.")
+	fs.StringArrayVar(&f.nameservers, "nameserver", nil, "A name server of the zone as NAME[=ADDRESS[,ADDRESS]], e.g. ns.example.com=34.84.45.1 (repeatable, at least one). Used for the records users must add and to verify the NS delegation.")
+	fs.StringArrayVar(&f.opts.Resolvers, "resolver", nil, "A DNS resolver HOST:PORT used to verify delegations (repeatable). Default: the system's, from /etc/resolv.conf.")
+	fs.BoolVar(&f.opts.AutoDelegate, "auto-delegate", true, "Create a Delegation (and so a target) for a Challenge whose domain has none in the namespace cert-manager uses. Off: an administrator creates every Delegation, so no namespace gets a target it was not given.")
+	fs.StringVar(&f.clusterResourceNamespace, "cluster-resource-namespace", "cert-manager", "cert-manager's --cluster-resource-namespace: where the Delegations of ClusterIssuer challenges live.")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the reconcilers on one replica at a time (the webhook solver serves on every replica).")
+	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease. Default: the pod's namespace.")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
+	fs.DurationVar(&f.orphanResync, "orphan-resync", 5*time.Minute, "How often every ChallengeRecord is checked for a Challenge that is gone; no record outlives its Challenge for longer.")
+}
+
+func (f *flags) complete() error {
+	for _, s := range f.nameservers {
+		ns, err := controller.ParseNameServer(s)
+		if err != nil {
+			return err
+		}
+		f.opts.NameServers = append(f.opts.NameServers, ns)
+	}
+	return f.opts.Validate()
+}
+
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, cmacme.AddToScheme, cmapi.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// startManager runs the reconcilers until stopCh closes. It is the solver's OnInitialize, so
+// it starts once the webhook server is up, with the same API server connection.
+func (f *flags) startManager(cfg *rest.Config, stopCh <-chan struct{}) error {
+	ctrl.SetLogger(zap.New())
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme(),
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        "acmezone-controller.acmezone.io",
+		LeaderElectionNamespace: f.leaderElectionNamespace,
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.probeAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := setupReconcilers(mgr, f); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-stopCh
+		cancel()
+	}()
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			ctrl.Log.Error(err, "manager stopped")
+			os.Exit(1)
+		}
+	}()
+	return nil
+}
+
+func setupReconcilers(mgr ctrl.Manager, f *flags) error {
+	if err := (&challenge.Reconciler{
+		Client:                   mgr.GetClient(),
+		Recorder:                 mgr.GetEventRecorder("acmezone-controller"),
+		AutoDelegate:             f.opts.AutoDelegate,
+		ClusterResourceNamespace: f.clusterResourceNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the Challenge watcher: %w", err)
+	}
+	if err := (&challenge.OrphanReconciler{Client: mgr.GetClient(), Resync: f.orphanResync}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the ChallengeRecord reaper: %w", err)
+	}
+	return setupDelegations(mgr, f)
+}
+
+// recordsCommand is `acmezone-controller records DOMAIN`.
+func recordsCommand(f *flags) *cobra.Command {
+	var target, kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "records DOMAIN",
+		Short: "Print the DNS records to add at your DNS provider for DOMAIN, and whether each resolves correctly now",
+		Long: `Print, in the seed's table form, the records a user adds at their DNS provider so that
+acmezone answers DOMAIN's DNS-01 challenges: the name server's A record, the NS delegation of
+the zone, and the CNAME _acme-challenge.DOMAIN -> target. Each is looked up now.
+
+The target is --target, or the one in the Delegation for DOMAIN found through --kubeconfig
+(or the in-cluster config).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.complete(); err != nil {
+				return err
+			}
+			domain := strings.TrimSuffix(strings.ToLower(args[0]), ".")
+			if target == "" {
+				t, err := lookupTarget(cmd.Context(), kubeconfig, domain)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "no target from the cluster (%v); pass --target\n", err)
+				}
+				target = t
+			}
+			ok, err := records.Run(cmd.Context(), cmd.OutOrStdout(), f.opts, domain, target)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				cmd.SilenceUsage = true
+				return fmt.Errorf("some records are missing or wrong")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&target, "target", "", "The Delegation's target, e.g. b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com.")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "Kubeconfig to find the Delegation with. Default: $KUBECONFIG, ~/.kube/config, or in-cluster.")
+	f.add(cmd.Flags())
+	return cmd
+}
+
+// lookupTarget finds the target of the Delegation for domain in any namespace.
+func lookupTarget(ctx context.Context, kubeconfig, domain string) (string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return "", err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme()})
+	if err != nil {
+		return "", err
+	}
+	var list v1alpha1.DelegationList
+	if err := c.List(ctx, &list); err != nil {
+		return "", err
+	}
+	var best *v1alpha1.Delegation
+	for i := range list.Items {
+		d := &list.Items[i]
+		if strings.TrimSuffix(strings.ToLower(d.Spec.Domain), ".") == domain && d.EffectiveTarget() != "" &&
+			(best == nil || d.Claim().Before(best.Claim())) {
+			best = d
+		}
+	}
+	if best == nil {
+		return "", fmt.Errorf("no Delegation for %s has a target", domain)
+	}
+	return best.EffectiveTarget(), nil
+}
+
+func main() {
+	ctx := ctrl.SetupSignalHandler()
+	f := &flags{}
+	s := &solver.Solver{OnInitialize: f.startManager}
+	cmd := server.NewCommandStartWebhookServer(ctx, solver.GroupName, s)
+	cmd.Use = "acmezone-controller"
+	cmd.Short = "acmezone's cert-manager DNS-01 webhook solver, Delegation reconciler and Challenge watcher"
+	cmd.Long = `acmezone-controller serves cert-manager's DNS-01 webhook solver (group acmezone.io, solver
+acmezone) as an aggregated API, and runs the Delegation reconciler and the Challenge watcher.
+cert-manager's webhook-server flags (serving, authentication, authorization, --kubeconfig) come
+first in the list below; acmezone's own are --zone, --nameserver, --resolver, --auto-delegate,
+--cluster-resource-namespace, --leader-elect, --metrics-bind-address,
+--health-probe-bind-address and --orphan-resync.`
+	cmd.Version = version
+	f.add(cmd.Flags())
+	run := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if err := f.complete(); err != nil {
+			return err
+		}
+		s.AutoDelegate = f.opts.AutoDelegate
+		return run(c, args)
+	}
+	cmd.AddCommand(recordsCommand(&flags{}))
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		os.Exit(1)
+	}
+}
