@@ -22,7 +22,10 @@ import (
 )
 
 // GroupName is the API group the solver is served under; an Issuer names it as groupName.
-const GroupName = "acmezone.io"
+// It is not acmezone.io: cert-manager calls the solver at version v1alpha1, and an APIService
+// v1alpha1.acmezone.io would take that group-version, and with it the CRDs, away from
+// kube-apiserver.
+const GroupName = "solver.acmezone.io"
 
 // SolverName is the solver's name in the Issuer's webhook config.
 const SolverName = "acmezone"

@@ -1,0 +1,4 @@
+// Package deploy holds acmezone's Kubernetes manifests (kustomize layout: default, crds,
+// controller, coredns, examples/issuers) and the test that applies them with
+// `kubectl apply --dry-run=server` against a real API server.
+package deploy
