@@ -58,8 +58,15 @@ $(BIN)/etcd:
 	  else echo "etcd not found: install Debian's etcd-server (sudo apt-get install etcd-server)"; exit 1; fi; }
 	ln -sf "$$(command -v etcd)" $@
 
+# unbound, the recursive resolver of the end-to-end stack (Debian package).
+.PHONY: unbound
+unbound:
+	@command -v unbound >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unbound >/dev/null; \
+	  else echo "unbound not found: install Debian's unbound (sudo apt-get install unbound)"; exit 1; fi; }
+
 .PHONY: test
-test: check-generated lint build testbin ## Run every test: unit, against a real API server, and a short fuzz run.
+test: check-generated lint build testbin unbound ## Run every test: unit, against a real API server, and a short fuzz run.
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
 	$(GO) test -run '^$$' -fuzz '^FuzzParseZoneData$$' -fuzztime $(FUZZTIME) ./plugin/acmezone

@@ -1,0 +1,159 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Provider is the user's DNS provider: stock CoreDNS (the same bin/coredns, file plugin with
+// reload) authoritative for example.com, holding the seed's records.
+type Provider struct {
+	*Process
+	zonePath string
+	mu       sync.Mutex
+	serial   int
+	extra    []string
+}
+
+// StartProvider serves example.com on ProviderIP:53 with the records the seed's user adds once:
+// the A record of ns.example.com (acmezone's CoreDNS) and the NS delegation of acme.example.com.
+func StartProvider(ctx context.Context, dir, coredns string) (*Provider, error) {
+	p := &Provider{zonePath: filepath.Join(dir, "example.com.zone")}
+	if err := p.write(); err != nil {
+		return nil, err
+	}
+	corefile := filepath.Join(dir, "Corefile.provider")
+	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`example.com:53 {
+    bind %s
+    file %s {
+        reload 200ms
+    }
+    log
+    errors
+}
+`, ProviderIP, p.zonePath)), 0o644); err != nil {
+		return nil, err
+	}
+	proc, err := Start(dir, "provider-coredns", coredns, "-conf", corefile)
+	if err != nil {
+		return nil, err
+	}
+	p.Process = proc
+	if err := WaitDNS(ctx, proc, ProviderIP, "example.com.", 6); err != nil {
+		proc.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// AddRecord adds a zone-file line (like "_acme-challenge CNAME x.acme.example.com.") and waits
+// until the provider serves the new serial.
+func (p *Provider) AddRecord(line string) error {
+	p.mu.Lock()
+	p.extra = append(p.extra, line)
+	err := p.write()
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The file plugin reloads when the SOA serial changes; wait a few reload periods.
+	time.Sleep(time.Second)
+	return nil
+}
+
+func (p *Provider) write() error {
+	p.serial++
+	zone := fmt.Sprintf(`$ORIGIN example.com.
+$TTL 5
+@        IN SOA  ns1.example.com. hostmaster.example.com. %d 60 30 86400 5
+@        IN NS   ns1.example.com.
+ns1      IN A    %s
+; The seed's records: our name server, and the delegation of the challenge zone to it.
+ns       IN A    %s
+acme     IN NS   ns.example.com.
+%s
+`, p.serial, ProviderIP, AcmezoneIP, strings.Join(p.extra, "\n"))
+	tmp := p.zonePath + ".tmp"
+	if err := os.WriteFile(tmp, []byte(zone), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.zonePath)
+}
+
+// StartResolver runs unbound on ResolverIP:53 as the public DNS: it knows example.com only
+// through a stub zone at the provider, and finds acmezone by following the provider's NS
+// delegation of acme.example.com, as Let's Encrypt's resolver would. Caching is capped at a few
+// seconds so that a record the test adds is seen quickly.
+func StartResolver(ctx context.Context, dir, unbound string) (*Process, error) {
+	conf := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`server:
+    interface: %s@53
+    do-ip6: no
+    do-udp: yes
+    do-tcp: yes
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    username: ""
+    chroot: ""
+    directory: "%s"
+    pidfile: "%s"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    log-queries: yes
+    module-config: "iterator"
+    qname-minimisation: no
+    cache-max-ttl: 5
+    cache-max-negative-ttl: 2
+    infra-host-ttl: 5
+
+stub-zone:
+    name: "example.com"
+    stub-addr: %s@53
+`, ResolverIP, dir, filepath.Join(dir, "unbound.pid"), ProviderIP)), 0o644); err != nil {
+		return nil, err
+	}
+	proc, err := Start(dir, "unbound", unbound, "-d", "-c", conf)
+	if err != nil {
+		return nil, err
+	}
+	if err := WaitDNS(ctx, proc, ResolverIP, "example.com.", 6); err != nil {
+		proc.Stop()
+		return nil, err
+	}
+	return proc, nil
+}
+
+// StartAcmezone runs acmezone's CoreDNS on AcmezoneIP:53, authoritative for acme.example.com,
+// reading the API server through kubeconfig.
+func StartAcmezone(ctx context.Context, dir, coredns, kubeconfig string) (*Process, error) {
+	corefile := filepath.Join(dir, "Corefile.acmezone")
+	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`acme.example.com:53 {
+    bind %s
+    errors
+    log
+    acmezone {
+        nameserver ns.example.com %s
+        kubeconfig %s
+        ttl 5
+        soa hostmaster.example.com 60 30 86400 2
+    }
+}
+`, AcmezoneIP, AcmezoneIP, kubeconfig)), 0o644); err != nil {
+		return nil, err
+	}
+	proc, err := Start(dir, "acmezone-coredns", coredns, "-conf", corefile)
+	if err != nil {
+		return nil, err
+	}
+	if err := WaitDNS(ctx, proc, AcmezoneIP, "acme.example.com.", 6); err != nil {
+		proc.Stop()
+		return nil, err
+	}
+	return proc, nil
+}

@@ -1,0 +1,127 @@
+// Package stack starts the real parts of acmezone's end-to-end set-up as processes on loopback:
+// the "DNS provider" (stock CoreDNS with the file plugin), a recursive resolver (unbound) that
+// plays the public DNS, and acmezone's CoreDNS. Every process logs to a file in the stack's
+// directory, kept for a failed run.
+package stack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Loopback addresses of the DNS parts, each on port 53 (so the provider's A record can point
+// at acmezone as a real one would). CI runs as root.
+const (
+	ResolverIP = "127.0.53.1"
+	ProviderIP = "127.0.53.2"
+	AcmezoneIP = "127.0.53.3"
+)
+
+// Process is one started program.
+type Process struct {
+	Name    string
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	mu      sync.Mutex
+	err     error
+}
+
+// Start runs name with args, logging to dir/<name>.log.
+func Start(dir, name, path string, args ...string) (*Process, error) {
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s (%s): %w", name, path, err)
+	}
+	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Exited reports whether the process has ended, and how.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.done:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// Stop ends the process: SIGTERM, then SIGKILL after a few seconds.
+func (p *Process) Stop() {
+	if done, _ := p.Exited(); done {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Logs returns the process's log, for failure messages.
+func (p *Process) Logs() string {
+	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
+
+// WaitDNS waits until a DNS server answers a question over TCP (Pebble asks over TCP only),
+// failing early when the process exits.
+func WaitDNS(ctx context.Context, p *Process, addr, name string, qtype uint16) error {
+	c := &dns.Client{Net: "tcp", Timeout: time.Second}
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	var last error
+	for {
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("%s exited (%v):\n%s", p.Name, err, tail(p.Logs(), 40))
+		}
+		if _, _, err := c.Exchange(m, net.JoinHostPort(addr, "53")); err == nil {
+			return nil
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s does not answer on %s: %v\n%s", p.Name, addr, last, tail(p.Logs(), 40))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
