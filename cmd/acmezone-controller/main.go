@@ -16,6 +16,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -98,6 +99,9 @@ func (f *flags) startManager(cfg *rest.Config, stopCh <-chan struct{}) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	if err := setupReconcilers(mgr, f); err != nil {
+		if meta.IsNoMatchError(err) || strings.Contains(err.Error(), "no matches for") {
+			return fmt.Errorf("%w: are cert-manager's CRDs (acme.cert-manager.io, cert-manager.io) and acmezone's (deploy/crds) installed?", err)
+		}
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -1,0 +1,232 @@
+package stack
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// The webhook solver's Service on loopback. Endpoints and EndpointSlices reject loopback
+// addresses and the aggregator refuses ExternalName Services, but kube-apiserver accepts a
+// service range inside 127.0.0.0/8: the aggregator then dials the cluster IP, where the webhook
+// listens. The EndpointSlice with a documentation address only satisfies the availability
+// check; nothing is ever sent to it.
+const (
+	ServiceCIDR       = "127.100.0.0/24"
+	WebhookIP         = "127.100.0.10"
+	unusedEndpointIP  = "192.0.2.1"
+	webhookNamespace  = "acmezone"
+	webhookService    = "acmezone-controller"
+	frontProxyClient  = "front-proxy-client"
+	solverAPIVersion  = "v1alpha1"
+	solverAPIGroup    = "solver.acmezone.io"
+	webhookListenPort = 443
+)
+
+// ControlPlane is etcd and kube-apiserver with the aggregation layer set up for the webhook.
+type ControlPlane struct {
+	Env        *envtest.Environment
+	Config     *rest.Config
+	Kubeconfig string
+	// WebhookCert and WebhookKey are the solver's serving certificate files.
+	WebhookCert, WebhookKey string
+	webhookCA               []byte
+}
+
+// StartControlPlane starts etcd and kube-apiserver with the CRDs in crdDirs, a service range in
+// loopback, and the front-proxy client certificate and request-header CA that delegated
+// authentication of aggregated requests needs.
+func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
+	proxyCA, err := newCA("front-proxy-ca")
+	if err != nil {
+		return nil, err
+	}
+	proxyClient, err := newLeaf(proxyCA, frontProxyClient, true, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	proxyCAPath, _, err := proxyCA.write(dir, "front-proxy-ca")
+	if err != nil {
+		return nil, err
+	}
+	proxyCert, proxyKey, err := proxyClient.write(dir, "front-proxy-client")
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:       crdDirs,
+		ErrorIfCRDPathMissing:   true,
+		ControlPlaneStopTimeout: 10 * time.Second,
+	}
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("service-cluster-ip-range", ServiceCIDR)
+	args.Set("requestheader-client-ca-file", proxyCAPath)
+	args.Set("requestheader-allowed-names", frontProxyClient)
+	args.Set("requestheader-username-headers", "X-Remote-User")
+	args.Set("requestheader-group-headers", "X-Remote-Group")
+	args.Set("requestheader-extra-headers-prefix", "X-Remote-Extra-")
+	args.Set("proxy-client-cert-file", proxyCert)
+	args.Set("proxy-client-key-file", proxyKey)
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start kube-apiserver and etcd: %w", err)
+	}
+	cp := &ControlPlane{Env: env, Config: cfg}
+	if cp.Kubeconfig, err = writeKubeconfig(dir, cfg); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	webhookCA, err := newCA("acmezone-webhook-ca")
+	if err != nil {
+		return nil, err
+	}
+	serving, err := newLeaf(webhookCA, webhookService, false,
+		[]string{webhookService + "." + webhookNamespace + ".svc"}, []net.IP{net.ParseIP(WebhookIP)})
+	if err != nil {
+		return nil, err
+	}
+	if cp.WebhookCert, cp.WebhookKey, err = serving.write(dir, "webhook"); err != nil {
+		return nil, err
+	}
+	cp.webhookCA = webhookCA.CertPEM
+	return cp, nil
+}
+
+// CertManagerCRDs returns deploy/crds of the cert-manager module this module requires.
+func CertManagerCRDs() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the cert-manager module (go list -m): %w", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds"), nil
+}
+
+// Stop stops kube-apiserver and etcd.
+func (cp *ControlPlane) Stop() { _ = cp.Env.Stop() }
+
+// writeKubeconfig writes an admin kubeconfig for cfg into dir.
+func writeKubeconfig(dir string, cfg *rest.Config) (string, error) {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["e2e"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+	kc.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "admin"}
+	kc.CurrentContext = "e2e"
+	path := filepath.Join(dir, "kubeconfig")
+	return path, clientcmd.WriteToFile(*kc, path)
+}
+
+// RegisterWebhook creates the solver's Service (cluster IP WebhookIP), its placeholder
+// EndpointSlice and the APIService, and waits until the aggregator reports it Available.
+func (cp *ControlPlane) RegisterWebhook(ctx context.Context) error {
+	cs, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: webhookNamespace}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", webhookNamespace, err)
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: webhookService},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: WebhookIP,
+			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(webhookListenPort), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+	if _, err := cs.CoreV1().Services(webhookNamespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create Service %s with cluster IP %s: %w", webhookService, WebhookIP, err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: webhookService + "-placeholder",
+			Labels: map[string]string{discoveryv1.LabelServiceName: webhookService}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{unusedEndpointIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To[int32](webhookListenPort), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices(webhookNamespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create EndpointSlice: %w", err)
+	}
+	// The APIService as unstructured: its typed client would pull kube-aggregator into go.mod
+	// for one object.
+	dyn, err := dynamic.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	apiservices := dyn.Resource(schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"})
+	name := solverAPIVersion + "." + solverAPIGroup
+	apisvc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1",
+		"kind":       "APIService",
+		"metadata":   map[string]any{"name": name},
+		"spec": map[string]any{
+			"group":                solverAPIGroup,
+			"version":              solverAPIVersion,
+			"service":              map[string]any{"namespace": webhookNamespace, "name": webhookService, "port": int64(443)},
+			"caBundle":             base64.StdEncoding.EncodeToString(cp.webhookCA),
+			"groupPriorityMinimum": int64(1000),
+			"versionPriority":      int64(15),
+		},
+	}}
+	if _, err := apiservices.Create(ctx, apisvc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create APIService: %w", err)
+	}
+	var last string
+	for {
+		got, err := apiservices.Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+			for _, c := range conds {
+				m, _ := c.(map[string]any)
+				if m["type"] == "Available" {
+					if m["status"] == "True" {
+						return nil
+					}
+					last = fmt.Sprintf("%v: %v", m["reason"], m["message"])
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("APIService %s is not Available: %s", name, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// StartController runs bin/acmezone-controller: the webhook on WebhookIP:443, the reconcilers
+// against the control plane, resolving through the stack's resolver.
+func (cp *ControlPlane) StartController(dir, binary string, extra ...string) (*Process, error) {
+	args := []string{
+		"--bind-address=" + WebhookIP,
+		fmt.Sprintf("--secure-port=%d", webhookListenPort),
+		"--tls-cert-file=" + cp.WebhookCert,
+		"--tls-private-key-file=" + cp.WebhookKey,
+		"--kubeconfig=" + cp.Kubeconfig,
+		"--authentication-kubeconfig=" + cp.Kubeconfig,
+		"--authorization-kubeconfig=" + cp.Kubeconfig,
+		"--zone=acme.example.com",
+		"--nameserver=ns.example.com=" + AcmezoneIP,
+		"--resolver=" + ResolverIP + ":53",
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=0",
+	}
+	return Start(dir, "acmezone-controller", binary, append(args, extra...)...)
+}
