@@ -1,6 +1,28 @@
 package main
 
-import ctrl "sigs.k8s.io/controller-runtime"
+import (
+	"fmt"
 
-// setupDelegations registers the Delegation reconciler.
-func setupDelegations(mgr ctrl.Manager, f *flags) error { return nil }
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/acmezone/acmezone/controller/delegation"
+	"github.com/acmezone/acmezone/controller/records"
+)
+
+// setupDelegations registers the Delegation reconciler, resolving through --resolver.
+func setupDelegations(mgr ctrl.Manager, f *flags) error {
+	resolver, err := records.NewResolver(f.opts.Resolvers)
+	if err != nil {
+		return fmt.Errorf("resolvers: %w", err)
+	}
+	r := &delegation.Reconciler{
+		Client:   mgr.GetClient(),
+		Options:  f.opts,
+		Resolver: resolver,
+		Recorder: mgr.GetEventRecorder(delegation.RecorderName),
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the Delegation reconciler: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+// Package delegation is acmezone-controller's Delegation reconciler: it assigns each
+// Delegation its target, lists the records the user adds at their DNS provider, checks them in
+// public DNS, and reports the result in conditions and Events.
+package delegation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
+	"github.com/acmezone/acmezone/controller/records"
+)
+
+// Defaults of the Reconciler's durations.
+const (
+	// DefaultRetryMin is the first wait before checking an unverified Delegation again. The
+	// wait then grows with the time it has been unverified, so it about doubles each time.
+	DefaultRetryMin = 10 * time.Second
+	// DefaultRetryMax bounds the wait between checks of an unverified Delegation.
+	DefaultRetryMax = 5 * time.Minute
+	// DefaultRecheck is the wait between checks of a verified Delegation: records can vanish.
+	DefaultRecheck = 10 * time.Minute
+)
+
+// RecorderName is the reporting controller of the Reconciler's Events.
+const RecorderName = "acmezone-controller"
+
+// Reconciler reconciles Delegations. SetupWithManager fills the fields left unset.
+type Reconciler struct {
+	client.Client
+	Options  controller.Options
+	Resolver *records.Resolver // the resolvers of Options.Resolvers by default
+	Recorder events.EventRecorder
+	Now      func() time.Time
+
+	RetryMin, RetryMax time.Duration // backoff while not verified
+	Recheck            time.Duration // period once verified
+}
+
+// +kubebuilder:rbac:groups=acmezone.io,resources=delegations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=acmezone.io,resources=delegations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the field indexes and the controller with mgr. Status writes do
+// not trigger a reconcile; spec and annotation changes do (so `kubectl annotate` asks for a
+// check now), and so do creations and deletions of Delegations of the same domain, which may
+// start or end a conflict.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.Resolver == nil {
+		res, err := records.NewResolver(r.Options.Resolvers)
+		if err != nil {
+			return err
+		}
+		r.Resolver = res
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder(RecorderName)
+	}
+	if err := IndexFields(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	changed := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("delegation").
+		For(&v1alpha1.Delegation{}, builder.WithPredicates(changed)).
+		Watches(&v1alpha1.Delegation{}, handler.EnqueueRequestsFromMapFunc(r.sameDomain), builder.WithPredicates(changed)).
+		Complete(r)
+}
+
+// Reconcile assigns the target, fills the records, checks them in DNS and writes the status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	var d v1alpha1.Delegation
+	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !d.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	now := r.now()
+	old := d.Status.DeepCopy()
+
+	conflict, err := r.domainConflict(ctx, &d)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	// The target first: once in status it never changes, because the user's CNAME points at it.
+	if d.Status.Target == "" {
+		target, holder, err := r.newTarget(ctx, &d)
+		switch {
+		case err != nil:
+			return ctrl.Result{}, err
+		case holder != nil && conflict == nil:
+			conflict = targetInUse(&d, target, holder)
+		case holder == nil:
+			d.Status.Target = target
+			log.Info("assigned target", "domain", d.Spec.Domain, "target", target)
+		}
+	}
+	setTargetFixed(&d, now)
+
+	d.Status.Records = nil
+	var checks []records.Check
+	if d.Status.Target != "" {
+		d.Status.Records = records.For(r.Options, d.Spec.Domain, d.Status.Target)
+		if conflict == nil {
+			checks = records.Verify(ctx, r.Resolver, r.Options, d.Spec.Domain, d.Status.Target)
+		}
+	}
+	setConditions(&d, r.Options, conflict, checks, now)
+	d.Status.ObservedGeneration = d.Generation
+
+	if !equality.Semantic.DeepEqual(*old, d.Status) {
+		if err := r.Status().Update(ctx, &d); err != nil {
+			return ctrl.Result{}, fmt.Errorf("update status of Delegation %s: %w", req.NamespacedName, err)
+		}
+		r.recordChanges(&d, old.Conditions)
+	}
+	after := r.requeueAfter(&d, now)
+	log.V(1).Info("checked", "domain", d.Spec.Domain, "target", d.Status.Target,
+		"verified", conditionStatus(&d, v1alpha1.ConditionVerified), "conflict", conflict != nil, "recheckIn", after)
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// requeueAfter is the wait before the next check: while the Delegation is not verified, as
+// long as it has been unverified (so the waits double), between RetryMin and RetryMax; else
+// Recheck. The Verified condition's lastTransitionTime is the only state it needs.
+func (r *Reconciler) requeueAfter(d *v1alpha1.Delegation, now time.Time) time.Duration {
+	recheck, lo, hi := or(r.Recheck, DefaultRecheck), or(r.RetryMin, DefaultRetryMin), or(r.RetryMax, DefaultRetryMax)
+	c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
+	if c == nil || c.Status != "False" {
+		return recheck
+	}
+	return min(max(now.Sub(c.LastTransitionTime.Time), lo), hi)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// zone is the canonical challenge zone.
+func (r *Reconciler) zone() string {
+	return dns.CanonicalName(r.Options.Zone)
+}

@@ -1,0 +1,161 @@
+package delegation
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
+	"github.com/acmezone/acmezone/controller/records"
+)
+
+// ConditionTargetFixed is True when spec.target names another target than status.target,
+// which never changes once assigned.
+const ConditionTargetFixed = "TargetFixed"
+
+// Condition reasons. A Verified condition that is False has the Reason of the first failed
+// records.Check: records.ReasonNameServerAddress, ReasonNSNotDelegated, ReasonCNAMEMissing,
+// ReasonCNAMEWrongTarget or ReasonTXTLookupFailed.
+const (
+	ReasonRecordsResolve    = "RecordsResolve"           // Verified True
+	ReasonInConflict        = "Conflict"                 // Verified Unknown, Ready False
+	ReasonVerified          = "Verified"                 // Ready True
+	ReasonNotVerified       = "NotVerified"              // Ready False
+	ReasonNoConflict        = "NoConflict"               // Conflict False
+	ReasonDomainDelegated   = "DomainDelegatedElsewhere" // Conflict True
+	ReasonTargetInUse       = "TargetInUse"              // Conflict True
+	ReasonSpecTargetIgnored = "SpecTargetIgnored"        // TargetFixed True
+)
+
+// setConditions sets Conflict, Verified and Ready from the conflict and the checks. The checks
+// are nil when they were not made, because of the conflict or for want of a target.
+func setConditions(d *v1alpha1.Delegation, opts controller.Options, c *conflict, checks []records.Check, now time.Time) {
+	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+			Message: msg, ObservedGeneration: d.Generation, LastTransitionTime: metav1.NewTime(now)})
+	}
+	domain := DomainKey(d.Spec.Domain)
+	if c != nil {
+		set(v1alpha1.ConditionConflict, metav1.ConditionTrue, c.reason, c.message)
+		set(v1alpha1.ConditionVerified, metav1.ConditionUnknown, ReasonInConflict, "The records are not checked while this Delegation is in conflict; see the Conflict condition.")
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInConflict, c.message)
+		return
+	}
+	set(v1alpha1.ConditionConflict, metav1.ConditionFalse, ReasonNoConflict, fmt.Sprintf("No older Delegation claims %s or its target.", domain))
+	var problems []string
+	reason := ""
+	for _, ch := range checks {
+		if !ch.OK {
+			problems = append(problems, ch.Problem)
+			if reason == "" {
+				reason = ch.Reason
+			}
+		}
+	}
+	if len(problems) > 0 {
+		msg := strings.Join(problems, ". ") + "."
+		set(v1alpha1.ConditionVerified, metav1.ConditionFalse, reason, msg)
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNotVerified, "The records at the DNS provider are not all in place: "+msg)
+		return
+	}
+	msg := verifiedMessage(opts, checks)
+	set(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve, msg)
+	set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonVerified, fmt.Sprintf("Certificates for %s can be issued: %s", domain, msg))
+}
+
+// verifiedMessage says what resolves: "_acme-challenge.example.com points to T, and
+// acme.example.com is delegated to ns.example.com."
+func verifiedMessage(opts controller.Options, checks []records.Check) string {
+	var cname, lookup string
+	var servers []string
+	for _, c := range checks {
+		switch c.Record.Type {
+		case records.TypeCNAME:
+			cname = fmt.Sprintf("%s points to %s", c.Record.Name, c.Found)
+		case records.TypeTXT:
+			lookup = fmt.Sprintf("the TXT lookup of %s is answered at %s", c.Record.Name, c.Record.Content)
+		case records.TypeNS:
+			servers = append(servers, c.Record.Content)
+		}
+	}
+	msg := cname
+	if msg == "" {
+		msg = lookup
+	}
+	if len(servers) > 0 {
+		msg += fmt.Sprintf(", and %s is delegated to %s", strings.TrimSuffix(opts.Zone, "."), strings.Join(servers, " and "))
+	}
+	return msg + "."
+}
+
+// setTargetFixed sets TargetFixed while spec.target differs from the assigned target.
+func setTargetFixed(d *v1alpha1.Delegation, now time.Time) {
+	if d.Spec.Target == "" || d.Status.Target == "" || v1alpha1.CanonicalName(d.Spec.Target) == d.Status.Target {
+		meta.RemoveStatusCondition(&d.Status.Conditions, ConditionTargetFixed)
+		return
+	}
+	meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{
+		Type: ConditionTargetFixed, Status: metav1.ConditionTrue, Reason: ReasonSpecTargetIgnored,
+		ObservedGeneration: d.Generation, LastTransitionTime: metav1.NewTime(now),
+		Message: fmt.Sprintf("spec.target is %s, but the target stays %s: it never changes once assigned, because the CNAME %s at the DNS provider points at it. "+
+			"Set spec.target back to %s or remove it; to move to %s, delete this Delegation, create it again and change the CNAME.",
+			v1alpha1.CanonicalName(d.Spec.Target), d.Status.Target, strings.TrimSuffix(records.ChallengeName(d.Spec.Domain), "."),
+			d.Status.Target, v1alpha1.CanonicalName(d.Spec.Target)),
+	})
+}
+
+func conditionStatus(d *v1alpha1.Delegation, typ string) metav1.ConditionStatus {
+	if c := meta.FindStatusCondition(d.Status.Conditions, typ); c != nil {
+		return c.Status
+	}
+	return metav1.ConditionUnknown
+}
+
+// maxNote is the longest note of an events.k8s.io/v1 Event.
+const maxNote = 1024
+
+// recordChanges posts an Event for each condition whose status or reason changed: a new
+// message alone (another address found, say) is no news.
+func (r *Reconciler) recordChanges(d *v1alpha1.Delegation, before []metav1.Condition) {
+	if r.Recorder == nil {
+		return
+	}
+	changed := func(typ string) *metav1.Condition {
+		now := meta.FindStatusCondition(d.Status.Conditions, typ)
+		was := meta.FindStatusCondition(before, typ)
+		if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason) {
+			return nil
+		}
+		return now
+	}
+	emit := func(eventtype, reason, action, note string) {
+		if len(note) > maxNote {
+			note = note[:maxNote-3] + "..."
+		}
+		r.Recorder.Eventf(d, nil, eventtype, reason, action, "%s", note)
+	}
+	if c := changed(v1alpha1.ConditionVerified); c != nil {
+		switch c.Status {
+		case metav1.ConditionTrue:
+			emit("Normal", "Verified", "Verify", c.Message)
+		case metav1.ConditionFalse:
+			emit("Warning", "NotVerified", "Verify", c.Message)
+		}
+	}
+	if c := changed(v1alpha1.ConditionConflict); c != nil {
+		was := meta.FindStatusCondition(before, v1alpha1.ConditionConflict)
+		switch {
+		case c.Status == metav1.ConditionTrue:
+			emit("Warning", "Conflict", "Claim", c.Message)
+		case was != nil && was.Status == metav1.ConditionTrue:
+			emit("Normal", "ConflictResolved", "Claim", fmt.Sprintf("No older Delegation claims %s or its target any more: this Delegation is used.", DomainKey(d.Spec.Domain)))
+		}
+	}
+	if c := changed(ConditionTargetFixed); c != nil {
+		emit("Warning", "TargetFixed", "AssignTarget", c.Message)
+	}
+}
