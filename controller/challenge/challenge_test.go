@@ -281,3 +281,50 @@ func TestDelegationName(t *testing.T) {
 		t.Errorf("two domains share the name %q", a)
 	}
 }
+
+// TestWarningReachesCertificate follows Challenge → Order → Certificate and posts the CNAME
+// warning on the Certificate too, where `kubectl describe certificate` shows it.
+func TestWarningReachesCertificate(t *testing.T) {
+	c := start(t, true)
+	ctx := context.Background()
+	crt := &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "wildcard"},
+		Spec: cmapi.CertificateSpec{
+			SecretName: "wildcard-tls", DNSNames: []string{"example.com", "*.example.com"},
+			IssuerRef: cmmeta.IssuerReference{Name: "acmezone", Kind: cmapi.IssuerKind},
+		},
+	}
+	if err := c.Create(ctx, crt); err != nil {
+		t.Fatal(err)
+	}
+	order := &cmacme.Order{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "wildcard-1-1",
+			Annotations: map[string]string{cmapi.CertificateNameKey: crt.Name}},
+		Spec: cmacme.OrderSpec{Request: []byte("csr"), DNSNames: crt.Spec.DNSNames,
+			IssuerRef: cmmeta.IssuerReference{Name: "acmezone", Kind: cmapi.IssuerKind}},
+	}
+	if err := c.Create(ctx, order); err != nil {
+		t.Fatal(err)
+	}
+	ch := newChallenge("shop", "wildcard-1-1-1", "example.com", cmapi.IssuerKind)
+	ch.OwnerReferences = []metav1.OwnerReference{{APIVersion: "acme.cert-manager.io/v1", Kind: "Order", Name: order.Name, UID: order.UID}}
+	if err := c.Create(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	d := &v1alpha1.Delegation{}
+	waitFor(t, "the auto-created Delegation", func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "example.com"}, d) == nil
+	})
+	d.Status.Target = "0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com."
+	if err := c.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the CNAME warning on the Certificate", func() bool {
+		for _, n := range eventNotes(t, c, crt) {
+			if strings.Contains(n, "_acme-challenge.example.com CNAME 0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com") {
+				return true
+			}
+		}
+		return false
+	})
+}
