@@ -38,6 +38,11 @@ type Process struct {
 
 // Start runs name with args, logging to dir/<name>.log.
 func Start(dir, name, path string, args ...string) (*Process, error) {
+	return StartEnv(dir, name, path, nil, args...)
+}
+
+// StartEnv is Start with extra environment variables (KEY=VALUE) for the process.
+func StartEnv(dir, name, path string, env []string, args ...string) (*Process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -45,6 +50,9 @@ func Start(dir, name, path string, args ...string) (*Process, error) {
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s (%s): %w", name, path, err)
