@@ -1,0 +1,307 @@
+//go:build e2e
+
+// Package e2e runs the seed's flow with real parts: kube-apiserver and etcd, cert-manager's
+// controller, Pebble, unbound as the public resolver, a CoreDNS "DNS provider", and acmezone's
+// CoreDNS and controller. `make e2e` runs it; it takes minutes, because cert-manager waits 60 s
+// after each passing DNS-01 self-check.
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/e2e/stack"
+)
+
+var root = filepath.Join("..")
+
+// up starts the stack for one test and, when it fails, prints every process's log.
+func up(t *testing.T) *stack.Stack {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make e2e`")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	s, err := stack.Up(ctx, root, dir, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range s.Processes() {
+				t.Logf("===== %s (%s) =====\n%s", p.Name, p.LogPath, lastLines(p.Logs(), 120))
+			}
+		}
+		s.Down()
+	})
+	return s
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// eventually polls cond every second until it is true or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	start := time.Now()
+	var last string
+	for {
+		ok, state := cond()
+		if ok {
+			t.Logf("%-60s after %5.1fs", what, time.Since(start).Seconds())
+			return
+		}
+		if state != last {
+			last = state
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not after %s; last state: %s", what, timeout, last)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func ready(conds []cmapi.CertificateCondition) (bool, string) {
+	for _, c := range conds {
+		if c.Type == cmapi.CertificateConditionReady {
+			return c.Status == cmmeta.ConditionTrue, string(c.Status) + " " + c.Reason + ": " + c.Message
+		}
+	}
+	return false, "no Ready condition"
+}
+
+// TestSeedFlow is the seed's story: a wildcard certificate for example.com through the CNAME
+// delegation, with the Delegation telling the user what to add, then a renewal.
+func TestSeedFlow(t *testing.T) {
+	s := up(t)
+	ctx := context.Background()
+	c := s.Client
+
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	ci := s.ClusterIssuer("acmezone", stack.AcmezoneSolver())
+	if err := c.Create(ctx, ci); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "ClusterIssuer registered with Pebble", func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(ci), ci); err != nil {
+			return false, err.Error()
+		}
+		for _, cond := range ci.Status.Conditions {
+			if cond.Type == cmapi.IssuerConditionReady {
+				return cond.Status == cmmeta.ConditionTrue, cond.Message
+			}
+		}
+		return false, "no Ready condition"
+	})
+
+	crt := &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "wildcard"},
+		Spec: cmapi.CertificateSpec{
+			SecretName: "wildcard-tls",
+			DNSNames:   []string{"example.com", "*.example.com"},
+			IssuerRef:  cmmeta.IssuerReference{Name: ci.Name, Kind: cmapi.ClusterIssuerKind},
+		},
+	}
+	if err := c.Create(ctx, crt); err != nil {
+		t.Fatal(err)
+	}
+
+	// The Challenge watcher creates the Delegation (ClusterIssuer: in cert-manager's
+	// namespace) and the reconciler gives it a target; the CNAME is not there yet.
+	var d v1alpha1.Delegation
+	eventually(t, 2*time.Minute, "Delegation for example.com with a target", func() (bool, string) {
+		var list v1alpha1.DelegationList
+		if err := c.List(ctx, &list, client.InNamespace(stack.ClusterResourceNamespace)); err != nil {
+			return false, err.Error()
+		}
+		for _, item := range list.Items {
+			if item.Spec.Domain == "example.com" && item.Status.Target != "" {
+				d = item
+				return true, ""
+			}
+		}
+		return false, "none yet"
+	})
+	target := d.Status.Target
+	cname := "_acme-challenge.example.com CNAME " + strings.TrimSuffix(target, ".")
+	eventually(t, time.Minute, "Delegation not verified, saying the CNAME is missing", func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&d), &d); err != nil {
+			return false, err.Error()
+		}
+		v := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
+		if v == nil {
+			return false, "no Verified condition"
+		}
+		return v.Status == metav1.ConditionFalse && strings.Contains(v.Message, "_acme-challenge.example.com"), v.Reason + ": " + v.Message
+	})
+	eventually(t, 2*time.Minute, "Warning Event naming the exact CNAME", func() (bool, string) {
+		var chs cmacme.ChallengeList
+		if err := c.List(ctx, &chs, client.InNamespace("shop")); err != nil {
+			return false, err.Error()
+		}
+		for i := range chs.Items {
+			notes, _ := s.Events(ctx, &chs.Items[i])
+			for _, n := range notes {
+				if strings.HasPrefix(n, "Warning") && strings.Contains(n, cname) {
+					t.Logf("the user sees: %s", n)
+					return true, ""
+				}
+			}
+		}
+		return false, "no such Event yet"
+	})
+
+	// The user adds the CNAME at the provider.
+	if err := s.Provider.AddRecord("_acme-challenge IN CNAME " + target); err != nil {
+		t.Fatal(err)
+	}
+	// Ask for a recheck now rather than at the next backoff step, as a user can.
+	d.Annotations = map[string]string{"acmezone.io/recheck": time.Now().Format(time.RFC3339)}
+	if err := c.Update(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "Delegation verified", func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&d), &d); err != nil {
+			return false, err.Error()
+		}
+		v := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
+		if v == nil {
+			return false, "no Verified condition"
+		}
+		return v.Status == metav1.ConditionTrue, v.Reason + ": " + v.Message
+	})
+	eventually(t, 8*time.Minute, "Certificate Ready", func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(crt), crt); err != nil {
+			return false, err.Error()
+		}
+		return ready(crt.Status.Conditions)
+	})
+	leaf := checkSecret(t, s, "shop", "wildcard-tls", "example.com", "*.example.com")
+	eventually(t, time.Minute, "no ChallengeRecord left", func() (bool, string) {
+		var recs v1alpha1.ChallengeRecordList
+		if err := c.List(ctx, &recs); err != nil {
+			return false, err.Error()
+		}
+		return len(recs.Items) == 0, "records left"
+	})
+
+	// Renewal, as `cmctl renew` triggers it: the Issuing condition.
+	t.Run("renewal through the same target", func(t *testing.T) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(crt), crt); err != nil {
+			t.Fatal(err)
+		}
+		crt.Status.Conditions = append(crt.Status.Conditions, cmapi.CertificateCondition{
+			Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionTrue,
+			Reason: "ManuallyTriggered", Message: "renewal requested by the e2e test",
+			LastTransitionTime: &metav1.Time{Time: time.Now()},
+		})
+		if err := c.Status().Update(ctx, crt); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 8*time.Minute, "renewed certificate", func() (bool, string) {
+			var sec corev1.Secret
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "wildcard-tls"}, &sec); err != nil {
+				return false, err.Error()
+			}
+			cert := parseLeaf(sec.Data[corev1.TLSCertKey])
+			if cert == nil || cert.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+				return false, "same certificate"
+			}
+			return true, ""
+		})
+		checkSecret(t, s, "shop", "wildcard-tls", "example.com", "*.example.com")
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&d), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Status.Target != target {
+			t.Errorf("the target changed from %s to %s", target, d.Status.Target)
+		}
+	})
+}
+
+// checkSecret checks the issued certificate: the names, and a chain to Pebble's root.
+func checkSecret(t *testing.T, s *stack.Stack, ns, name string, dnsNames ...string) *x509.Certificate {
+	t.Helper()
+	ctx := context.Background()
+	var sec corev1.Secret
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	var chain []*x509.Certificate
+	rest := sec.Data[corev1.TLSCertKey]
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, cert)
+	}
+	if len(chain) == 0 {
+		t.Fatalf("secret %s/%s holds no certificate", ns, name)
+	}
+	leaf := chain[0]
+	got := slices.Clone(leaf.DNSNames)
+	slices.Sort(got)
+	want := slices.Clone(dnsNames)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("certificate names %v, want %v", got, want)
+	}
+	rootPEM, err := s.Pebble.Root(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "www.example.com"}); err != nil {
+		t.Errorf("the certificate does not chain to Pebble's root: %v", err)
+	}
+	t.Logf("issued: %v, serial %s, expires %s", leaf.DNSNames, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	return leaf
+}
+
+func parseLeaf(pemBytes []byte) *x509.Certificate {
+	b, _ := pem.Decode(pemBytes)
+	if b == nil {
+		return nil
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil
+	}
+	return c
+}

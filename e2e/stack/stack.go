@@ -1,0 +1,215 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+)
+
+// ClusterResourceNamespace is cert-manager's: ClusterIssuer challenges, and so their
+// Delegations, live there.
+const ClusterResourceNamespace = "cert-manager"
+
+// Stack is every part of the seed's flow, running on loopback.
+type Stack struct {
+	Dir         string
+	CP          *ControlPlane
+	Client      client.Client
+	Provider    *Provider
+	Resolver    *Process
+	Acmezone    *Process
+	Controller  *Process
+	Pebble      *Pebble
+	CertManager *Process
+	procs       []*Process
+}
+
+// Scheme knows every type the end-to-end tests read and write.
+func Scheme() *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, cmacme.AddToScheme, cmapi.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// Up starts the stack in dir from the binaries in root/bin, logging each step with logf.
+func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *Stack, err error) {
+	s = &Stack{Dir: dir}
+	defer func() {
+		if err != nil {
+			s.Down()
+		}
+	}()
+	bin := func(name string) string { return filepath.Join(root, "bin", name) }
+	step := func(what string, fn func() error) error {
+		start := time.Now()
+		if err := fn(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		logf("%-44s %6.1fs", what, time.Since(start).Seconds())
+		return nil
+	}
+	unbound, err := exec.LookPath("unbound")
+	if err != nil {
+		return nil, fmt.Errorf("unbound is not installed (apt-get install unbound)")
+	}
+	cmCRDs, err := CertManagerCRDs()
+	if err != nil {
+		return nil, err
+	}
+	pebbleDir, err := PebbleModuleDir(root)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := step("kube-apiserver + etcd (aggregation on loopback)", func() (err error) {
+		s.CP, err = StartControlPlane(dir, filepath.Join(root, "deploy", "crds"), cmCRDs)
+		if err != nil {
+			return err
+		}
+		s.Client, err = client.New(s.CP.Config, client.Options{Scheme: Scheme()})
+		if err != nil {
+			return err
+		}
+		for _, ns := range []string{ClusterResourceNamespace} {
+			if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := step("acmezone CoreDNS on "+AcmezoneIP+":53", func() (err error) {
+		s.Acmezone, err = StartAcmezone(ctx, dir, bin("coredns"), s.CP.Kubeconfig)
+		s.track(s.Acmezone)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := step("DNS provider (CoreDNS file) on "+ProviderIP+":53", func() (err error) {
+		s.Provider, err = StartProvider(ctx, dir, bin("coredns"))
+		if s.Provider != nil {
+			s.track(s.Provider.Process)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := step("resolver (unbound) on "+ResolverIP+":53", func() (err error) {
+		s.Resolver, err = StartResolver(ctx, dir, unbound)
+		s.track(s.Resolver)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := step("acmezone-controller, webhook on "+WebhookIP+":443", func() (err error) {
+		s.Controller, err = s.CP.StartController(dir, bin("acmezone-controller"))
+		s.track(s.Controller)
+		if err != nil {
+			return err
+		}
+		return s.CP.RegisterWebhook(ctx)
+	}); err != nil {
+		return nil, err
+	}
+	if err := step("Pebble on 127.0.0.1:14000", func() (err error) {
+		s.Pebble, err = StartPebble(ctx, dir, bin("pebble"), pebbleDir)
+		if s.Pebble != nil {
+			s.track(s.Pebble.Process)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := step("cert-manager controller", func() (err error) {
+		s.CertManager, err = Start(dir, "cert-manager-controller", bin("cert-manager-controller"),
+			"--kubeconfig="+s.CP.Kubeconfig,
+			"--cluster-resource-namespace="+ClusterResourceNamespace,
+			"--dns01-recursive-nameservers="+ResolverIP+":53",
+			"--dns01-recursive-nameservers-only",
+			"--leader-elect=false",
+		)
+		s.track(s.CertManager)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) track(p *Process) {
+	if p != nil {
+		s.procs = append(s.procs, p)
+	}
+}
+
+// Processes returns the started processes, for their logs.
+func (s *Stack) Processes() []*Process { return s.procs }
+
+// Down stops every process and the control plane.
+func (s *Stack) Down() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		s.procs[i].Stop()
+	}
+	if s.CP != nil {
+		s.CP.Stop()
+	}
+}
+
+// ClusterIssuer returns an ACME ClusterIssuer at Pebble whose solvers are the given ones.
+func (s *Stack) ClusterIssuer(name string, solvers ...cmacme.ACMEChallengeSolver) *cmapi.ClusterIssuer {
+	return &cmapi.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{ACME: &cmacme.ACMEIssuer{
+			Server:     PebbleDirectory,
+			CABundle:   s.Pebble.CABundle,
+			Email:      "admin@example.com",
+			PrivateKey: cmmetaSecret(name + "-account"),
+			Solvers:    solvers,
+		}}},
+	}
+}
+
+// Events returns the notes of the Events about an object, "Type Reason: note".
+func (s *Stack) Events(ctx context.Context, obj client.Object) ([]string, error) {
+	var list eventsv1.EventList
+	if err := s.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		return nil, err
+	}
+	var notes []string
+	for _, e := range list.Items {
+		if e.Regarding.UID == obj.GetUID() {
+			notes = append(notes, e.Type+" "+e.Reason+": "+e.Note)
+		}
+	}
+	return notes, nil
+}
+
+func cmmetaSecret(name string) cmmeta.SecretKeySelector {
+	return cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: name}}
+}
+
+// AcmezoneSolver is the DNS-01 solver of acmezone's webhook.
+func AcmezoneSolver() cmacme.ACMEChallengeSolver {
+	return cmacme.ACMEChallengeSolver{DNS01: &cmacme.ACMEChallengeSolverDNS01{
+		Webhook: &cmacme.ACMEIssuerDNS01ProviderWebhook{GroupName: solverAPIGroup, SolverName: "acmezone"},
+	}}
+}
