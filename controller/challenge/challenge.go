@@ -83,6 +83,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if d == nil {
+		if other, err := r.delegatedElsewhere(ctx, ns, domain); err != nil {
+			return ctrl.Result{}, err
+		} else if other != nil {
+			r.warn(ctx, &ch, "DomainDelegatedElsewhere", "%s is delegated in namespace %s (Delegation %s/%s), not in %s, which this Challenge's issuer uses; its challenges are answered only for that namespace. Use an issuer there, or have the owner delete that Delegation",
+				domain, other.Namespace, other.Namespace, other.Name, ns)
+			return ctrl.Result{RequeueAfter: r.Recheck}, nil
+		}
 		if !r.AutoDelegate {
 			r.warn(ctx, &ch, "NoDelegation", "no Delegation for %s in namespace %s: create one, or run acmezone-controller with --auto-delegate", domain, ns)
 			return ctrl.Result{RequeueAfter: r.Recheck}, nil
@@ -125,6 +132,21 @@ func (r *Reconciler) delegationFor(ctx context.Context, ns, domain string) (*v1a
 	for i := range list.Items {
 		if strings.TrimSuffix(strings.ToLower(list.Items[i].Spec.Domain), ".") == domain {
 			return &list.Items[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// delegatedElsewhere returns a Delegation for domain in a namespace other than ns, or nil.
+func (r *Reconciler) delegatedElsewhere(ctx context.Context, ns, domain string) (*v1alpha1.Delegation, error) {
+	var list v1alpha1.DelegationList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("list Delegations: %w", err)
+	}
+	for i := range list.Items {
+		d := &list.Items[i]
+		if d.Namespace != ns && strings.TrimSuffix(strings.ToLower(d.Spec.Domain), ".") == domain {
+			return d, nil
 		}
 	}
 	return nil, nil

@@ -267,6 +267,41 @@ func TestNoAutoDelegation(t *testing.T) {
 	}
 }
 
+// TestIsolation: a Challenge whose issuer uses namespace blog, for a domain delegated in shop,
+// gets no Delegation of its own and a Warning that says why.
+func TestIsolation(t *testing.T) {
+	c := start(t, true)
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "blog"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ch := newChallenge("blog", "example-com-1", "example.com", cmapi.IssuerKind)
+	if err := c.Create(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the DomainDelegatedElsewhere warning", func() bool {
+		for _, n := range eventNotes(t, c, ch) {
+			if strings.Contains(n, "DomainDelegatedElsewhere: example.com is delegated in namespace shop") {
+				return true
+			}
+		}
+		return false
+	})
+	var list v1alpha1.DelegationList
+	if err := c.List(ctx, &list, client.InNamespace("blog")); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Errorf("a Delegation was created in blog for a domain delegated in shop: %v", list.Items)
+	}
+}
+
 func TestDelegationName(t *testing.T) {
 	for _, tc := range []struct{ domain, want string }{
 		{"example.com", "example.com"},

@@ -13,6 +13,8 @@ import (
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	"github.com/miekg/dns"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -148,6 +150,9 @@ func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v
 			advice += " or enable auto-delegation (--auto-delegate)"
 		}
 		return nil, fmt.Errorf("acmezone: no Delegation for %s in namespace %s; %s", strings.TrimSuffix(domain, "."), ch.ResourceNamespace, advice)
+	}
+	if c := meta.FindStatusCondition(found.Status.Conditions, v1alpha1.ConditionConflict); c != nil && c.Status == metav1.ConditionTrue {
+		return nil, fmt.Errorf("acmezone: Delegation %s/%s is in conflict: %s", found.Namespace, found.Name, c.Message)
 	}
 	target := found.EffectiveTarget()
 	if target == "" {

@@ -12,6 +12,7 @@ import (
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -146,6 +147,14 @@ func TestRefusals(t *testing.T) {
 	create(t, c, delegation("blog", "blog-example", "blog.example", "", blogTarget))
 	// mallory claims shop's target in spec only, and example.com itself.
 	create(t, c, delegation("mallory", "steal", "example.com", shopTarget, ""))
+	// blog's second Delegation is the newer one for a domain delegated elsewhere.
+	dup := delegation("blog", "dup", "dup.example", "", "5a1f2c3d-0000-4000-8000-000000000001.acme.example.com.")
+	create(t, c, dup)
+	meta.SetStatusCondition(&dup.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionConflict, Status: metav1.ConditionTrue,
+		Reason: "DomainDelegated", Message: "dup.example is delegated in namespace shop"})
+	if err := c.Status().Update(context.Background(), dup); err != nil {
+		t.Fatal(err)
+	}
 
 	for i, tc := range []struct {
 		auto    bool
@@ -162,6 +171,9 @@ func TestRefusals(t *testing.T) {
 			errWant: "belongs to Delegation shop/example-com, not to namespace mallory"},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "mallory", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex},
 			errWant: "belongs to Delegation shop/example-com"},
+		// A Delegation in conflict is not written for.
+		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "dup.example", ResolvedFQDN: "_acme-challenge.dup.example.", Key: keyApex},
+			errWant: "is in conflict: dup.example is delegated in namespace shop"},
 		// Unknown domain.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "unknown.example", ResolvedFQDN: "_acme-challenge.unknown.example.", Key: keyApex},
 			errWant: "no Delegation for unknown.example in namespace shop"},
