@@ -71,7 +71,8 @@ func StartPebble(ctx context.Context, dir, binary, moduleDir string) (*Pebble, e
 	}
 	// No random validation delay, no rejected nonces: the run is slow enough with cert-manager's
 	// fixed 60 s wait after each self-check.
-	env := []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}
+	// No reused authorizations either, so that a renewal goes through DNS again.
+	env := []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"}
 	proc, err := StartEnv(dir, "pebble", binary, env, "-config", cfgPath, "-dnsserver", ResolverIP+":53")
 	if err != nil {
 		return nil, err

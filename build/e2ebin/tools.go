@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package e2ebin pins the commands built by `make e2ebin` that come straight
+// from a module (cmd/cert-manager-controller is this module's own main).
+package e2ebin
+
+import (
+	_ "github.com/letsencrypt/pebble/v2/cmd/pebble"
+)

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// benchstatPkg is benchstat at a fixed version, run from the Go module proxy with `go run`; it
+// is not a dependency of this module.
+const benchstatPkg = "golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
+
+// runBenchstat summarises the raw Go benchmark output with benchstat; without the module proxy
+// it returns an error and the report goes without.
+func runBenchstat(ctx context.Context, path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", benchstatPkg, abs)
+	cmd.Dir = os.TempDir() // outside this module: its go.mod is not touched
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go run %s: %w\n%s", benchstatPkg, err, errb.String())
+	}
+	return strings.TrimRight(out.String(), "\n"), nil
+}
+
+// goBench is one Go benchmark over its runs (go test -count).
+type goBench struct {
+	name                   string
+	nsOp, bytesOp, allocOp []float64
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+\s+(.*)$`)
+
+// readGoBench reads `go test -bench -benchmem` output, keeping the order of first appearance.
+func readGoBench(path string) ([]*goBench, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []*goBench
+	byName := map[string]*goBench{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		b := byName[m[1]]
+		if b == nil {
+			b = &goBench{name: m[1]}
+			byName[m[1]] = b
+			out = append(out, b)
+		}
+		f := strings.Fields(m[2])
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				b.nsOp = append(b.nsOp, v)
+			case "B/op":
+				b.bytesOp = append(b.bytesOp, v)
+			case "allocs/op":
+				b.allocOp = append(b.allocOp, v)
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// find returns the benchmark whose name, without the -GOMAXPROCS suffix, is name.
+func findBench(all []*goBench, name string) *goBench {
+	for _, b := range all {
+		if b.name == name || strings.HasPrefix(b.name, name+"-") {
+			return b
+		}
+	}
+	return nil
+}
