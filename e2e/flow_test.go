@@ -202,6 +202,9 @@ func TestSeedFlow(t *testing.T) {
 		return ready(crt.Status.Conditions)
 	})
 	leaf := checkSecret(t, s, "shop", "wildcard-tls", "example.com", "*.example.com")
+	if dialed, err := s.CP.DialedPlaceholder(); err != nil || dialed {
+		t.Errorf("kube-apiserver's log mentions the placeholder endpoint %s (err %v): the aggregator dialed it instead of the cluster IP", "192.0.2.1", err)
+	}
 	eventually(t, time.Minute, "no ChallengeRecord left", func() (bool, string) {
 		var recs v1alpha1.ChallengeRecordList
 		if err := c.List(ctx, &recs); err != nil {

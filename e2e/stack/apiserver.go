@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,8 @@ type ControlPlane struct {
 	Env        *envtest.Environment
 	Config     *rest.Config
 	Kubeconfig string
+	// LogPath is kube-apiserver's log.
+	LogPath string
 	// WebhookCert and WebhookKey are the solver's serving certificate files.
 	WebhookCert, WebhookKey string
 	webhookCA               []byte
@@ -77,6 +80,12 @@ func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
 		ErrorIfCRDPathMissing:   true,
 		ControlPlaneStopTimeout: 10 * time.Second,
 	}
+	apiLog, err := os.Create(filepath.Join(dir, "kube-apiserver.log"))
+	if err != nil {
+		return nil, err
+	}
+	env.ControlPlane.GetAPIServer().Out = apiLog
+	env.ControlPlane.GetAPIServer().Err = apiLog
 	args := env.ControlPlane.GetAPIServer().Configure()
 	args.Set("service-cluster-ip-range", ServiceCIDR)
 	args.Set("requestheader-client-ca-file", proxyCAPath)
@@ -90,7 +99,7 @@ func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start kube-apiserver and etcd: %w", err)
 	}
-	cp := &ControlPlane{Env: env, Config: cfg}
+	cp := &ControlPlane{Env: env, Config: cfg, LogPath: apiLog.Name()}
 	if cp.Kubeconfig, err = writeKubeconfig(dir, cfg); err != nil {
 		_ = env.Stop()
 		return nil, err
@@ -118,6 +127,17 @@ func CertManagerCRDs() (string, error) {
 		return "", fmt.Errorf("find the cert-manager module (go list -m): %w", err)
 	}
 	return filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds"), nil
+}
+
+// DialedPlaceholder reports whether kube-apiserver's log mentions the placeholder endpoint
+// address: the aggregator logs the address of every proxy or availability dial that fails, so
+// a dial to the never-listening 192.0.2.1 would show up there.
+func (cp *ControlPlane) DialedPlaceholder() (bool, error) {
+	b, err := os.ReadFile(cp.LogPath)
+	if err != nil {
+		return false, err
+	}
+	return strings.Contains(string(b), unusedEndpointIP), nil
 }
 
 // Stop stops kube-apiserver and etcd.
