@@ -2,8 +2,6 @@ package challenge
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,50 +13,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller/solver"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
-
-// certManagerCRDs is deploy/crds of the cert-manager module this module requires.
-func certManagerCRDs(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
-	if err != nil {
-		t.Fatalf("find the cert-manager module: %v", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds")
-}
 
 func start(t *testing.T, autoDelegate bool) client.Client {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, which builds the control plane into bin/")
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:       []string{filepath.Join("..", "..", "deploy", "crds"), certManagerCRDs(t)},
-		ErrorIfCRDPathMissing:   true,
-		ControlPlaneStopTimeout: 5 * time.Second,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start API server: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-
-	scheme := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, cmacme.AddToScheme, cmapi.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds"), kubetest.MustCertManagerCRDs(t)}, "shop", "cert-manager")
+	cfg, scheme := env.Config, kubetest.Scheme()
 	skip := true // each test runs its own manager with the same controller names
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     scheme,
@@ -87,16 +55,7 @@ func start(t *testing.T, autoDelegate bool) client.Client {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ns := range []string{"shop", "cert-manager"} {
-		if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
+	return env.Client
 }
 
 func newChallenge(ns, name, domain, issuerKind string) *cmacme.Challenge {

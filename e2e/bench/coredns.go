@@ -35,7 +35,12 @@ type server struct {
 	hitValue   string
 	afterLoad  memory
 	heap       heapStats
-	profileTop string // CPU profile summary during a TXT-hit run
+
+	// syncProfile, when set, is where a CPU profile of the first syncProfileSeconds after the
+	// start goes: what the initial sync spends its time on.
+	syncProfile        string
+	syncProfileSeconds int
+	syncCPU            time.Duration // CPU time the process used until the first correct answer
 }
 
 func (s *server) addr() string { return net.JoinHostPort(s.ip, strconv.Itoa(s.port)) }
@@ -106,6 +111,12 @@ func (s *server) start(ctx context.Context, dir, binary string) error {
 	s.proc = p
 	readyc := make(chan time.Duration, 1)
 	go func() { readyc <- s.waitReady(ctx) }()
+	profc := make(chan error, 1)
+	if s.syncProfile != "" {
+		go func() { profc <- s.cpuProfile(ctx, s.syncProfileSeconds, s.syncProfile) }()
+	} else {
+		profc <- nil
+	}
 
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -114,6 +125,7 @@ func (s *server) start(ctx context.Context, dir, binary string) error {
 		}
 		if ans, err := query(s.addr(), s.hitName, dns.TypeTXT, 250*time.Millisecond); err == nil && ans.is(dns.RcodeSuccess, s.hitValue) {
 			s.syncTime = time.Since(p.started)
+			s.syncCPU, _ = p.cpuTime()
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -126,6 +138,9 @@ func (s *server) start(ctx context.Context, dir, binary string) error {
 	case s.readyTime = <-readyc:
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("coredns %s answers but /ready does not report ready:\n%s", s.label, p.tail(30))
+	}
+	if err := <-profc; err != nil {
+		return fmt.Errorf("CPU profile of the initial sync: %w", err)
 	}
 	// Let the garbage collector run once the start-up garbage is gone, then read the RSS.
 	time.Sleep(3 * time.Second)
@@ -204,7 +219,15 @@ func (s *server) fetch(ctx context.Context, urlPath, dst string, timeout time.Du
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	var resp *http.Response
+	for {
+		// Right after the start the listener may not be up yet.
+		resp, err = http.DefaultClient.Do(req)
+		if err == nil || ctx.Err() != nil || time.Since(s.proc.started) > 10*time.Second {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("pprof of %s: %w", s.label, err)
 	}

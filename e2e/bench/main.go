@@ -46,6 +46,7 @@ type options struct {
 	perf                    perfSettings
 	maxLoad                 float64
 	loadWait                time.Duration
+	syncProfile             int
 	keep                    bool
 }
 
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&o.perf.outstanding, "q", 100, "dnsperf -q: queries outstanding")
 	flag.Float64Var(&o.maxLoad, "max-load", 1.5, "wait for a one-minute load average below this before measuring")
 	flag.DurationVar(&o.loadWait, "load-wait", 20*time.Minute, "longest total wait for a quiet machine (0: do not wait)")
+	flag.IntVar(&o.syncProfile, "sync-profile", 20, "seconds of CPU profile from the start of the large server (covers its initial sync)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (logs, Corefiles, profiles)")
 	flag.Parse()
 
@@ -102,6 +104,11 @@ func preflight(o options) error {
 	}
 	if fi, err := os.Stat(o.crds); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s not found: run the benchmark from the repository root", o.crds)
+	}
+	if o.gobench != "" {
+		if _, err := os.Stat(o.gobench); err != nil {
+			return fmt.Errorf("-gobench %s: %w; run the Go benchmarks first (make bench does)", o.gobench, err)
+		}
 	}
 	if o.rounds < 3 || o.small < 1 || o.records < 1 || o.prop < 1 {
 		return errors.New("need at least 3 rounds and at least one record of each kind")
@@ -194,6 +201,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	large.hitName, large.hitValue, large.records = target(nsLarge, o.records/2), keyValue(nsLarge, o.records/2), o.records+o.small
 	large.acmezoneCorefile(c.kubeconfig)
+	large.syncProfile, large.syncProfileSeconds = filepath.Join(dir, "cpu-sync.pb.gz"), o.syncProfile
 	logf("starting bin/coredns %s on %s", large.label, large.addr())
 	defer large.stop()
 	res.loadAtSync = loadavg()
@@ -201,6 +209,9 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	logf("  first correct answer after %s, ready after %s, RSS %s", ms(large.syncTime), ms(large.readyTime), mb(large.afterSync.RSS))
+	if res.syncTop, res.syncShares, err = syncProfileResult(large.syncProfile); err != nil {
+		return err
+	}
 	res.servers = []*server{file, small, large}
 
 	// Propagation, seen by both acmezone servers.

@@ -127,6 +127,26 @@ func (p *proc) memory() (memory, error) {
 	return m, sc.Err()
 }
 
+// cpuTime is the CPU time (user and system) the process has used, from /proc/PID/stat.
+func (p *proc) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid()))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", p.pid())
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", p.pid(), f[11], f[12])
+	}
+	const ticks = 100 // USER_HZ, 100 on every Linux port that matters here
+	return time.Duration(utime+stime) * time.Second / ticks, nil
+}
+
 // freePort returns a port on ip that is free for both UDP and TCP right now.
 func freePort(ip string) (int, error) {
 	for range 20 {

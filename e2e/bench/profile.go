@@ -22,18 +22,56 @@ type profileResult struct {
 // is the cumulative share of the first (outermost) function that matches. The plugin's own work
 // is measured apart, without the reply's writing, which the plugin calls but which is the same
 // code for every plugin.
-var categories = []struct {
+var categories = []category{
+	{name: "CoreDNS server chain (dnsserver ServeDNS: the plugin, writing the reply)", re: regexp.MustCompile(`^github\.com/coredns/coredns/core/dnsserver\.\(\*Server\)\.ServeDNS$`)},
+	{name: "writing the reply (WriteMsg: pack, sendmsg)", re: regexp.MustCompile(`^github\.com/(coredns/coredns/request\.\(\*ScrubWriter\)|miekg/dns\.\(\*response\))\.WriteMsg$`)},
+	{name: "reading queries (readUDP: recvmsg)", re: regexp.MustCompile(`^github\.com/miekg/dns\.\(\*Server\)\.readUDP$`)},
+	{name: "unpacking queries (Msg.Unpack)", re: regexp.MustCompile(`^github\.com/miekg/dns\.\(\*Msg\)\.unpack$`)},
+	{name: "system calls (all)", re: regexp.MustCompile(`^(internal/runtime/syscall(/linux)?\.Syscall6|syscall\.RawSyscall6)$`)},
+	{name: "goroutine stack growth (runtime.newstack)", re: regexp.MustCompile(`^runtime\.newstack$`)},
+	{name: "garbage collector (background mark)", re: regexp.MustCompile(`^runtime\.gcBgMarkWorker$`)},
+	{name: "memory allocation (mallocgc)", re: regexp.MustCompile(`^runtime\.mallocgc$`)},
+}
+
+// category is one part of a profile: the cumulative share of the first (outermost) function
+// that matches, or with sum the shares of every matching function (for functions that never
+// call each other).
+type category struct {
 	name string
 	re   *regexp.Regexp
-}{
-	{"CoreDNS server chain (dnsserver ServeDNS: the plugin, writing the reply)", regexp.MustCompile(`^github\.com/coredns/coredns/core/dnsserver\.\(\*Server\)\.ServeDNS$`)},
-	{"writing the reply (WriteMsg: pack, sendmsg)", regexp.MustCompile(`^github\.com/(coredns/coredns/request\.\(\*ScrubWriter\)|miekg/dns\.\(\*response\))\.WriteMsg$`)},
-	{"reading queries (readUDP: recvmsg)", regexp.MustCompile(`^github\.com/miekg/dns\.\(\*Server\)\.readUDP$`)},
-	{"unpacking queries (Msg.Unpack)", regexp.MustCompile(`^github\.com/miekg/dns\.\(\*Msg\)\.unpack$`)},
-	{"system calls (all)", regexp.MustCompile(`^(internal/runtime/syscall(/linux)?\.Syscall6|syscall\.RawSyscall6)$`)},
-	{"goroutine stack growth (runtime.newstack)", regexp.MustCompile(`^runtime\.newstack$`)},
-	{"garbage collector (background mark)", regexp.MustCompile(`^runtime\.gcBgMarkWorker$`)},
-	{"memory allocation (mallocgc)", regexp.MustCompile(`^runtime\.mallocgc$`)},
+	sum  bool
+}
+
+// syncCategories cut a profile of the initial sync.
+var syncCategories = []category{
+	{name: "reading from the API server (TLS)", re: regexp.MustCompile(`^crypto/tls\.\(\*Conn\)\.Read$`)},
+	{name: "decoding objects (JSON)", re: regexp.MustCompile(`^k8s\.io/apimachinery/pkg/runtime/serializer/json\.\(\*Serializer\)\.Decode$`)},
+	{name: "informer bookkeeping (HandleDeltas: cache index, notifications)", re: regexp.MustCompile(`^k8s\.io/client-go/tools/cache\.\(\*sharedIndexInformer\)\.HandleDeltas$`)},
+	{name: "acmezone's event handlers (onRecord, onDelegation)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*ACMEZone\)\.on(Record|Delegation|ConfigMap)$`), sum: true},
+	{name: "publishing snapshots (store.publish)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.publish$`)},
+	{name: "garbage collector (background mark)", re: regexp.MustCompile(`^runtime\.gcBgMarkWorker$`)},
+	{name: "memory allocation (mallocgc)", re: regexp.MustCompile(`^runtime\.mallocgc$`)},
+}
+
+// shares cuts a `go tool pprof -top -cum` listing into categories, in percent of the profile.
+func shares(cum string, cats []category) map[string]float64 {
+	out := map[string]float64{}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(cum, "\n") {
+		m := topLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		pct, _ := strconv.ParseFloat(m[1], 64)
+		for _, c := range cats {
+			if !c.re.MatchString(m[2]) || (seen[c.name] && !c.sum) {
+				continue
+			}
+			seen[c.name] = true
+			out[c.name] += pct
+		}
+	}
+	return out
 }
 
 // pluginServeDNS matches the ServeDNS of both plugins under test.
@@ -76,19 +114,7 @@ func profileRun(ctx context.Context, dir string, set perfSettings, s *server, w 
 	if err != nil {
 		return res, err
 	}
-	res.shares = map[string]float64{}
-	for _, line := range strings.Split(cum, "\n") {
-		m := topLine.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		pct, _ := strconv.ParseFloat(m[1], 64)
-		for _, c := range categories {
-			if _, seen := res.shares[c.name]; !seen && c.re.MatchString(m[2]) {
-				res.shares[c.name] = pct
-			}
-		}
-	}
+	res.shares = shares(cum, categories)
 	// The plugin's own work: samples under its ServeDNS that are not writing the reply
 	// (percentages stay relative to the whole profile).
 	own, err := pprofTop(path, "-cum", "-nodecount=400", "-focus="+pluginServeDNS, "-ignore=WriteMsg")
@@ -104,6 +130,18 @@ func profileRun(ctx context.Context, dir string, set perfSettings, s *server, w 
 	}
 	res.top = trimTop(res.top)
 	return res, nil
+}
+
+// syncProfileResult summarises the CPU profile of the large server's initial sync.
+func syncProfileResult(path string) (top string, parts map[string]float64, err error) {
+	if top, err = pprofTop(path, "-nodecount=15"); err != nil {
+		return "", nil, err
+	}
+	cum, err := pprofTop(path, "-cum", "-nodecount=600")
+	if err != nil {
+		return "", nil, err
+	}
+	return trimTop(top), shares(cum, syncCategories), nil
 }
 
 // trimTop drops pprof's header lines about the file and build.

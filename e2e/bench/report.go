@@ -26,6 +26,8 @@ type results struct {
 	runs              []perfRun
 	profiles          []profileResult
 	heapTop           string
+	syncTop           string
+	syncShares        map[string]float64
 	gobench           []*goBench
 	benchstat         string
 }
@@ -376,6 +378,15 @@ func writeReport(path string, r *results) error {
 			median(r.qps(s.label, "hit"))/median(r.qps(small.label, "hit")))
 	}
 	p("| `%s` | 1 | %s | %s | %s | %s | %s | — | — | — |\n\n", file.label, ms(file.syncTime), ms(file.readyTime), mb(file.afterSync.RSS), mb(file.afterLoad.RSS), mb(file.afterLoad.HWM))
+	p("Until its first correct answer, `%s` used %s of CPU time in %s (%.0f%% of one core, %.0f%% of\n", large.label, ms(large.syncCPU), ms(large.syncTime),
+		100*large.syncCPU.Seconds()/large.syncTime.Seconds(), 100*large.syncCPU.Seconds()/large.syncTime.Seconds()/2)
+	p("both); the rest of the time it waited for kube-apiserver, which lists the objects (and shares\n")
+	p("the cores). A CPU profile of its first %d s (pprof plugin, from the start of the process):\n\n", o.syncProfile)
+	p("| Part | Share of the profile |\n| ---- | ---: |\n")
+	for _, c := range syncCategories {
+		p("| %s | %.1f%% |\n", c.name, r.syncShares[c.name])
+	}
+	p("\n~~~ txt\n%s\n~~~\n\n", r.syncTop)
 
 	p("## Propagation\n\n")
 	p("%d Delegations are created first and every acmezone server is polled until it knows their\n", o.prop)
@@ -507,9 +518,15 @@ func (r *results) analysis(ts []goal) string {
 			p("holds it: the informer cache keeps every ChallengeRecord and Delegation as a decoded object,\n")
 			p("and the plugin's index and snapshot hold their own copy of what it serves.\n\n")
 		case strings.Contains(t.what, "initial sync"):
+			l := r.large()
 			p("**%s** — missed, %s. The sync lists every ChallengeRecord and Delegation from the API\n", t.what, t.miss)
-			p("server and decodes them before the first snapshot is published; on two shared cores the API\n")
-			p("server's encoding and the decoding in CoreDNS compete for the same CPU.\n\n")
+			p("server and decodes them before the first snapshot is published. CoreDNS itself was busy for\n")
+			p("%s of the %s (see [Scale](#scale)): decoding JSON %.0f%%, the informers' bookkeeping %.0f%%,\n", ms(l.syncCPU), ms(l.syncTime),
+				r.syncShares[syncCategories[1].name], r.syncShares[syncCategories[2].name])
+			p("acmezone's handlers %.0f%%, publishing the snapshot %.0f%%, garbage collection %.0f%% of its\n", r.syncShares[syncCategories[3].name],
+				r.syncShares[syncCategories[4].name], r.syncShares[syncCategories[5].name])
+			p("profile. The rest of the wall time is kube-apiserver encoding %d objects as JSON on the\n", 2*(l.records))
+			p("same two cores.\n\n")
 		case strings.Contains(t.what, "within 10%"):
 			p("**%s** — missed, %s. The lookup is one map access in one of 256 shards either way;\n", t.what, t.miss)
 			p("with %d names the maps and the records no longer fit in the CPU caches, and the garbage\n", r.large().records)

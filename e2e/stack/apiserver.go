@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,10 +19,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 // The webhook solver's Service on loopback. Endpoints and EndpointSlices reject loopback
@@ -100,7 +99,7 @@ func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
 		return nil, fmt.Errorf("start kube-apiserver and etcd: %w", err)
 	}
 	cp := &ControlPlane{Env: env, Config: cfg, LogPath: apiLog.Name()}
-	if cp.Kubeconfig, err = writeKubeconfig(dir, cfg); err != nil {
+	if cp.Kubeconfig, err = kubetest.WriteKubeconfig(dir, cfg); err != nil {
 		_ = env.Stop()
 		return nil, err
 	}
@@ -120,15 +119,6 @@ func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
 	return cp, nil
 }
 
-// CertManagerCRDs returns deploy/crds of the cert-manager module this module requires.
-func CertManagerCRDs() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
-	if err != nil {
-		return "", fmt.Errorf("find the cert-manager module (go list -m): %w", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds"), nil
-}
-
 // DialedPlaceholder reports whether kube-apiserver's log mentions the placeholder endpoint
 // address: the aggregator logs the address of every proxy or availability dial that fails, so
 // a dial to the never-listening 192.0.2.1 would show up there.
@@ -142,17 +132,6 @@ func (cp *ControlPlane) DialedPlaceholder() (bool, error) {
 
 // Stop stops kube-apiserver and etcd.
 func (cp *ControlPlane) Stop() { _ = cp.Env.Stop() }
-
-// writeKubeconfig writes an admin kubeconfig for cfg into dir.
-func writeKubeconfig(dir string, cfg *rest.Config) (string, error) {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["e2e"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "admin"}
-	kc.CurrentContext = "e2e"
-	path := filepath.Join(dir, "kubeconfig")
-	return path, clientcmd.WriteToFile(*kc, path)
-}
 
 // RegisterWebhook creates the solver's Service (cluster IP WebhookIP), its placeholder
 // EndpointSlice and the APIService, and waits until the aggregator reports it Available.

@@ -2,7 +2,6 @@ package stack
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -10,15 +9,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 var root = filepath.Join("..", "..")
@@ -27,9 +21,6 @@ var root = filepath.Join("..", "..")
 // knows only the provider, the provider delegates acme.example.com to acmezone, and the user's
 // CNAME leads the resolver to the TXT value acmezone serves from the API server.
 func TestResolverFollowsDelegation(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`")
-	}
 	unbound, err := exec.LookPath("unbound")
 	if err != nil {
 		t.Fatal("unbound is not installed: apt-get install unbound (.ci/run does)")
@@ -38,26 +29,8 @@ func TestResolverFollowsDelegation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:       []string{filepath.Join(root, "deploy", "crds")},
-		ErrorIfCRDPathMissing:   true,
-		ControlPlaneStopTimeout: 5 * time.Second,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	dir := t.TempDir()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["x"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
-	kc.CurrentContext = "x"
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, "shop")
+	dir, kubeconfig, c := t.TempDir(), env.Kubeconfig, env.Client
 
 	var procs []*Process
 	defer func() {
@@ -84,16 +57,6 @@ func TestResolverFollowsDelegation(t *testing.T) {
 	}
 	procs = append(procs, resolver)
 
-	scheme := k8sruntime.NewScheme()
-	_ = corev1.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
-		t.Fatal(err)
-	}
 	target := "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
 	if err := c.Create(ctx, &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},

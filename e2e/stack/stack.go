@@ -13,11 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 // ClusterResourceNamespace is cert-manager's: ClusterIssuer challenges, and so their
@@ -36,17 +34,6 @@ type Stack struct {
 	Pebble      *Pebble
 	CertManager *Process
 	procs       []*Process
-}
-
-// Scheme knows every type the end-to-end tests read and write.
-func Scheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, cmacme.AddToScheme, cmapi.AddToScheme} {
-		if err := add(s); err != nil {
-			panic(err)
-		}
-	}
-	return s
 }
 
 // Up starts the stack in dir from the binaries in root/bin, logging each step with logf.
@@ -70,7 +57,7 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *St
 	if err != nil {
 		return nil, fmt.Errorf("unbound is not installed (apt-get install unbound)")
 	}
-	cmCRDs, err := CertManagerCRDs()
+	cmCRDs, err := kubetest.CertManagerCRDs()
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +71,7 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *St
 		if err != nil {
 			return err
 		}
-		s.Client, err = client.New(s.CP.Config, client.Options{Scheme: Scheme()})
+		s.Client, err = client.New(s.CP.Config, client.Options{Scheme: kubetest.Scheme()})
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,18 +15,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 // TestWebhookThroughAggregator calls the solver the way cert-manager does: a ChallengePayload
 // POSTed to kube-apiserver, proxied by the aggregation layer to bin/acmezone-controller.
 func TestWebhookThroughAggregator(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`")
-	}
+	kubetest.RequireAssets(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	cmCRDs, err := CertManagerCRDs()
+	cmCRDs, err := kubetest.CertManagerCRDs()
 	if err != nil {
 		t.Fatal(err)
 	}

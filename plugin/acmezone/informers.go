@@ -111,6 +111,7 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
+	var handled []toolscache.InformerSynced
 	for _, h := range []struct {
 		obj client.Object
 		fn  func(key types.NamespacedName, obj client.Object)
@@ -124,10 +125,12 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 			cancel()
 			return fmt.Errorf("informer for %T: %w", h.obj, err)
 		}
-		if _, err := inf.AddEventHandler(handler(h.fn)); err != nil {
+		reg, err := inf.AddEventHandler(handler(h.fn))
+		if err != nil {
 			cancel()
 			return fmt.Errorf("event handler for %T: %w", h.obj, err)
 		}
+		handled = append(handled, reg.HasSynced)
 	}
 
 	done := make(chan struct{})
@@ -141,7 +144,10 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 		}
 	}()
 	go func() {
-		if c.WaitForCacheSync(ctx) {
+		// A synced cache is not enough: the first snapshot is built from what the handlers have
+		// handled, and they get the initial list after the cache has it. Going live earlier
+		// would answer NXDOMAIN for existing records and publish once per remaining event.
+		if c.WaitForCacheSync(ctx) && waitHandled(ctx, handled) {
 			a.store.goLive()
 			log.Infof("synced with the API server: serving %s", strings.Join(a.cfg.zones, " "))
 		}
@@ -157,6 +163,24 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 		}
 	}
 	return nil
+}
+
+// waitHandled waits until every event handler has handled its informer's initial list.
+func waitHandled(ctx context.Context, handled []toolscache.InformerSynced) bool {
+	for {
+		done := true
+		for _, synced := range handled {
+			done = done && synced()
+		}
+		if done {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Stop stops the informers and waits for them. Called from OnShutdown, also on reload.

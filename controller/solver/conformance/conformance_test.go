@@ -19,11 +19,10 @@ import (
 
 	acmetest "github.com/cert-manager/cert-manager/test/acme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/controller/solver"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 var root = filepath.Join("..", "..", "..")
@@ -52,13 +51,8 @@ func (w *withCoreDNS) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error
 
 func (w *withCoreDNS) startCoreDNS(cfg *rest.Config, stopCh <-chan struct{}) error {
 	dir := w.t.TempDir()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["x"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
-	kc.CurrentContext = "x"
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+	kubeconfig, err := kubetest.WriteKubeconfig(dir, cfg)
+	if err != nil {
 		return err
 	}
 	host, port, _ := net.SplitHostPort(w.dnsAddr)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -21,61 +20,20 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
 	"github.com/acmezone/acmezone/plugin/acmezone"
 )
 
 func init() { acmezone.InsertDirective() }
 
 // startAPIServer starts etcd and kube-apiserver with the acmezone CRDs installed.
-func startAPIServer(t *testing.T) (*envtest.Environment, client.Client, string) {
+func startAPIServer(t *testing.T) (*kubetest.Env, client.Client, string) {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run these tests with `make test`, which builds kube-apiserver, kubectl and etcd into bin/ (`make testbin`) and points KUBEBUILDER_ASSETS at it")
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "deploy", "crds")},
-		ErrorIfCRDPathMissing: true,
-		// kube-apiserver drains open watches on SIGTERM for up to this long before envtest kills
-		// it; the tests gain nothing from the wait.
-		ControlPlaneStopTimeout: 5 * time.Second,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver and etcd from %s: %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-
-	scheme := k8sruntime.NewScheme()
-	_ = corev1.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, c, writeKubeconfig(t, cfg)
-}
-
-// writeKubeconfig writes cfg as a kubeconfig file for the Corefile's `kubeconfig` property.
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
-	kc.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "..", "deploy", "crds")})
+	return env, env.Client, env.Kubeconfig
 }
 
 func freePort(t *testing.T) int {

@@ -1,0 +1,91 @@
+package acmezone
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+)
+
+// benchSizes are the numbers of delegated targets (each with one ChallengeRecord) the
+// benchmarks serve: the hit path must cost the same at both.
+var benchSizes = []int{10, 100_000}
+
+var (
+	benchMu      sync.Mutex
+	benchPlugins = map[int]*ACMEZone{}
+)
+
+// benchTarget is the i-th delegated target of a benchmark store, shaped like the
+// controller's <uuid>.<zone> targets.
+func benchTarget(i int) string {
+	return fmt.Sprintf("%08x-5109-4a34-ac99-d5097d5b2b68.acme.example.com.", i)
+}
+
+// benchPlugin returns a plugin whose store holds n Delegations and n ChallengeRecords, filled
+// the way the informers fill it at start (everything, then one publish). Built once per size:
+// sub-benchmarks run their function several times.
+func benchPlugin(b *testing.B, n int) *ACMEZone {
+	b.Helper()
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if a := benchPlugins[n]; a != nil {
+		return a
+	}
+	a := newTestPlugin(b, testCorefile)
+	old := time.Now().Add(-time.Hour)
+	for i := range n {
+		target := benchTarget(i)
+		a.store.setDelegation(nn("bench", fmt.Sprintf("d%d", i)), &delegationIn{target: target, claim: claim(old)})
+		a.store.setRecord(nn("bench", fmt.Sprintf("r%d", i)), &recordIn{fqdn: target, value: fmt.Sprintf("key-%043d", i), created: old})
+	}
+	a.store.goLive()
+	benchPlugins[n] = a
+	return a
+}
+
+// BenchmarkServeDNS measures one answer from the snapshot: a TXT hit, a NODATA (A at a target
+// that has only TXT) and an NXDOMAIN, each with 10 and 100,000 records in the store. Compare
+// runs with benchstat; `make bench` keeps its raw output in docs/bench-go.txt.
+func BenchmarkServeDNS(b *testing.B) {
+	for _, kind := range []struct {
+		name  string
+		qname func(n int) string
+		qtype uint16
+		rcode int
+		ans   int
+	}{
+		{"hit", func(n int) string { return benchTarget(n / 2) }, dns.TypeTXT, dns.RcodeSuccess, 1},
+		{"nodata", func(n int) string { return benchTarget(n / 2) }, dns.TypeA, dns.RcodeSuccess, 0},
+		{"nxdomain", func(int) string { return "nosuch.acme.example.com." }, dns.TypeTXT, dns.RcodeNameError, 0},
+	} {
+		for _, n := range benchSizes {
+			b.Run(fmt.Sprintf("%s/records=%d", kind.name, n), func(b *testing.B) {
+				a := benchPlugin(b, n)
+				r := new(dns.Msg)
+				r.SetQuestion(kind.qname(n), kind.qtype)
+				// The answer must be the one this benchmark is named after.
+				got := query(b, a, r.Question[0].Name, kind.qtype)
+				if got.Rcode != kind.rcode || len(got.Answer) != kind.ans {
+					b.Fatalf("%s %s: got rcode %s with %d answers, want %s with %d",
+						r.Question[0].Name, dns.TypeToString[kind.qtype], dns.RcodeToString[got.Rcode],
+						len(got.Answer), dns.RcodeToString[kind.rcode], kind.ans)
+				}
+				// test.ResponseWriter drops the reply: this measures the plugin, not the packing
+				// and sending of the message.
+				w := &test.ResponseWriter{}
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := a.ServeDNS(ctx, w, r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
