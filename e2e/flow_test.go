@@ -39,18 +39,25 @@ func up(t *testing.T) *stack.Stack {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	s, err := stack.Up(ctx, root, dir, t.Logf)
+	// Not t.TempDir: the logs of every process stay on disk when the test fails.
+	dir, err := os.MkdirTemp("", "acmezone-e2e-"+t.Name()+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, err := stack.Up(ctx, root, dir, t.Logf)
+	if err != nil {
+		t.Fatalf("%v (logs kept in %s)", err, dir)
+	}
 	t.Cleanup(func() {
+		s.Down()
 		if t.Failed() {
 			for _, p := range s.Processes() {
 				t.Logf("===== %s (%s) =====\n%s", p.Name, p.LogPath, lastLines(p.Logs(), 120))
 			}
+			t.Logf("logs of every process, and kube-apiserver's, are kept in %s", dir)
+			return
 		}
-		s.Down()
+		_ = os.RemoveAll(dir)
 	})
 	return s
 }
