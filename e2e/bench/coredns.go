@@ -20,21 +20,21 @@ import (
 
 // server is one bin/coredns process under test, on its own loopback address.
 type server struct {
-	label      string // as the tables show it
-	ip         string
-	port       int
-	readyPort  int
-	pprofPort  int
-	corefile   string
-	proc       *proc
-	syncTime   time.Duration // process start to the first correct answer
-	readyTime  time.Duration // process start to /ready answering 200
-	afterSync  memory
-	records    int // ChallengeRecords it serves
-	hitName    string
-	hitValue   string
-	afterLoad  memory
-	heap       heapStats
+	label     string // as the tables show it
+	ip        string
+	port      int
+	readyPort int
+	pprofPort int
+	corefile  string
+	proc      *proc
+	syncTime  time.Duration // process start to the first correct answer
+	readyTime time.Duration // process start to /ready answering 200
+	afterSync memory
+	records   int // ChallengeRecords it serves
+	hitName   string
+	hitValue  string
+	afterLoad memory
+	heap      heapStats
 
 	// syncProfile, when set, is where a CPU profile of the first syncProfileSeconds after the
 	// start goes: what the initial sync spends its time on.
