@@ -14,6 +14,11 @@ const (
 	ConditionConflict = "Conflict"
 )
 
+// ACMEDNSAccountLabel marks the Delegation, Secret and ChallengeRecords of an account of the
+// acme-dns-compatible API. Such a Delegation's domain is unknown (acme-dns clients never say
+// which domain they point at the account), so the Delegation reconciler leaves it alone.
+const ACMEDNSAccountLabel = "acmezone.io/acme-dns-account"
+
 // DelegationSpec names the domain whose DNS-01 challenges are answered by acmezone.
 type DelegationSpec struct {
 	// Domain is the domain certificates are issued for, for example "example.com" (without

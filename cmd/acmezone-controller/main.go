@@ -47,6 +47,7 @@ type flags struct {
 	metricsAddr              string
 	probeAddr                string
 	orphanResync             time.Duration
+	acmeDNS                  acmeDNSFlags
 }
 
 func (f *flags) add(fs *pflag.FlagSet) {
@@ -60,6 +61,7 @@ func (f *flags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
 	fs.DurationVar(&f.orphanResync, "orphan-resync", 5*time.Minute, "How often every ChallengeRecord is checked for a Challenge that is gone; no record outlives its Challenge for longer.")
+	f.acmeDNS.add(fs)
 }
 
 func (f *flags) complete() error {
@@ -69,6 +71,9 @@ func (f *flags) complete() error {
 			return err
 		}
 		f.opts.NameServers = append(f.opts.NameServers, ns)
+	}
+	if err := f.acmeDNS.complete(); err != nil {
+		return err
 	}
 	return f.opts.Validate()
 }
@@ -141,7 +146,10 @@ func setupReconcilers(mgr ctrl.Manager, f *flags) error {
 	if err := (&challenge.OrphanReconciler{Client: mgr.GetClient(), Resync: f.orphanResync}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the ChallengeRecord reaper: %w", err)
 	}
-	return setupDelegations(mgr, f)
+	if err := setupDelegations(mgr, f); err != nil {
+		return err
+	}
+	return setupACMEDNS(mgr, f)
 }
 
 // recordsCommand is `acmezone-controller records DOMAIN`.
@@ -228,7 +236,8 @@ acmezone) as an aggregated API, and runs the Delegation reconciler and the Chall
 cert-manager's webhook-server flags (serving, authentication, authorization, --kubeconfig) come
 first in the list below; acmezone's own are --zone, --nameserver, --resolver, --auto-delegate,
 --cluster-resource-namespace, --leader-elect, --metrics-bind-address,
---health-probe-bind-address and --orphan-resync.`
+--health-probe-bind-address, --orphan-resync and the --acme-dns-* flags of the
+acme-dns-compatible API.`
 	cmd.Version = version
 	f.add(cmd.Flags())
 	run := cmd.RunE

@@ -90,7 +90,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !d.DeletionTimestamp.IsZero() {
+	if !d.DeletionTimestamp.IsZero() || d.Labels[v1alpha1.ACMEDNSAccountLabel] != "" {
+		// acme-dns accounts have a target but no known domain: nothing to list or verify.
 		return ctrl.Result{}, nil
 	}
 	now := r.now()

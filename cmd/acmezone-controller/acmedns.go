@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/pflag"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+
+	"github.com/acmezone/acmezone/controller/acmedns"
+)
+
+// acmeDNSFlags are the --acme-dns-* flags: the acme-dns-compatible HTTP API, off unless
+// --acme-dns-listen is set.
+type acmeDNSFlags struct {
+	listen        string
+	namespace     string
+	registration  string
+	trustedHeader string
+	tlsCert       string
+	tlsKey        string
+	recordMaxAge  time.Duration
+	maxBodyBytes  int64
+
+	reg acmedns.Registration
+}
+
+func (f *acmeDNSFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.listen, "acme-dns-listen", "", "Address of the acme-dns-compatible API (/register, /update, /health), e.g. :8053. Empty: off.")
+	fs.StringVar(&f.namespace, "acme-dns-namespace", acmedns.DefaultNamespace, "Namespace of the acme-dns accounts' Delegations, Secrets and ChallengeRecords.")
+	fs.StringVar(&f.registration, "acme-dns-registration", "closed", "Who may POST /register: open, closed, or a comma-separated list of CIDRs.")
+	fs.StringVar(&f.trustedHeader, "acme-dns-trusted-header", "", "Header in which a trusted reverse proxy passes the client's address (e.g. X-Forwarded-For; its last entry is used). Empty: the peer's address.")
+	fs.StringVar(&f.tlsCert, "acme-dns-tls-cert", "", "Certificate file (PEM) to serve the acme-dns API over HTTPS with; reloaded when it changes. Empty: plain HTTP.")
+	fs.StringVar(&f.tlsKey, "acme-dns-tls-key", "", "Private key file (PEM) of --acme-dns-tls-cert.")
+	fs.DurationVar(&f.recordMaxAge, "acme-dns-record-max-age", acmedns.DefaultRecordMaxAge, "How long a TXT value written through /update is kept.")
+	fs.Int64Var(&f.maxBodyBytes, "acme-dns-max-body-bytes", acmedns.DefaultMaxBodyBytes, "Largest request body the acme-dns API reads.")
+}
+
+func (f *acmeDNSFlags) complete() error {
+	reg, err := acmedns.ParseRegistration(f.registration)
+	if err != nil {
+		return err
+	}
+	f.reg = reg
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return fmt.Errorf("--acme-dns-tls-cert and --acme-dns-tls-key go together")
+	}
+	return nil
+}
+
+// acmeDNSRunnable serves the acme-dns API until the manager stops. It runs on every replica,
+// like the webhook solver, not only on the leader.
+type acmeDNSRunnable struct {
+	srv     *http.Server
+	watcher *certwatcher.CertWatcher
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (*acmeDNSRunnable) NeedLeaderElection() bool { return false }
+
+// Start implements manager.Runnable.
+func (r *acmeDNSRunnable) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", r.srv.Addr)
+	if err != nil {
+		return fmt.Errorf("acme-dns API: %w", err)
+	}
+	if r.watcher != nil {
+		go func() { _ = r.watcher.Start(ctx) }()
+		ln = tls.NewListener(ln, &tls.Config{GetCertificate: r.watcher.GetCertificate, MinVersion: tls.VersionTLS12})
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- r.srv.Serve(ln) }()
+	ctrl.Log.WithName("acme-dns").Info("serving the acme-dns API", "address", ln.Addr().String(), "tls", r.watcher != nil)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("acme-dns API: %w", err)
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return nil
+	}
+}
+
+// setupACMEDNS adds the acme-dns API to mgr when --acme-dns-listen is set.
+func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
+	a := &f.acmeDNS
+	if a.listen == "" {
+		return nil
+	}
+	s, err := acmedns.New(acmedns.Config{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Synced:    mgr.GetCache().WaitForCacheSync,
+		Log:       ctrl.Log.WithName("acme-dns"),
+	}, acmedns.Options{
+		Zone:          f.opts.Zone,
+		Namespace:     a.namespace,
+		Registration:  a.reg,
+		TrustedHeader: a.trustedHeader,
+		MaxBodyBytes:  a.maxBodyBytes,
+		RecordMaxAge:  a.recordMaxAge,
+	})
+	if err != nil {
+		return err
+	}
+	r := &acmeDNSRunnable{srv: &http.Server{
+		Addr:              a.listen,
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}}
+	if a.tlsCert != "" {
+		if r.watcher, err = certwatcher.New(a.tlsCert, a.tlsKey); err != nil {
+			return fmt.Errorf("acme-dns API certificate: %w", err)
+		}
+	}
+	return mgr.Add(r)
+}

@@ -1,0 +1,530 @@
+package acmedns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	"github.com/nrdcg/goacmedns"
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
+)
+
+const zone = "acme.example.com."
+
+// Two valid txt values: 43 base64url characters, as ACME DNS-01 digests are.
+const (
+	txt1 = "LPsIwTo7o8BoG0-vjCyGQGBWSVIPxI-i_X336eUOQZo"
+	txt2 = "R-ZeUaYpQdATPDKHn9c7ie_dmoiebTGE3UN4vXFI0hg"
+	txt3 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+)
+
+// TestAPI runs every case against one real kube-apiserver; each subtest has its own
+// namespace and Server.
+func TestAPI(t *testing.T) {
+	logf.SetLogger(logr.Discard())
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	// The manager's set-up: a cached client for Delegations and records, uncached reads for
+	// Secrets.
+	c, err := cache.New(env.Config, cache.Options{Scheme: kubetest.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Start(ctx) }()
+	cached, err := client.NewWithWatch(env.Config, client.Options{Scheme: kubetest.Scheme(), Cache: &client.CacheOptions{Reader: c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{k8s: env.Client, cached: cached, cache: c}
+
+	t.Run("RegisterUpdate", f.testRegisterUpdate)
+	t.Run("UpdateRefusals", f.testUpdateRefusals)
+	t.Run("RegisterRefusals", f.testRegisterRefusals)
+	t.Run("UnknownUserConstantTime", f.testUnknownUser)
+	t.Run("RateLimit", f.testRateLimit)
+	t.Run("TrustedHeader", f.testTrustedHeader)
+	t.Run("Expiry", f.testExpiry)
+	t.Run("Health", f.testHealth)
+	t.Run("Goacmedns", f.testGoacmedns)
+	t.Run("ReconcilerFirst", f.testReconcilerFirst)
+}
+
+type fixture struct {
+	k8s    client.Client // uncached: what the API server holds
+	cached client.WithWatch
+	cache  cache.Cache
+	n      atomic.Int32
+}
+
+// server returns a Server for a fresh namespace, with open registration and a bucket large
+// enough not to get in the way unless opts say otherwise.
+func (f *fixture) server(t *testing.T, opts Options) *Server {
+	t.Helper()
+	ns := fmt.Sprintf("acme-dns-%d", f.n.Add(1))
+	if err := f.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	opts.Zone, opts.Namespace = zone, ns
+	if opts.Registration.CIDRs == nil {
+		opts.Registration.Open = true
+	}
+	if opts.FailureBurst == 0 {
+		opts.FailureBurst = 1000
+	}
+	s, err := New(Config{Client: f.cached, APIReader: f.k8s, Synced: f.cache.WaitForCacheSync}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// call sends one request from remote (host:port) to h.
+func call(h http.Handler, method, path, remote string, header map[string]string, body string) (int, string) {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.RemoteAddr = remote
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+func creds(a registerResponse) map[string]string {
+	return map[string]string{"X-Api-User": a.Username, "X-Api-Key": a.Password}
+}
+
+func updateBody(subdomain, txt string) string {
+	return fmt.Sprintf(`{"subdomain": %q, "txt": %q}`, subdomain, txt)
+}
+
+func (f *fixture) register(t *testing.T, s *Server, remote, body string) registerResponse {
+	t.Helper()
+	code, out := call(s, http.MethodPost, "/register", remote, nil, body)
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %s", code, out)
+	}
+	var a registerResponse
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatalf("register: %v in %s", err, out)
+	}
+	return a
+}
+
+// records returns the values of the ChallengeRecords in s's namespace, by FQDN.
+func (f *fixture) records(t *testing.T, s *Server) map[string][]string {
+	t.Helper()
+	var list v1alpha1.ChallengeRecordList
+	if err := f.k8s.List(context.Background(), &list, client.InNamespace(s.opts.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, r := range list.Items {
+		out[r.Spec.FQDN] = append(out[r.Spec.FQDN], r.Spec.Value)
+	}
+	return out
+}
+
+func (f *fixture) count(t *testing.T, s *Server, list client.ObjectList) int {
+	t.Helper()
+	if err := f.k8s.List(context.Background(), list, client.InNamespace(s.opts.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	return meta.LenList(list)
+}
+
+var passwordRE = regexp.MustCompile(`^[A-Za-z0-9_-]{40}$`)
+
+func (f *fixture) testRegisterUpdate(t *testing.T) {
+	ctx := context.Background()
+	s := f.server(t, Options{})
+	code, out := call(s, http.MethodPost, "/register", "192.0.2.1:4000", nil, `{"allowfrom": ["192.0.2.0/24", "[2001:db8::]/32"]}`)
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %s", code, out)
+	}
+	// acme-dns's RegResponse, fields in its order.
+	if !regexp.MustCompile(`^\{"username":"[^"]+","password":"[^"]+","fulldomain":"[^"]+","subdomain":"[^"]+","allowfrom":\["192.0.2.0/24","2001:db8::/32"\]\}$`).MatchString(out) {
+		t.Errorf("register body %s", out)
+	}
+	var a registerResponse
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uuid.Parse(a.Username); err != nil {
+		t.Errorf("username %q: %v", a.Username, err)
+	}
+	if _, err := uuid.Parse(a.Subdomain); err != nil || a.Subdomain == a.Username {
+		t.Errorf("subdomain %q: %v", a.Subdomain, err)
+	}
+	if !passwordRE.MatchString(a.Password) {
+		t.Errorf("password %q is not 40 base64url characters", a.Password)
+	}
+	target := a.Subdomain + "." + zone
+	if a.Fulldomain != strings.TrimSuffix(target, ".") {
+		t.Errorf("fulldomain %q, want %q", a.Fulldomain, strings.TrimSuffix(target, "."))
+	}
+
+	var d v1alpha1.Delegation
+	if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: AccountName(a.Username)}, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Status.Target != target || d.Spec.Target != target || d.Spec.Domain != a.Fulldomain {
+		t.Errorf("Delegation spec %+v status.target %q", d.Spec, d.Status.Target)
+	}
+	var sec corev1.Secret
+	if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: AccountName(a.Username)}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != d.UID {
+		t.Errorf("Secret owners %+v, want the Delegation", sec.OwnerReferences)
+	}
+	for k, v := range sec.Data {
+		if strings.Contains(string(v), a.Password) {
+			t.Errorf("Secret key %s holds the password", k)
+		}
+	}
+	if err := bcrypt.CompareHashAndPassword(sec.Data[keyPasswordHash], []byte(a.Password)); err != nil {
+		t.Errorf("stored hash: %v", err)
+	}
+
+	// Three values at once, and one twice: all kept, none twice (acme-dns keeps two).
+	for _, v := range []string{txt1, txt2, txt2, txt3} {
+		code, out := call(s, http.MethodPost, "/update", "192.0.2.7:5000", creds(a), updateBody(a.Subdomain, v))
+		if want := `{"txt": "` + v + `"}`; code != http.StatusOK || out != want {
+			t.Errorf("update %s: %d %s, want 200 %s", v, code, out, want)
+		}
+	}
+	got := f.records(t, s)
+	if len(got) != 1 || len(got[target]) != 3 {
+		t.Errorf("records %v, want three values at %s", got, target)
+	}
+	var rec v1alpha1.ChallengeRecord
+	if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: v1alpha1.ChallengeRecordName(target, txt1)}, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Spec.Value != txt1 || rec.Labels[AccountLabel] != a.Username || rec.Annotations[v1alpha1.CreatedAtAnnotation] == "" {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+func (f *fixture) testUpdateRefusals(t *testing.T) {
+	s := f.server(t, Options{MaxBodyBytes: 256})
+	a := f.register(t, s, "192.0.2.1:1", "")
+	other := f.register(t, s, "192.0.2.1:1", "")
+	fenced := f.register(t, s, "192.0.2.1:1", `{"allowfrom": ["10.0.0.0/8"]}`)
+	wrong := []byte(a.Password)
+	wrong[0] ^= 1
+	const remote = "192.0.2.7:5000"
+	forbidden, badTXT := `{"error": "forbidden"}`, `{"error": "bad_txt"}`
+	for i, tc := range []struct {
+		name   string
+		remote string
+		header map[string]string
+		body   string
+		code   int
+		want   string
+	}{
+		{"no credentials", remote, nil, updateBody(a.Subdomain, txt1), 401, forbidden},
+		{"no key", remote, map[string]string{"X-Api-User": a.Username}, updateBody(a.Subdomain, txt1), 401, forbidden},
+		{"wrong password", remote, map[string]string{"X-Api-User": a.Username, "X-Api-Key": string(wrong)}, updateBody(a.Subdomain, txt1), 401, forbidden},
+		{"short key", remote, map[string]string{"X-Api-User": a.Username, "X-Api-Key": a.Password[:39]}, updateBody(a.Subdomain, txt1), 401, forbidden},
+		{"other account's password", remote, map[string]string{"X-Api-User": a.Username, "X-Api-Key": other.Password}, updateBody(a.Subdomain, txt1), 401, forbidden},
+		{"unknown user", remote, map[string]string{"X-Api-User": uuid.NewString(), "X-Api-Key": a.Password}, updateBody(a.Subdomain, txt1), 401, forbidden},
+		{"user not a uuid", remote, map[string]string{"X-Api-User": "admin", "X-Api-Key": a.Password}, updateBody(a.Subdomain, txt1), 401, forbidden},
+		{"another account's subdomain", remote, creds(a), updateBody(other.Subdomain, txt1), 401, forbidden},
+		{"no subdomain", remote, creds(a), `{"txt": "` + txt1 + `"}`, 401, forbidden},
+		{"malformed json", remote, creds(a), `{"subdomain": "` + a.Subdomain + `", "txt": `, 401, forbidden},
+		{"oversized json", remote, creds(a), `{"subdomain": "` + a.Subdomain + `", "txt": "` + txt1 + `", "pad": "` + strings.Repeat("x", 300) + `"}`, 401, forbidden},
+		{"outside allowfrom", remote, creds(fenced), updateBody(fenced.Subdomain, txt1), 401, forbidden},
+		{"txt too short", remote, creds(a), updateBody(a.Subdomain, txt1[:42]), 400, badTXT},
+		{"txt too long", remote, creds(a), updateBody(a.Subdomain, txt1+"A"), 400, badTXT},
+		{"txt standard base64", remote, creds(a), updateBody(a.Subdomain, "+"+txt1[1:]), 400, badTXT},
+		{"txt padded", remote, creds(a), updateBody(a.Subdomain, txt1[:42]+"="), 400, badTXT},
+		{"txt empty", remote, creds(a), updateBody(a.Subdomain, ""), 400, badTXT},
+	} {
+		code, out := call(s, http.MethodPost, "/update", tc.remote, tc.header, tc.body)
+		if code != tc.code || out != tc.want {
+			t.Errorf("Test %d (%s): %d %s, want %d %s", i, tc.name, code, out, tc.code, tc.want)
+		}
+	}
+	if code, _ := call(s, http.MethodGet, "/update", remote, creds(a), ""); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /update: %d, want 405", code)
+	}
+	if got := f.records(t, s); len(got) != 0 {
+		t.Errorf("records written: %v", got)
+	}
+	// The fenced account works from inside its allowfrom.
+	if code, out := call(s, http.MethodPost, "/update", "10.1.2.3:5000", creds(fenced), updateBody(fenced.Subdomain, txt1)); code != 200 {
+		t.Errorf("update from inside allowfrom: %d %s", code, out)
+	}
+}
+
+func (f *fixture) testRegisterRefusals(t *testing.T) {
+	open := f.server(t, Options{MaxBodyBytes: 256})
+	for i, tc := range []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"malformed json", `{"allowfrom": [`, 400, `{"error": "malformed_json_payload"}`},
+		{"not an object", `"x"`, 400, `{"error": "malformed_json_payload"}`},
+		{"oversized json", `{"allowfrom": [], "pad": "` + strings.Repeat("x", 300) + `"}`, 400, `{"error": "malformed_json_payload"}`},
+		{"bad cidr", `{"allowfrom": ["192.0.2.0/33"]}`, 400, `{"error": "invalid_allowfrom_cidr"}`},
+		{"address, not cidr", `{"allowfrom": ["192.0.2.1"]}`, 400, `{"error": "invalid_allowfrom_cidr"}`},
+	} {
+		code, out := call(open, http.MethodPost, "/register", "192.0.2.1:1", nil, tc.body)
+		if code != tc.code || out != tc.want {
+			t.Errorf("Test %d (%s): %d %s, want %d %s", i, tc.name, code, out, tc.code, tc.want)
+		}
+	}
+	if n := f.count(t, open, &v1alpha1.DelegationList{}) + f.count(t, open, &corev1.SecretList{}); n != 0 {
+		t.Errorf("%d objects written", n)
+	}
+
+	reg, err := ParseRegistration("closed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := f.server(t, Options{Registration: reg})
+	closed.opts.Registration = reg // server() opens registration when no CIDRs are given
+	if code, _ := call(closed, http.MethodPost, "/register", "192.0.2.1:1", nil, ""); code != http.StatusNotFound {
+		t.Errorf("closed registration: %d, want 404 as acme-dns with disable_registration", code)
+	}
+	if n := f.count(t, closed, &v1alpha1.DelegationList{}); n != 0 {
+		t.Errorf("closed: %d Delegations written", n)
+	}
+
+	reg, err = ParseRegistration("10.0.0.0/8, 2001:db8::/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenced := f.server(t, Options{Registration: reg})
+	if code, out := call(fenced, http.MethodPost, "/register", "192.0.2.1:1", nil, ""); code != 401 || out != `{"error": "forbidden"}` {
+		t.Errorf("register from outside: %d %s", code, out)
+	}
+	if n := f.count(t, fenced, &v1alpha1.DelegationList{}); n != 0 {
+		t.Errorf("fenced: %d Delegations written", n)
+	}
+	f.register(t, fenced, "10.9.9.9:1", "")
+	f.register(t, fenced, "[2001:db8::1]:1", "")
+
+	if _, err := ParseRegistration("10.0.0.0/8,nope"); err == nil {
+		t.Error("ParseRegistration accepted nope")
+	}
+}
+
+// testUnknownUser checks that an unknown user costs a bcrypt comparison like a known one.
+func (f *fixture) testUnknownUser(t *testing.T) {
+	s := f.server(t, Options{})
+	a := f.register(t, s, "192.0.2.1:1", "")
+	var compared [][]byte
+	s.compare = func(hash, pw []byte) error {
+		compared = append(compared, hash)
+		return bcrypt.CompareHashAndPassword(hash, pw)
+	}
+	if code, _ := call(s, http.MethodPost, "/update", "192.0.2.1:1", map[string]string{"X-Api-User": uuid.NewString(), "X-Api-Key": a.Password}, updateBody(a.Subdomain, txt1)); code != 401 {
+		t.Fatalf("unknown user: %d", code)
+	}
+	if len(compared) != 1 || string(compared[0]) != string(dummyHash()) {
+		t.Fatalf("unknown user: compared against %q, want the dummy hash once", compared)
+	}
+	cost, err := bcrypt.Cost(dummyHash())
+	if err != nil || cost != bcrypt.DefaultCost {
+		t.Errorf("dummy hash cost %d (%v), want %d as real hashes", cost, err, bcrypt.DefaultCost)
+	}
+	// And a known user with a wrong password: one comparison against its own hash.
+	wrong := strings.Repeat("A", 40)
+	if code, _ := call(s, http.MethodPost, "/update", "192.0.2.1:1", map[string]string{"X-Api-User": a.Username, "X-Api-Key": wrong}, updateBody(a.Subdomain, txt1)); code != 401 {
+		t.Fatalf("wrong password: %d", code)
+	}
+	if len(compared) != 2 || string(compared[1]) == string(dummyHash()) {
+		t.Errorf("wrong password: compared against %q", compared)
+	}
+}
+
+func (f *fixture) testRateLimit(t *testing.T) {
+	s := f.server(t, Options{FailureBurst: 3, FailureRate: 1e-6})
+	a := f.register(t, s, "192.0.2.1:1", "")
+	bad := map[string]string{"X-Api-User": a.Username, "X-Api-Key": strings.Repeat("A", 40)}
+	for i := range 3 {
+		if code, _ := call(s, http.MethodPost, "/update", "192.0.2.66:1", bad, updateBody(a.Subdomain, txt1)); code != 401 {
+			t.Fatalf("failure %d: %d, want 401", i, code)
+		}
+	}
+	// The bucket is empty: even the right password is turned away, before any check.
+	s.compare = func([]byte, []byte) error { t.Error("password checked while rate limited"); return nil }
+	code, out := call(s, http.MethodPost, "/update", "192.0.2.66:2", creds(a), updateBody(a.Subdomain, txt1))
+	if code != http.StatusTooManyRequests || out != `{"error": "too_many_requests"}` {
+		t.Errorf("after 3 failures: %d %s, want 429", code, out)
+	}
+	if code, _ := call(s, http.MethodPost, "/register", "192.0.2.66:2", nil, ""); code != http.StatusTooManyRequests {
+		t.Errorf("register after 3 failures: %d, want 429", code)
+	}
+	s.compare = bcrypt.CompareHashAndPassword
+	if code, out := call(s, http.MethodPost, "/update", "192.0.2.67:1", creds(a), updateBody(a.Subdomain, txt1)); code != 200 {
+		t.Errorf("another address: %d %s", code, out)
+	}
+	if got := f.records(t, s); len(got) != 1 {
+		t.Errorf("records %v, want the one from the other address", got)
+	}
+	// IPv6 clients are counted per /64.
+	for i := range 3 {
+		call(s, http.MethodPost, "/update", fmt.Sprintf("[2001:db8::%d]:1", i+1), bad, updateBody(a.Subdomain, txt1))
+	}
+	if code, _ := call(s, http.MethodPost, "/update", "[2001:db8::ffff]:1", creds(a), updateBody(a.Subdomain, txt1)); code != http.StatusTooManyRequests {
+		t.Errorf("same /64: %d, want 429", code)
+	}
+}
+
+func (f *fixture) testTrustedHeader(t *testing.T) {
+	s := f.server(t, Options{TrustedHeader: "X-Forwarded-For"})
+	a := f.register(t, s, "10.0.0.1:1", `{"allowfrom": ["192.0.2.0/24"]}`)
+	const proxy = "10.0.0.1:1"
+	for i, tc := range []struct {
+		xff  string
+		code int
+	}{
+		{"192.0.2.9", 200},
+		{"10.1.2.3, 192.0.2.9", 200},
+		{"192.0.2.9, 10.1.2.3", 401}, // the client wrote the allowed address itself
+		{"", 401},                    // no header: the proxy's address is not the client's
+	} {
+		h := creds(a)
+		if tc.xff != "" {
+			h["X-Forwarded-For"] = tc.xff
+		}
+		if code, out := call(s, http.MethodPost, "/update", proxy, h, updateBody(a.Subdomain, txt1)); code != tc.code {
+			t.Errorf("Test %d (X-Forwarded-For %q): %d %s, want %d", i, tc.xff, code, out, tc.code)
+		}
+	}
+}
+
+func (f *fixture) testExpiry(t *testing.T) {
+	s := f.server(t, Options{RecordMaxAge: time.Hour})
+	a := f.register(t, s, "192.0.2.1:1", "")
+	now := time.Now()
+	s.now = func() time.Time { return now.Add(-2 * time.Hour) }
+	for _, v := range []string{txt1, txt2} {
+		if code, out := call(s, http.MethodPost, "/update", "192.0.2.1:1", creds(a), updateBody(a.Subdomain, v)); code != 200 {
+			t.Fatalf("update: %d %s", code, out)
+		}
+	}
+	s.now = func() time.Time { return now }
+	// txt2 again refreshes it; txt1 is older than an hour and goes.
+	for _, v := range []string{txt2, txt3} {
+		if code, out := call(s, http.MethodPost, "/update", "192.0.2.1:1", creds(a), updateBody(a.Subdomain, v)); code != 200 {
+			t.Fatalf("update: %d %s", code, out)
+		}
+	}
+	// The cache may lag behind the writes; the next update catches up.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := f.records(t, s)[a.Subdomain+"."+zone]
+		if len(got) == 2 && !slices.Contains(got, txt1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("records %v, want %s and %s", got, txt2, txt3)
+		}
+		time.Sleep(200 * time.Millisecond)
+		call(s, http.MethodPost, "/update", "192.0.2.1:1", creds(a), updateBody(a.Subdomain, txt3))
+	}
+}
+
+func (f *fixture) testHealth(t *testing.T) {
+	s := f.server(t, Options{})
+	if code, out := call(s, http.MethodGet, "/health", "192.0.2.1:1", nil, ""); code != 200 || out != "" {
+		t.Errorf("health: %d %q, want 200 and no body", code, out)
+	}
+	s.cfg.Synced = func(context.Context) bool { return false }
+	if code, _ := call(s, http.MethodGet, "/health", "192.0.2.1:1", nil, ""); code != http.StatusServiceUnavailable {
+		t.Errorf("health with unsynced caches: %d, want 503", code)
+	}
+}
+
+// testGoacmedns drives the API with cert-manager's acme-dns client over HTTP.
+func (f *fixture) testGoacmedns(t *testing.T) {
+	s := f.server(t, Options{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	c, err := goacmedns.NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	acct, err := c.RegisterAccount(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateTXTRecord(ctx, acct, txt1); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.records(t, s)[acct.SubDomain+"."+zone]; len(got) != 1 || got[0] != txt1 {
+		t.Errorf("records at %s: %v", acct.FullDomain, got)
+	}
+	acct2, err := c.RegisterAccount(ctx, []string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateTXTRecord(ctx, acct2, txt2); err != nil {
+		t.Fatal(err)
+	}
+	bad := acct2
+	bad.Password = strings.Repeat("A", 40)
+	var ce *goacmedns.ClientError
+	if err := c.UpdateTXTRecord(ctx, bad, txt3); err == nil || !errors.As(err, &ce) || ce.HTTPStatus != 401 {
+		t.Errorf("wrong password through goacmedns: %v", err)
+	}
+}
+
+// testReconcilerFirst registers while the Delegation reconciler writes the status between
+// the create and the register's status update, as it may in the controller.
+func (f *fixture) testReconcilerFirst(t *testing.T) {
+	s := f.server(t, Options{})
+	raced := 0
+	s.cfg.Client = interceptor.NewClient(f.cached, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			if d, ok := obj.(*v1alpha1.Delegation); ok && raced == 0 {
+				raced++
+				other := d.DeepCopy()
+				other.Status.Target = d.Spec.Target
+				other.Status.ObservedGeneration = 1
+				if err := f.k8s.Status().Update(ctx, other); err != nil {
+					t.Errorf("the reconciler's update: %v", err)
+				}
+			}
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	a := f.register(t, s, "192.0.2.1:1", "")
+	if raced != 1 {
+		t.Fatalf("the status update was not intercepted")
+	}
+	if code, out := call(s, http.MethodPost, "/update", "192.0.2.1:1", creds(a), updateBody(a.Subdomain, txt1)); code != 200 {
+		t.Errorf("update: %d %s", code, out)
+	}
+}
