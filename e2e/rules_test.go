@@ -132,7 +132,7 @@ func TestIsolation(t *testing.T) {
 			return false, "no Challenge yet"
 		}
 		ch = chs.Items[0]
-		return strings.Contains(ch.Status.Reason, "no Delegation for shop.example.com in namespace blog"), "reason: " + ch.Status.Reason
+		return strings.Contains(ch.Status.Reason, "no Delegation for shop.example.com in namespace blog; shop.example.com is delegated in namespace shop"), "reason: " + ch.Status.Reason
 	})
 	t.Logf("Challenge status: %s", ch.Status.Reason)
 	eventually(t, time.Minute, "a Warning Event saying the domain is delegated in shop", func() (bool, string) {

@@ -143,6 +143,12 @@ func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v
 		}
 	}
 	if found == nil {
+		if other, err := s.delegatedElsewhere(ctx, domain); err != nil {
+			return nil, err
+		} else if other != nil {
+			return nil, fmt.Errorf("acmezone: no Delegation for %s in namespace %s; %s is delegated in namespace %s (Delegation %s/%s), and only issuers that use that namespace can answer its challenges",
+				strings.TrimSuffix(domain, "."), ch.ResourceNamespace, strings.TrimSuffix(domain, "."), other.Namespace, other.Namespace, other.Name)
+		}
 		advice := "create one (kubectl create a Delegation with spec.domain " + strings.TrimSuffix(domain, ".") + ")"
 		if s.AutoDelegate {
 			advice = "acmezone-controller creates one for this Challenge shortly (auto-delegation is on)"
@@ -164,6 +170,22 @@ func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v
 		return nil, fmt.Errorf("acmezone: the target %s belongs to Delegation %s/%s, not to namespace %s; records written here would not be served. Delete Delegation %s/%s or use another domain", target, owner.Namespace, owner.Name, found.Namespace, found.Namespace, found.Name)
 	}
 	return found, nil
+}
+
+// delegatedElsewhere returns the owning Delegation of domain in any namespace, or nil.
+func (s *Solver) delegatedElsewhere(ctx context.Context, domain string) (*v1alpha1.Delegation, error) {
+	var all v1alpha1.DelegationList
+	if err := s.Client.List(ctx, &all); err != nil {
+		return nil, fmt.Errorf("acmezone: list Delegations: %w", err)
+	}
+	var best *v1alpha1.Delegation
+	for i := range all.Items {
+		d := &all.Items[i]
+		if v1alpha1.CanonicalName(d.Spec.Domain) == domain && (best == nil || d.Claim().Before(best.Claim())) {
+			best = d
+		}
+	}
+	return best, nil
 }
 
 // owner returns the Delegation that owns target, with the rule the CoreDNS plugin applies: a

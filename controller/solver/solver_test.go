@@ -135,8 +135,10 @@ func TestRefusals(t *testing.T) {
 	}{
 		// Namespace B (blog) asks for namespace A's (shop's) target: no Delegation of its own.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "example.com", ResolvedFQDN: shopTarget, Key: keyApex},
-			errWant: "no Delegation for example.com in namespace blog; create one"},
-		{auto: true, ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex},
+			errWant: "no Delegation for example.com in namespace blog; example.com is delegated in namespace shop (Delegation shop/example-com)"},
+		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "new.example", ResolvedFQDN: "_acme-challenge.new.example.", Key: keyApex},
+			errWant: "no Delegation for new.example in namespace blog; create one"},
+		{auto: true, ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "new.example", ResolvedFQDN: "_acme-challenge.new.example.", Key: keyApex},
 			errWant: "auto-delegation is on"},
 		// mallory has a Delegation naming shop's target, but shop's claim is confirmed.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "mallory", DNSName: "example.com", ResolvedFQDN: shopTarget, Key: keyApex},
