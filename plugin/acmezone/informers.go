@@ -147,7 +147,7 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 		// A synced cache is not enough: the first snapshot is built from what the handlers have
 		// handled, and they get the initial list after the cache has it. Going live earlier
 		// would answer NXDOMAIN for existing records and publish once per remaining event.
-		if c.WaitForCacheSync(ctx) && waitHandled(ctx, handled) {
+		if c.WaitForCacheSync(ctx) && toolscache.WaitForCacheSync(ctx.Done(), handled...) {
 			a.store.goLive()
 			log.Infof("synced with the API server: serving %s", strings.Join(a.cfg.zones, " "))
 		}
@@ -163,24 +163,6 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 		}
 	}
 	return nil
-}
-
-// waitHandled waits until every event handler has handled its informer's initial list.
-func waitHandled(ctx context.Context, handled []toolscache.InformerSynced) bool {
-	for {
-		done := true
-		for _, synced := range handled {
-			done = done && synced()
-		}
-		if done {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
 
 // Stop stops the informers and waits for them. Called from OnShutdown, also on reload.
