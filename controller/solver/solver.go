@@ -174,23 +174,17 @@ func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v
 
 // delegatedElsewhere returns the owning Delegation of domain in any namespace, or nil.
 func (s *Solver) delegatedElsewhere(ctx context.Context, domain string) (*v1alpha1.Delegation, error) {
-	var all v1alpha1.DelegationList
-	if err := s.Client.List(ctx, &all); err != nil {
-		return nil, fmt.Errorf("acmezone: list Delegations: %w", err)
-	}
-	var best *v1alpha1.Delegation
-	for i := range all.Items {
-		d := &all.Items[i]
-		if v1alpha1.CanonicalName(d.Spec.Domain) == domain && (best == nil || d.Claim().Before(best.Claim())) {
-			best = d
-		}
-	}
-	return best, nil
+	return s.strongest(ctx, func(d *v1alpha1.Delegation) bool { return v1alpha1.CanonicalName(d.Spec.Domain) == domain })
 }
 
-// owner returns the Delegation that owns target, with the rule the CoreDNS plugin applies: a
-// target in status beats one only in spec, then the oldest, then namespace and name.
+// owner returns the Delegation that owns target, with the rule the CoreDNS plugin applies.
 func (s *Solver) owner(ctx context.Context, target string) (*v1alpha1.Delegation, error) {
+	return s.strongest(ctx, func(d *v1alpha1.Delegation) bool { return d.EffectiveTarget() == target })
+}
+
+// strongest returns, among all Delegations that match accepts, the one with the strongest
+// v1alpha1.Claim, or nil.
+func (s *Solver) strongest(ctx context.Context, match func(*v1alpha1.Delegation) bool) (*v1alpha1.Delegation, error) {
 	var all v1alpha1.DelegationList
 	if err := s.Client.List(ctx, &all); err != nil {
 		return nil, fmt.Errorf("acmezone: list Delegations: %w", err)
@@ -198,7 +192,7 @@ func (s *Solver) owner(ctx context.Context, target string) (*v1alpha1.Delegation
 	var best *v1alpha1.Delegation
 	for i := range all.Items {
 		d := &all.Items[i]
-		if d.EffectiveTarget() == target && (best == nil || d.Claim().Before(best.Claim())) {
+		if match(d) && (best == nil || d.Claim().Before(best.Claim())) {
 			best = d
 		}
 	}
