@@ -29,7 +29,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Loopback addresses of the servers under test; ports are picked free at start.
@@ -70,11 +72,17 @@ func main() {
 	flag.IntVar(&o.syncProfile, "sync-profile", 20, "seconds of CPU profile from the start of the large server (covers its initial sync)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (logs, Corefiles, profiles)")
 	flag.Parse()
+	// envtest logs through controller-runtime's logger; without one it prints a warning with a
+	// stack trace. The harness says what it does itself.
+	ctrllog.SetLogger(logr.Discard())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	if err := run(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted; every process it started is stopped (%w)", err)
+		}
 		log.Printf("bench: %v", err)
 		stop()
 		os.Exit(1)
@@ -192,10 +200,11 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	logf("  created in %s", res.createTime.Round(time.Second))
 	waitForQuiet(ctx, o.maxLoad, loadDeadline, "the initial sync of the large server")
-	large, err := newServer(fmt.Sprintf("acmezone-%dk", o.records/1000), acmezoneBig)
-	if o.records < 1000 {
-		large.label = fmt.Sprintf("acmezone-%d", o.records)
+	label := fmt.Sprintf("acmezone-%d", o.records)
+	if o.records%1000 == 0 {
+		label = fmt.Sprintf("acmezone-%dk", o.records/1000)
 	}
+	large, err := newServer(label, acmezoneBig)
 	if err != nil {
 		return err
 	}
@@ -262,7 +271,7 @@ func run(ctx context.Context, o options) (err error) {
 	for _, p := range []struct {
 		s *server
 		w workload
-	}{{large, workloads[0]}, {file, workloads[0]}, {large, workloads[1]}} {
+	}{{large, workloads[0]}, {file, workloads[0]}, {large, workloads[1]}, {file, workloads[1]}} {
 		pr, err := profileRun(ctx, dir, o.perf, p.s, p.w)
 		if err != nil {
 			return err
@@ -275,7 +284,7 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		if s == large {
-			if res.heapTop, err = pprofTop(path, "-sample_index=inuse_space", "-nodecount=15"); err != nil {
+			if res.heapTop, res.heapLive, res.heapShares, err = heapResult(path); err != nil {
 				return err
 			}
 		}

@@ -44,13 +44,40 @@ type category struct {
 
 // syncCategories cut a profile of the initial sync.
 var syncCategories = []category{
-	{name: "reading from the API server (TLS)", re: regexp.MustCompile(`^crypto/tls\.\(\*Conn\)\.Read$`)},
-	{name: "decoding objects (JSON)", re: regexp.MustCompile(`^k8s\.io/apimachinery/pkg/runtime/serializer/json\.\(\*Serializer\)\.Decode$`)},
-	{name: "informer bookkeeping (HandleDeltas: cache index, notifications)", re: regexp.MustCompile(`^k8s\.io/client-go/tools/cache\.\(\*sharedIndexInformer\)\.HandleDeltas$`)},
+	{name: "reading the responses (TLS, gzip)", re: regexp.MustCompile(`^k8s\.io/client-go/rest\.\(\*Request\)\.transformResponse$`)},
+	{name: "decoding the lists (JSON)", re: regexp.MustCompile(`^k8s\.io/apimachinery/pkg/runtime/serializer/json\.\(\*Serializer\)\.Decode$`)},
+	{name: "… of which finding apiVersion and kind (a second full JSON scan)", re: regexp.MustCompile(`^k8s\.io/apimachinery/pkg/runtime/serializer/json\.SimpleMetaFactory\.Interpret$`)},
+	{name: "informer bookkeeping (cache index, notifications)", re: regexp.MustCompile(`^k8s\.io/client-go/tools/cache\.\(\*sharedIndexInformer\)\.(H|h)andleDeltas$`)},
 	{name: "acmezone's event handlers (onRecord, onDelegation)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*ACMEZone\)\.on(Record|Delegation|ConfigMap)$`), sum: true},
 	{name: "publishing snapshots (store.publish)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.publish$`)},
 	{name: "garbage collector (background mark)", re: regexp.MustCompile(`^runtime\.gcBgMarkWorker$`)},
 	{name: "memory allocation (mallocgc)", re: regexp.MustCompile(`^runtime\.mallocgc$`)},
+}
+
+// heapCategories cut a heap profile (in-use space) of an acmezone server.
+var heapCategories = []category{
+	{name: "the informers' cache (decoded objects, their index)", re: regexp.MustCompile(`^k8s\.io/client-go/tools/cache\.\((\*Reflector|\*sharedIndexInformer)\)\.RunWithContext$`), sum: true},
+	{name: "acmezone's index (event handlers: store maps, per-name references)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*ACMEZone\)\.on(Record|Delegation|ConfigMap)$`), sum: true},
+	{name: "acmezone's snapshots (store.publish)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.publish$`)},
+}
+
+var profileTotal = regexp.MustCompile(`of ([0-9.]+)(B|kB|MB|GB) total`)
+
+// heapResult cuts the heap profile into heapCategories; live is the heap in use at the last
+// garbage collection, in bytes.
+func heapResult(path string) (top string, live int64, parts map[string]float64, err error) {
+	if top, err = pprofTop(path, "-sample_index=inuse_space", "-nodecount=15"); err != nil {
+		return "", 0, nil, err
+	}
+	cum, err := pprofTop(path, "-cum", "-sample_index=inuse_space", "-nodecount=600")
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if m := profileTotal.FindStringSubmatch(cum); m != nil {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		live = int64(v * map[string]float64{"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[m[2]])
+	}
+	return trimTop(top), live, shares(cum, heapCategories), nil
 }
 
 // shares cuts a `go tool pprof -top -cum` listing into categories, in percent of the profile.
