@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,12 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 // zone is the challenge zone every server in the benchmark is authoritative for.
@@ -70,7 +68,7 @@ func startCluster(dir, crds string) (*cluster, error) {
 		c.stop()
 		return nil, err
 	}
-	if c.kubeconfig, err = writeKubeconfig(dir, cfg); err != nil {
+	if c.kubeconfig, err = kubetest.WriteKubeconfig(dir, cfg); err != nil {
 		c.stop()
 		return nil, err
 	}
@@ -78,17 +76,6 @@ func startCluster(dir, crds string) (*cluster, error) {
 }
 
 func (c *cluster) stop() { _ = c.env.Stop() }
-
-// writeKubeconfig writes cfg as a kubeconfig file for the Corefile's `kubeconfig` property.
-func writeKubeconfig(dir string, cfg *rest.Config) (string, error) {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["bench"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench"}
-	kc.CurrentContext = "bench"
-	path := filepath.Join(dir, "kubeconfig")
-	return path, clientcmd.WriteToFile(*kc, path)
-}
 
 // target is the i-th delegated name of a namespace, shaped like the controller's
 // <uuid>.<zone> targets; the namespaces used here have five letters, so every target has the

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/acmezone/acmezone/e2e/stack"
 )
 
 // server is one bin/coredns process under test, on its own loopback address.
@@ -26,7 +28,7 @@ type server struct {
 	readyPort int
 	pprofPort int
 	corefile  string
-	proc      *proc
+	proc      *stack.Process
 	syncTime  time.Duration // process start to the first correct answer
 	readyTime time.Duration // process start to /ready answering 200
 	afterSync memory
@@ -104,7 +106,7 @@ func (s *server) start(ctx context.Context, dir, binary string) error {
 	if err := os.WriteFile(path, []byte(s.corefile), 0o644); err != nil {
 		return err
 	}
-	p, err := startProc(dir, "coredns-"+s.label, binary, "-conf", path)
+	p, err := stack.Start(dir, "coredns-"+s.label, binary, "-conf", path)
 	if err != nil {
 		return err
 	}
@@ -120,31 +122,31 @@ func (s *server) start(ctx context.Context, dir, binary string) error {
 
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		if done, err := p.exited(); done {
-			return fmt.Errorf("coredns %s exited (%v):\n%s", s.label, err, p.tail(30))
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("coredns %s exited (%v):\n%s", s.label, err, p.Tail(30))
 		}
 		if ans, err := query(s.addr(), s.hitName, dns.TypeTXT, 250*time.Millisecond); err == nil && ans.is(dns.RcodeSuccess, s.hitValue) {
-			s.syncTime = time.Since(p.started)
-			s.syncCPU, _ = p.cpuTime()
+			s.syncTime = time.Since(p.Started)
+			s.syncCPU, _ = cpuTimeOf(p)
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("coredns %s gives no correct answer for %s TXT after %s:\n%s",
-				s.label, s.hitName, time.Since(p.started).Round(time.Second), p.tail(30))
+				s.label, s.hitName, time.Since(p.Started).Round(time.Second), p.Tail(30))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	select {
 	case s.readyTime = <-readyc:
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("coredns %s answers but /ready does not report ready:\n%s", s.label, p.tail(30))
+		return fmt.Errorf("coredns %s answers but /ready does not report ready:\n%s", s.label, p.Tail(30))
 	}
 	if err := <-profc; err != nil {
 		return fmt.Errorf("CPU profile of the initial sync: %w", err)
 	}
 	// Let the garbage collector run once the start-up garbage is gone, then read the RSS.
 	time.Sleep(3 * time.Second)
-	s.afterSync, err = p.memory()
+	s.afterSync, err = memoryOf(p)
 	return err
 }
 
@@ -156,10 +158,10 @@ func (s *server) waitReady(ctx context.Context) time.Duration {
 		if resp, err := c.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return time.Since(s.proc.started)
+				return time.Since(s.proc.Started)
 			}
 		}
-		if done, _ := s.proc.exited(); done {
+		if done, _ := s.proc.Exited(); done {
 			return 0
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -169,7 +171,7 @@ func (s *server) waitReady(ctx context.Context) time.Duration {
 
 func (s *server) stop() {
 	if s.proc != nil {
-		s.proc.stop()
+		s.proc.Stop()
 	}
 }
 
@@ -223,7 +225,7 @@ func (s *server) fetch(ctx context.Context, urlPath, dst string, timeout time.Du
 	for {
 		// Right after the start the listener may not be up yet.
 		resp, err = http.DefaultClient.Do(req)
-		if err == nil || ctx.Err() != nil || time.Since(s.proc.started) > 10*time.Second {
+		if err == nil || ctx.Err() != nil || time.Since(s.proc.Started) > 10*time.Second {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -261,7 +261,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	res.loadAfter = loadavg()
 	for _, s := range servers {
-		if s.afterLoad, err = s.proc.memory(); err != nil {
+		if s.afterLoad, err = memoryOf(s.proc); err != nil {
 			return err
 		}
 	}

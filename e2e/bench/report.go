@@ -343,7 +343,7 @@ func writeReport(path string, r *results) error {
 	p("checks the TXT value of each server with a DNS client before measuring.\n\n")
 	p("The Corefiles (the kubeconfig path shortened):\n\n")
 	for _, s := range []*server{file, small} {
-		p("~~~ corefile\n%s~~~\n\n", strings.ReplaceAll(s.corefile, filepath.Dir(s.proc.logPath)+"/", "WORKDIR/"))
+		p("~~~ corefile\n%s~~~\n\n", strings.ReplaceAll(s.corefile, filepath.Dir(s.proc.LogPath)+"/", "WORKDIR/"))
 	}
 
 	p("## Commands\n\n")

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -30,6 +31,7 @@ const (
 type Process struct {
 	Name    string
 	LogPath string
+	Started time.Time
 	cmd     *exec.Cmd
 	done    chan struct{}
 	mu      sync.Mutex
@@ -53,11 +55,14 @@ func StartEnv(dir, name, path string, env []string, args ...string) (*Process, e
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
+	// The child gets SIGKILL if the harness dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s (%s): %w", name, path, err)
 	}
-	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: name, LogPath: logPath, Started: started, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
@@ -95,11 +100,17 @@ func (p *Process) Stop() {
 	}
 }
 
+// PID is the process's ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Logs returns the process's log, for failure messages.
 func (p *Process) Logs() string {
 	b, _ := os.ReadFile(p.LogPath)
 	return string(b)
 }
+
+// Tail returns the last n lines of the process's log.
+func (p *Process) Tail(n int) string { return tail(p.Logs(), n) }
 
 // WaitDNS waits until a DNS server answers a question over TCP (Pebble asks over TCP only),
 // failing early when the process exits.
