@@ -315,8 +315,8 @@ func writeReport(path string, r *results) error {
 	p("| CoreDNS | `%s` (`bin/coredns -version`) |\n", r.machine.coredns)
 	p("| dnsperf | %s (Debian package) |\n", r.machine.dnsperf)
 	p("| API server | %s, etcd %s (`make testbin`, envtest) |\n", r.machine.kubeAPIServer, strings.TrimPrefix(r.machine.etcd, "etcd Version: "))
-	p("| Load average (1, 5, 15 min) | %s at the start; %s at the %d-record sync; %s before the dnsperf runs, %s after |\n\n",
-		r.machine.startLoad, r.loadAtSync, large.records, r.loadBefore, r.loadAfter)
+	p("| Load average (1, 5, 15 min) | %s at the start; %s at the %s-record sync; %s before the dnsperf runs, %s after |\n\n",
+		r.machine.startLoad, r.loadAtSync, count(large.records), r.loadBefore, r.loadAfter)
 	p("dnsperf, the three CoreDNS processes, kube-apiserver and etcd share these cores with each\n")
 	p("other (and with whatever else the machine runs): every figure is a lower bound of what a\n")
 	p("dedicated server does. The harness waits (up to %s in all) for a one-minute load average\n", o.loadWait)
@@ -557,6 +557,19 @@ func (r *results) analysis(ts []goal) string {
 	p("[Where the time goes](#where-the-time-goes)) stays, and dnsperf takes its share of the same two\n")
 	p("cores. Profiles of a few seconds are noisy (a garbage collection that falls into one shifts\n")
 	p("the shares), so the prediction is a check on the measured ratio, not a second measurement.\n\n")
+	gc := func(server string) float64 {
+		for _, pr := range r.profiles {
+			if pr.server == server && pr.workload == "hit" {
+				return pr.shares["garbage collector (background mark)"]
+			}
+		}
+		return math.NaN()
+	}
+	p("What the prediction leaves out is the garbage collector, which the profiles count in the\n")
+	p("common path: it takes %.1f%% of `%s`'s CPU time against %.1f%% of `%s`'s. Every query leaves\n", gc(large), large, gc(file), file)
+	p("garbage in the server (the message, buffers, the goroutine), and every collection marks the\n")
+	p("whole live heap again, which with %s records is hundreds of megabytes (see\n", count(r.large().records))
+	p("[Where the memory goes](#where-the-memory-goes)): a smaller live heap would also buy throughput.\n\n")
 	hitF, nxF := own(file, "hit"), own(file, "nxdomain")
 	for _, t := range ts {
 		if t.met {
@@ -596,9 +609,11 @@ func (r *results) analysis(ts []goal) string {
 			p("\nThe rest of the wall time is kube-apiserver encoding (and compressing) %s objects on the\n", count(2*l.records))
 			p("same two cores.\n\n")
 		case strings.Contains(t.what, "within 10%"):
-			p("**%s** — missed, %s. The lookup is one map access in one of 256 shards either way;\n", t.what, t.miss)
-			p("with %s names the maps and the records no longer fit in the CPU caches, and the garbage\n", count(r.large().records))
-			p("collector has a larger heap to mark.\n\n")
+			p("**%s** — missed, %s. The lookup is one map access in one of 256 shards either way.\n", t.what, t.miss)
+			p("What differs is the heap: with %s records every garbage collection marks hundreds of\n", count(r.large().records))
+			p("megabytes (%.1f%% of `%s`'s CPU time in its profile, against %.1f%% for `%s`), and the\n", gc(large), large, gc(file), file)
+			p("maps and records no longer fit in the CPU caches (`hit-spread` above). The per-round ratios\n")
+			p("in the throughput table show how much of the difference is the machine's noise.\n\n")
 		case strings.Contains(t.what, "Propagation"):
 			p("**%s** — missed, %s. The time includes the Create call (see the table) and the watch\n", t.what, t.miss)
 			p("event's way from etcd through kube-apiserver to the informer.\n\n")
