@@ -67,6 +67,17 @@ type recordIn struct {
 	created time.Time
 }
 
+// recordEntry is how the store keeps a ChallengeRecord: fqdn shares its bytes with the name's
+// key in byName, created is in Unix nanoseconds, served says whether the last published
+// snapshot answers it. Kept small: a server holds one per record, 100,000 of them or more.
+type recordEntry struct {
+	fqdn    string
+	value   string
+	created int64
+	ttl     uint32
+	served  bool
+}
+
 // delegationIn is one Delegation as the store needs it.
 type delegationIn struct {
 	target string // canonical, "" when none
@@ -83,27 +94,50 @@ type store struct {
 	observe    func(delay time.Duration)
 
 	mu          sync.Mutex
-	records     map[types.NamespacedName]recordIn
+	records     map[types.NamespacedName]recordEntry
 	delegations map[types.NamespacedName]delegationIn
 	statics     map[types.NamespacedName][]dns.RR // ConfigMap → its valid records
 	byName      map[string]*nameRefs              // canonical name → what contributes to it
 	self        map[string]bool                   // name has data or is a delegated target
 	desc        map[string]int                    // number of self names strictly below
-	served      map[types.NamespacedName]bool     // ChallengeRecords currently answered
+	namespaces  map[string]string                 // interned namespace names
 	dirty       map[string]struct{}
 	live        bool      // publish on every change (after the initial sync)
 	since       time.Time // records created before this are not timed
 	serial      uint32
 	nstatic     int // records held from ConfigMaps
+	nserved     int // ChallengeRecords the published snapshot answers
 
 	snap atomic.Pointer[snapshot]
 }
 
-// nameRefs indexes the objects that contribute to one name.
+// nameRefs indexes the objects that contribute to one name. Slices, not maps: a name almost
+// always has one Delegation and a record or two, and a map costs hundreds of bytes even empty.
 type nameRefs struct {
-	records     map[types.NamespacedName]struct{}
-	delegations map[types.NamespacedName]struct{}
-	statics     map[types.NamespacedName]struct{}
+	name        string // the canonical name; entries share these bytes
+	records     []types.NamespacedName
+	delegations []types.NamespacedName
+	statics     []types.NamespacedName
+}
+
+// add appends key to *keys unless it is there already.
+func add(keys *[]types.NamespacedName, key types.NamespacedName) {
+	if !slices.Contains(*keys, key) {
+		*keys = append(*keys, key)
+	}
+}
+
+// remove deletes key from *keys, releasing the array when it is the last one.
+func remove(keys *[]types.NamespacedName, key types.NamespacedName) {
+	if i := slices.Index(*keys, key); i >= 0 {
+		last := len(*keys) - 1
+		(*keys)[i] = (*keys)[last]
+		(*keys)[last] = types.NamespacedName{}
+		*keys = (*keys)[:last]
+		if last == 0 {
+			*keys = nil
+		}
+	}
 }
 
 func (r *nameRefs) empty() bool {
@@ -117,13 +151,13 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 		soaTmpl:     map[string]dns.SOA{},
 		fixed:       map[string][]dns.RR{},
 		observe:     observe,
-		records:     map[types.NamespacedName]recordIn{},
+		records:     map[types.NamespacedName]recordEntry{},
 		delegations: map[types.NamespacedName]delegationIn{},
 		statics:     map[types.NamespacedName][]dns.RR{},
 		byName:      map[string]*nameRefs{},
 		self:        map[string]bool{},
 		desc:        map[string]int{},
-		served:      map[types.NamespacedName]bool{},
+		namespaces:  map[string]string{},
 		dirty:       map[string]struct{}{},
 		since:       time.Now(),
 	}
@@ -176,14 +210,21 @@ func (s *store) synced() bool { return s.snap.Load() != nil }
 func (s *store) refs(name string) *nameRefs {
 	r := s.byName[name]
 	if r == nil {
-		r = &nameRefs{
-			records:     map[types.NamespacedName]struct{}{},
-			delegations: map[types.NamespacedName]struct{}{},
-			statics:     map[types.NamespacedName]struct{}{},
-		}
+		r = &nameRefs{name: name}
 		s.byName[name] = r
 	}
 	return r
+}
+
+// key returns key with its namespace interned: thousands of objects share a few namespaces.
+func (s *store) key(key types.NamespacedName) types.NamespacedName {
+	ns, ok := s.namespaces[key.Namespace]
+	if !ok {
+		ns = strings.Clone(key.Namespace)
+		s.namespaces[ns] = ns
+	}
+	key.Namespace = ns
+	return key
 }
 
 func (s *store) unref(name string, drop func(*nameRefs)) {
@@ -200,16 +241,7 @@ func (s *store) unref(name string, drop func(*nameRefs)) {
 func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.records[key]; ok {
-		delete(s.records, key)
-		delete(s.served, key)
-		s.unref(old.fqdn, func(r *nameRefs) { delete(r.records, key) })
-	}
-	if rec != nil && s.zoneOf(rec.fqdn) != "" {
-		s.records[key] = *rec
-		s.refs(rec.fqdn).records[key] = struct{}{}
-		s.dirty[rec.fqdn] = struct{}{}
-	}
+	s.putRecord(key, rec)
 	s.publishIfLive()
 }
 
@@ -217,16 +249,7 @@ func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
 func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.delegations[key]; ok {
-		delete(s.delegations, key)
-		s.unref(old.target, func(r *nameRefs) { delete(r.delegations, key) })
-	}
-	if d != nil && d.target != "" && s.zoneOf(d.target) != "" {
-		d.claim.Namespace, d.claim.Name = key.Namespace, key.Name
-		s.delegations[key] = *d
-		s.refs(d.target).delegations[key] = struct{}{}
-		s.dirty[d.target] = struct{}{}
-	}
+	s.putDelegation(key, d)
 	s.publishIfLive()
 }
 
@@ -234,9 +257,104 @@ func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
 func (s *store) setStatic(key types.NamespacedName, rrs []dns.RR) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.putStatic(key, rrs)
+	s.publishIfLive()
+}
+
+// objects is the content of one list of one kind: what the store replaces on a (re)list.
+type objects struct {
+	records     map[types.NamespacedName]*recordIn
+	delegations map[types.NamespacedName]*delegationIn
+	statics     map[types.NamespacedName][]dns.RR
+}
+
+// replace makes the store's objects of one kind in namespace ("" for all) what list holds,
+// as one change: a relist after a lost watch publishes once, not once per object.
+func (s *store) replace(namespace string, list objects) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inScope := func(key types.NamespacedName) bool { return namespace == "" || key.Namespace == namespace }
+	if list.records != nil {
+		for key := range s.records {
+			if _, ok := list.records[key]; !ok && inScope(key) {
+				s.putRecord(key, nil)
+			}
+		}
+		for key, rec := range list.records {
+			s.putRecord(key, rec)
+		}
+	}
+	if list.delegations != nil {
+		for key := range s.delegations {
+			if _, ok := list.delegations[key]; !ok && inScope(key) {
+				s.putDelegation(key, nil)
+			}
+		}
+		for key, d := range list.delegations {
+			s.putDelegation(key, d)
+		}
+	}
+	if list.statics != nil {
+		for key := range s.statics {
+			if _, ok := list.statics[key]; !ok && inScope(key) {
+				s.putStatic(key, nil)
+			}
+		}
+		for key, rrs := range list.statics {
+			s.putStatic(key, rrs)
+		}
+	}
+	s.publishIfLive()
+}
+
+func (s *store) putRecord(key types.NamespacedName, rec *recordIn) {
+	if old, ok := s.records[key]; ok {
+		if rec != nil && rec.fqdn == old.fqdn && rec.value == old.value && rec.ttl == old.ttl {
+			return // a resync or a metadata change: nothing served changes
+		}
+		delete(s.records, key)
+		if old.served {
+			s.nserved--
+		}
+		s.unref(old.fqdn, func(r *nameRefs) { remove(&r.records, key) })
+	}
+	if rec != nil && s.zoneOf(rec.fqdn) != "" {
+		key = s.key(key)
+		r := s.refs(rec.fqdn)
+		e := recordEntry{fqdn: r.name, value: rec.value, ttl: rec.ttl}
+		if !rec.created.IsZero() {
+			e.created = rec.created.UnixNano()
+		}
+		s.records[key] = e
+		add(&r.records, key)
+		s.dirty[r.name] = struct{}{}
+	}
+}
+
+func (s *store) putDelegation(key types.NamespacedName, d *delegationIn) {
+	if old, ok := s.delegations[key]; ok {
+		if d != nil && d.target == old.target && d.claim.Confirmed == old.claim.Confirmed && d.claim.Created.Equal(old.claim.Created) {
+			return
+		}
+		delete(s.delegations, key)
+		s.unref(old.target, func(r *nameRefs) { remove(&r.delegations, key) })
+	}
+	if d != nil && d.target != "" && s.zoneOf(d.target) != "" {
+		key = s.key(key)
+		r := s.refs(d.target)
+		e := *d
+		e.target = r.name
+		e.claim.Namespace, e.claim.Name = key.Namespace, key.Name
+		s.delegations[key] = e
+		add(&r.delegations, key)
+		s.dirty[r.name] = struct{}{}
+	}
+}
+
+func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 	s.nstatic -= len(s.statics[key])
 	for _, rr := range s.statics[key] {
-		s.unref(canonical(rr.Header().Name), func(r *nameRefs) { delete(r.statics, key) })
+		s.unref(canonical(rr.Header().Name), func(r *nameRefs) { remove(&r.statics, key) })
 	}
 	delete(s.statics, key)
 	var kept []dns.RR
@@ -246,14 +364,13 @@ func (s *store) setStatic(key types.NamespacedName, rrs []dns.RR) {
 			continue
 		}
 		kept = append(kept, rr)
-		s.refs(name).statics[key] = struct{}{}
+		add(&s.refs(name).statics, key)
 		s.dirty[name] = struct{}{}
 	}
 	if len(kept) > 0 {
 		s.statics[key] = kept
 		s.nstatic += len(kept)
 	}
-	s.publishIfLive()
 }
 
 // goLive publishes the first snapshot (built from everything seen so far) and makes every later
@@ -275,7 +392,7 @@ func (s *store) publishIfLive() {
 // no Delegation names the target.
 func (s *store) owner(refs *nameRefs) (ns string, ok bool) {
 	var best v1alpha1.Claim
-	for key := range refs.delegations {
+	for _, key := range refs.delegations {
 		if c := s.delegations[key].claim; !ok || c.Before(best) {
 			best, ok = c, true
 		}
@@ -290,7 +407,7 @@ func (s *store) build(name string, now time.Time) (n *node, self bool) {
 	rrs = append(rrs, s.fixed[name]...)
 	refs := s.byName[name]
 	if refs != nil {
-		for key := range refs.statics {
+		for _, key := range refs.statics {
 			for _, rr := range s.statics[key] {
 				if canonical(rr.Header().Name) == name {
 					rrs = append(rrs, rr)
@@ -299,7 +416,7 @@ func (s *store) build(name string, now time.Time) (n *node, self bool) {
 		}
 		owner, delegated := s.owner(refs)
 		self = delegated
-		for key := range refs.records {
+		for _, key := range refs.records {
 			rec := s.records[key]
 			serve := delegated && key.Namespace == owner
 			if serve {
@@ -311,14 +428,18 @@ func (s *store) build(name string, now time.Time) (n *node, self bool) {
 					Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
 					Txt: []string{rec.value},
 				})
-				if !s.served[key] && rec.created.After(s.since) && s.observe != nil {
-					s.observe(now.Sub(rec.created))
+				if !rec.served && rec.created > s.since.UnixNano() && s.observe != nil {
+					s.observe(now.Sub(time.Unix(0, rec.created)))
 				}
 			}
-			if serve {
-				s.served[key] = true
-			} else {
-				delete(s.served, key)
+			if serve != rec.served {
+				rec.served = serve
+				s.records[key] = rec
+				if serve {
+					s.nserved++
+				} else {
+					s.nserved--
+				}
 			}
 		}
 	}
@@ -446,7 +567,7 @@ func (s *store) publish() {
 	}
 	s.snap.Store(next)
 	snapshotRebuilds.Inc()
-	recordsGauge.WithLabelValues("challenge").Set(float64(len(s.served)))
+	recordsGauge.WithLabelValues("challenge").Set(float64(s.nserved))
 	recordsGauge.WithLabelValues("static").Set(float64(s.nstatic))
 }
 

@@ -3,24 +3,29 @@ package acmezone
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr/funcr"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"k8s.io/klog/v2"
+	kjson "sigs.k8s.io/json"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 )
@@ -28,13 +33,6 @@ import (
 // ZoneLabel marks a ConfigMap whose data holds zone-file lines for the zone named by its value
 // (without the trailing dot), for example acmezone.io/zone=acme.example.com.
 const ZoneLabel = "acmezone.io/zone"
-
-func init() {
-	// controller-runtime's cache logs through its own logger; send it to CoreDNS's log.
-	ctrllog.SetLogger(funcr.New(func(prefix, args string) {
-		log.Debugf("%s %s", prefix, args)
-	}, funcr.Options{}))
-}
 
 // Start connects to the API server and starts the informers. It waits up to startup_timeout for
 // them to sync; after that the server answers SERVFAIL until they do. Called from OnStartup.
@@ -64,7 +62,10 @@ func (a *ACMEZone) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// start runs the informers against restCfg.
+// start runs one client-go reflector per kind (and per namespace when namespaces are given)
+// against restCfg. The reflectors feed the store directly: no informer cache keeps a second
+// copy of every object, and lists are decoded into only the fields the store needs, page by
+// page, so that 100,000 records cost what the store keeps of them and little more.
 func (a *ACMEZone) start(restCfg *rest.Config) error {
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "coredns-acmezone"
@@ -76,12 +77,21 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	// A static REST mapping: no discovery, so starting never depends on the API server being
-	// up, and a missing CRD shows up as the informer's list error, retried with backoff.
-	mapper := meta.NewDefaultRESTMapper(nil)
-	mapper.Add(corev1.SchemeGroupVersion.WithKind("ConfigMap"), meta.RESTScopeNamespace)
-	mapper.Add(v1alpha1.GroupVersion.WithKind("ChallengeRecord"), meta.RESTScopeNamespace)
-	mapper.Add(v1alpha1.GroupVersion.WithKind("Delegation"), meta.RESTScopeNamespace)
+	factory := serializer.NewCodecFactory(scheme)
+	codecs := factory.WithoutConversion()
+	restClient := func(gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
+		c := rest.CopyConfig(restCfg)
+		c.GroupVersion, c.APIPath, c.NegotiatedSerializer = &gv, apiPath, codecs
+		return rest.RESTClientFor(c)
+	}
+	crds, err := restClient(v1alpha1.GroupVersion, "/apis")
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
+	core, err := restClient(corev1.SchemeGroupVersion, "/api")
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
 
 	zoneValues := make([]string, 0, len(a.cfg.zones))
 	for _, z := range a.cfg.zones {
@@ -91,66 +101,49 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	if err != nil {
 		return fmt.Errorf("zone names cannot be used as the %s label value (at most 63 characters): %w", ZoneLabel, err)
 	}
-	opts := cache.Options{
-		Scheme:           scheme,
-		Mapper:           mapper,
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: labels.NewSelector().Add(*req)},
-		},
-	}
-	if len(a.cfg.namespaces) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range a.cfg.namespaces {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
-	c, err := cache.New(restCfg, opts)
-	if err != nil {
-		return fmt.Errorf("create informer cache: %w", err)
-	}
+	zoneSelector := labels.NewSelector().Add(*req).String()
 
+	namespaces := a.cfg.namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var handled []toolscache.InformerSynced
-	for _, h := range []struct {
-		obj client.Object
-		fn  func(key types.NamespacedName, obj client.Object)
-	}{
-		{&v1alpha1.ChallengeRecord{}, a.onRecord},
-		{&v1alpha1.Delegation{}, a.onDelegation},
-		{&corev1.ConfigMap{}, a.onConfigMap},
-	} {
-		inf, err := c.GetInformer(ctx, h.obj)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("informer for %T: %w", h.obj, err)
-		}
-		reg, err := inf.AddEventHandler(handler(h.fn))
-		if err != nil {
-			cancel()
-			return fmt.Errorf("event handler for %T: %w", h.obj, err)
-		}
-		handled = append(handled, reg.HasSynced)
+	ctx = klog.NewContext(ctx, reflectorLog)
+	var sinks []*sink
+	for _, ns := range namespaces {
+		sinks = append(sinks,
+			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "challengerecords", namespace: ns, example: &v1alpha1.ChallengeRecord{}, decode: decodeRecords}},
+			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "delegations", namespace: ns, example: &v1alpha1.Delegation{}, decode: decodeDelegations}},
+			&sink{a: a, namespace: ns, lw: &lister{client: core, resource: "configmaps", namespace: ns, example: &corev1.ConfigMap{}, selector: zoneSelector, decode: decodeConfigMaps(factory)}},
+		)
 	}
 
 	done := make(chan struct{})
 	a.mu.Lock()
 	a.cancel, a.done = cancel, done
 	a.mu.Unlock()
-	go func() {
-		defer close(done)
-		if err := c.Start(ctx); err != nil {
-			log.Errorf("informers stopped: %v", err)
+	var wg sync.WaitGroup
+	var pending atomic.Int32
+	pending.Store(int32(len(sinks)))
+	for _, k := range sinks {
+		k.synced = func() {
+			// Live once every reflector has delivered its first list: the first snapshot is
+			// built from all of them, and going live earlier would answer NXDOMAIN for
+			// existing records and publish once per remaining object.
+			if pending.Add(-1) == 0 {
+				a.store.goLive()
+				log.Infof("synced with the API server: serving %s", strings.Join(a.cfg.zones, " "))
+			}
 		}
-	}()
+		r := toolscache.NewReflectorWithOptions(k.lw, nil, k, toolscache.ReflectorOptions{
+			Name:            "acmezone " + k.lw.what(),
+			TypeDescription: k.lw.what(),
+		})
+		wg.Go(func() { r.RunWithContext(ctx) })
+	}
 	go func() {
-		// A synced cache is not enough: the first snapshot is built from what the handlers have
-		// handled, and they get the initial list after the cache has it. Going live earlier
-		// would answer NXDOMAIN for existing records and publish once per remaining event.
-		if c.WaitForCacheSync(ctx) && toolscache.WaitForCacheSync(ctx.Done(), handled...) {
-			a.store.goLive()
-			log.Infof("synced with the API server: serving %s", strings.Join(a.cfg.zones, " "))
-		}
+		wg.Wait()
+		close(done)
 	}()
 
 	if a.cfg.startupTimeout > 0 {
@@ -165,7 +158,13 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	return nil
 }
 
-// Stop stops the informers and waits for them. Called from OnShutdown, also on reload.
+// reflectorLog sends client-go's reflector messages (list and watch errors, retried with
+// backoff) to CoreDNS's log.
+var reflectorLog = funcr.New(func(prefix, args string) {
+	log.Warningf("%s %s", prefix, args)
+}, funcr.Options{Verbosity: 0})
+
+// Stop stops the reflectors and waits for them. Called from OnShutdown, also on reload.
 func (a *ACMEZone) Stop() error {
 	a.mu.Lock()
 	cancel, done := a.cancel, a.done
@@ -178,75 +177,275 @@ func (a *ACMEZone) Stop() error {
 	return nil
 }
 
-// handler adapts fn to informer callbacks: fn gets the object, or nil on delete.
-func handler(fn func(types.NamespacedName, client.Object)) toolscache.ResourceEventHandler {
-	return toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if o, ok := obj.(client.Object); ok {
-				fn(client.ObjectKeyFromObject(o), o)
-			}
-		},
-		UpdateFunc: func(_, obj any) {
-			if o, ok := obj.(client.Object); ok {
-				fn(client.ObjectKeyFromObject(o), o)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if o, ok := obj.(client.Object); ok {
-				fn(client.ObjectKeyFromObject(o), nil)
-			}
-		},
+// pageSize is how many objects one list request asks for. The initial list is read page by
+// page, so the largest response held at once is one page, not every object.
+const pageSize = 500
+
+// lister lists and watches one resource in one namespace ("" for all) for a reflector.
+type lister struct {
+	client    *rest.RESTClient
+	resource  string
+	namespace string
+	selector  string         // label selector, "" for none
+	example   runtime.Object // the type watch events carry
+	// decode turns one page of a list response into a list whose items the sink understands.
+	decode func(body []byte) (runtime.Object, error)
+}
+
+func (l *lister) what() string {
+	if l.namespace == "" {
+		return l.resource
+	}
+	return l.resource + " in namespace " + l.namespace
+}
+
+// ListWithContext implements toolscache.ListerWithContext: one page, decoded by l.decode.
+func (l *lister) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+	opts.LabelSelector = l.selector
+	if opts.Limit == 0 {
+		opts.Limit = pageSize
+	}
+	if opts.ResourceVersion == "0" && opts.Continue == "" {
+		// "0" would serve everything in one response from the watch cache, ignoring the
+		// limit; "" is a consistent read that kube-apiserver pages.
+		opts.ResourceVersion = ""
+	}
+	body, err := l.client.Get().NamespaceIfScoped(l.namespace, l.namespace != "").Resource(l.resource).
+		VersionedParams(&opts, metav1.ParameterCodec).Do(ctx).Raw()
+	if err != nil {
+		return nil, err
+	}
+	return l.decode(body)
+}
+
+// WatchWithContext implements toolscache.WatcherWithContext.
+func (l *lister) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.LabelSelector = l.selector
+	opts.Watch = true
+	return l.client.Get().NamespaceIfScoped(l.namespace, l.namespace != "").Resource(l.resource).
+		VersionedParams(&opts, metav1.ParameterCodec).Watch(ctx)
+}
+
+// List and Watch complete toolscache.ListerWatcher; the reflector uses the context versions.
+func (l *lister) List(opts metav1.ListOptions) (runtime.Object, error) {
+	return l.ListWithContext(context.Background(), opts)
+}
+
+func (l *lister) Watch(opts metav1.ListOptions) (watch.Interface, error) {
+	return l.WatchWithContext(context.Background(), opts)
+}
+
+// IsWatchListSemanticsUnSupported tells the reflector to list page by page instead of
+// streaming the initial state through a watch: a streamed initial state is collected as whole
+// objects in a temporary store before the first Replace, which is the memory this avoids.
+func (*lister) IsWatchListSemanticsUnSupported() bool { return true }
+
+// item is one listed object, reduced to what the store keeps. It is a runtime.Object only so
+// that it can travel through the reflector's list handling.
+type item struct {
+	key        types.NamespacedName
+	record     *recordIn
+	delegation *delegationIn
+	static     []dns.RR // a ConfigMap's records; nil when it has none or is not served
+}
+
+func (*item) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (i *item) DeepCopyObject() runtime.Object { c := *i; return &c }
+
+// itemList is one decoded page.
+type itemList struct {
+	metav1.TypeMeta
+	metav1.ListMeta `json:"metadata"`
+	Items           []item
+}
+
+func (l *itemList) DeepCopyObject() runtime.Object {
+	c := *l
+	c.Items = slices.Clone(l.Items)
+	return &c
+}
+
+// objectMeta is the part of an object's metadata the store needs.
+type objectMeta struct {
+	Name              string      `json:"name"`
+	Namespace         string      `json:"namespace"`
+	CreationTimestamp metav1.Time `json:"creationTimestamp"`
+	Annotations       struct {
+		CreatedAt string `json:"acmezone.io/created-at"`
+	} `json:"annotations"`
+}
+
+func (m *objectMeta) key() types.NamespacedName {
+	return types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
+}
+
+// decodeRecords decodes a page of ChallengeRecords. Fields the store does not use (managed
+// fields, labels, owner references, status) are skipped, not allocated.
+func decodeRecords(body []byte) (runtime.Object, error) {
+	var page struct {
+		Metadata metav1.ListMeta `json:"metadata"`
+		Items    []struct {
+			Metadata objectMeta                   `json:"metadata"`
+			Spec     v1alpha1.ChallengeRecordSpec `json:"spec"`
+		} `json:"items"`
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &page); err != nil {
+		return nil, fmt.Errorf("decode ChallengeRecord list: %w", err)
+	}
+	out := &itemList{ListMeta: page.Metadata, Items: make([]item, len(page.Items))}
+	for i := range page.Items {
+		in := &page.Items[i]
+		out.Items[i] = item{key: in.Metadata.key(), record: recordOf(&in.Spec, in.Metadata.CreationTimestamp.Time, in.Metadata.Annotations.CreatedAt)}
+	}
+	return out, nil
+}
+
+// decodeDelegations decodes a page of Delegations, keeping target and claim.
+func decodeDelegations(body []byte) (runtime.Object, error) {
+	type target struct {
+		Target string `json:"target"`
+	}
+	var page struct {
+		Metadata metav1.ListMeta `json:"metadata"`
+		Items    []struct {
+			Metadata objectMeta `json:"metadata"`
+			Spec     target     `json:"spec"`
+			Status   target     `json:"status"`
+		} `json:"items"`
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &page); err != nil {
+		return nil, fmt.Errorf("decode Delegation list: %w", err)
+	}
+	out := &itemList{ListMeta: page.Metadata, Items: make([]item, len(page.Items))}
+	for i := range page.Items {
+		in := &page.Items[i]
+		d := v1alpha1.Delegation{Spec: v1alpha1.DelegationSpec{Target: in.Spec.Target}, Status: v1alpha1.DelegationStatus{Target: in.Status.Target}}
+		d.Namespace, d.Name, d.CreationTimestamp = in.Metadata.Namespace, in.Metadata.Name, in.Metadata.CreationTimestamp
+		out.Items[i] = item{key: in.Metadata.key(), delegation: delegationOf(&d)}
+	}
+	return out, nil
+}
+
+// decodeConfigMaps decodes a page of ConfigMaps with the API machinery (there are few, and
+// their data is parsed anyway); the sink parses each into records.
+func decodeConfigMaps(codecs serializer.CodecFactory) func([]byte) (runtime.Object, error) {
+	decoder := codecs.UniversalDeserializer()
+	return func(body []byte) (runtime.Object, error) {
+		obj, _, err := decoder.Decode(body, nil, &corev1.ConfigMapList{})
+		if err != nil {
+			return nil, fmt.Errorf("decode ConfigMap list: %w", err)
+		}
+		return obj, nil
 	}
 }
 
-func (a *ACMEZone) onRecord(key types.NamespacedName, obj client.Object) {
-	cr, ok := obj.(*v1alpha1.ChallengeRecord)
-	if !ok {
-		a.store.setRecord(key, nil)
-		return
+// keyOf is an object's namespace and name.
+func keyOf(o metav1.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+// recordOf is what the store keeps of a ChallengeRecord.
+func recordOf(spec *v1alpha1.ChallengeRecordSpec, created time.Time, createdAt string) *recordIn {
+	rec := &recordIn{fqdn: canonical(spec.FQDN), value: spec.Value, created: created}
+	if spec.TTL != nil && *spec.TTL > 0 {
+		rec.ttl = uint32(*spec.TTL)
 	}
-	rec := &recordIn{fqdn: canonical(cr.Spec.FQDN), value: cr.Spec.Value, created: cr.CreationTimestamp.Time}
-	if cr.Spec.TTL != nil && *cr.Spec.TTL > 0 {
-		rec.ttl = uint32(*cr.Spec.TTL)
-	}
-	if t, err := time.Parse(time.RFC3339Nano, cr.Annotations[v1alpha1.CreatedAtAnnotation]); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, createdAt); err == nil {
 		rec.created = t
 	}
-	a.store.setRecord(key, rec)
+	return rec
 }
 
-func (a *ACMEZone) onDelegation(key types.NamespacedName, obj client.Object) {
-	d, ok := obj.(*v1alpha1.Delegation)
-	if !ok {
-		a.store.setDelegation(key, nil)
-		return
-	}
-	a.store.setDelegation(key, &delegationIn{target: d.EffectiveTarget(), claim: d.Claim()})
+// delegationOf is what the store keeps of a Delegation.
+func delegationOf(d *v1alpha1.Delegation) *delegationIn {
+	return &delegationIn{target: d.EffectiveTarget(), claim: d.Claim()}
 }
 
-func (a *ACMEZone) onConfigMap(key types.NamespacedName, obj client.Object) {
-	cm, ok := obj.(*corev1.ConfigMap)
-	if !ok {
-		a.store.setStatic(key, nil)
-		return
+// sink is a reflector's store: it hands what the reflector lists and watches to the acmezone
+// store and keeps nothing itself.
+type sink struct {
+	a         *ACMEZone
+	namespace string
+	lw        *lister
+	synced    func() // called after the first Replace
+	once      sync.Once
+}
+
+// Add implements toolscache.ReflectorStore.
+func (k *sink) Add(obj any) error { return k.Update(obj) }
+
+// Update implements toolscache.ReflectorStore.
+func (k *sink) Update(obj any) error {
+	switch o := obj.(type) {
+	case *v1alpha1.ChallengeRecord:
+		k.a.store.setRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
+	case *v1alpha1.Delegation:
+		k.a.store.setDelegation(keyOf(o), delegationOf(o))
+	case *corev1.ConfigMap:
+		k.a.store.setStatic(keyOf(o), k.a.configMapRecords(o))
+	default:
+		return fmt.Errorf("%s: unexpected %T", k.lw.what(), obj)
 	}
+	return nil
+}
+
+// Delete implements toolscache.ReflectorStore.
+func (k *sink) Delete(obj any) error {
+	switch o := obj.(type) {
+	case *v1alpha1.ChallengeRecord:
+		k.a.store.setRecord(keyOf(o), nil)
+	case *v1alpha1.Delegation:
+		k.a.store.setDelegation(keyOf(o), nil)
+	case *corev1.ConfigMap:
+		k.a.store.setStatic(keyOf(o), nil)
+	default:
+		return fmt.Errorf("%s: unexpected %T", k.lw.what(), obj)
+	}
+	return nil
+}
+
+// Replace implements toolscache.ReflectorStore: the result of a (re)list, as one change.
+func (k *sink) Replace(list []any, _ string) error {
+	var objs objects
+	switch k.lw.resource {
+	case "challengerecords":
+		objs.records = make(map[types.NamespacedName]*recordIn, len(list))
+	case "delegations":
+		objs.delegations = make(map[types.NamespacedName]*delegationIn, len(list))
+	default:
+		objs.statics = make(map[types.NamespacedName][]dns.RR, len(list))
+	}
+	for _, obj := range list {
+		switch o := obj.(type) {
+		case *item:
+			switch {
+			case objs.records != nil:
+				objs.records[o.key] = o.record
+			case objs.delegations != nil:
+				objs.delegations[o.key] = o.delegation
+			}
+		case *corev1.ConfigMap:
+			objs.statics[keyOf(o)] = k.a.configMapRecords(o)
+		default:
+			return fmt.Errorf("%s: unexpected %T in a list", k.lw.what(), obj)
+		}
+	}
+	k.a.store.replace(k.namespace, objs)
+	k.once.Do(k.synced)
+	return nil
+}
+
+// Resync implements toolscache.ReflectorStore; there is nothing to resync.
+func (*sink) Resync() error { return nil }
+
+// configMapRecords parses a ConfigMap's zone data; nil when its zone is not served here.
+func (a *ACMEZone) configMapRecords(cm *corev1.ConfigMap) []dns.RR {
+	key := keyOf(cm)
 	zone := canonical(cm.Labels[ZoneLabel])
-	served := false
-	for _, z := range a.cfg.zones {
-		served = served || z == zone
+	if !slices.Contains(a.cfg.zones, zone) {
+		return nil
 	}
-	if !served {
-		a.store.setStatic(key, nil)
-		return
-	}
-	dataKeys := make([]string, 0, len(cm.Data))
-	for k := range cm.Data {
-		dataKeys = append(dataKeys, k)
-	}
-	sort.Strings(dataKeys)
+	dataKeys := slices.Sorted(maps.Keys(cm.Data))
 	var all []dns.RR
 	for _, k := range dataKeys {
 		rrs, errs := parseZoneData(zone, cm.Data[k], a.cfg.ttl)
@@ -256,5 +455,5 @@ func (a *ACMEZone) onConfigMap(key types.NamespacedName, obj client.Object) {
 		}
 		all = append(all, rrs...)
 	}
-	a.store.setStatic(key, all)
+	return all
 }

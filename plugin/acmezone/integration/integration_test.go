@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,6 +304,56 @@ stray.other.org. IN A 192.0.2.99
 		}); err == nil {
 			t.Error("a Delegation with domain \"not a domain\" was accepted")
 		}
+		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+	})
+
+	t.Run("lists of several pages after a reload", func(t *testing.T) {
+		// More objects than one list page (500) of each kind, so that a new instance reads
+		// every kind in several pages.
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "many"}}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 1201
+		name := func(i int) string { return fmt.Sprintf("t%04d.acme.example.com.", i) }
+		value := func(i int) string { return fmt.Sprintf("value-%04d", i) }
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		work := make(chan int)
+		for range 8 {
+			wg.Go(func() {
+				for i := range work {
+					d := &v1alpha1.Delegation{
+						ObjectMeta: metav1.ObjectMeta{Namespace: "many", Name: fmt.Sprintf("d%04d", i)},
+						Spec:       v1alpha1.DelegationSpec{Domain: fmt.Sprintf("d%04d.example.com", i), Target: name(i)},
+					}
+					if err := c.Create(ctx, d); err != nil {
+						errs <- err
+						continue
+					}
+					if err := c.Create(ctx, v1alpha1.NewChallengeRecord("many", name(i), value(i))); err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+		for i := range n {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		next, err := inst.Restart(coretest.NewInput(corefile(kubeconfig, readyPort)))
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+		inst = next
+		for _, i := range []int{0, 499, 500, 777, n - 1} {
+			eventually(t, both, name(i), dns.TypeTXT, answer{values: []string{value(i)}})
+		}
+		eventually(t, both, name(n), dns.TypeTXT, answer{rcode: dns.RcodeNameError})
 		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
 	})
 

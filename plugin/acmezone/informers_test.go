@@ -1,0 +1,193 @@
+package acmezone
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/utils/ptr"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+)
+
+// The page decoders keep only some fields; what they keep must be exactly what the typed
+// objects of a watch event give.
+func TestPageDecodersMatchTypedObjects(t *testing.T) {
+	created := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	records := &v1alpha1.ChallengeRecordList{
+		ListMeta: metav1.ListMeta{ResourceVersion: "42", Continue: "next-page"},
+		Items: []v1alpha1.ChallengeRecord{
+			*v1alpha1.NewChallengeRecord("shop", "T1.acme.example.com", "value-one"),
+			*v1alpha1.NewChallengeRecord("other", "t2.acme.example.com.", "value-two"),
+		},
+	}
+	records.Items[0].CreationTimestamp = created
+	records.Items[0].Spec.TTL = ptr.To[int32](30)
+	records.Items[0].ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "solver", Operation: metav1.ManagedFieldsOperationUpdate}}
+	records.Items[0].Labels = map[string]string{"acmezone.io/challenge-uid": "x"}
+	records.Items[1].CreationTimestamp = created
+	records.Items[1].Annotations = map[string]string{v1alpha1.CreatedAtAnnotation: "2026-11-26T10:00:00.123456789Z"}
+
+	body, err := json.Marshal(records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := decodeRecords(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := obj.(*itemList)
+	if page.ResourceVersion != "42" || page.Continue != "next-page" {
+		t.Errorf("list metadata: resourceVersion %q continue %q, want 42 and next-page", page.ResourceVersion, page.Continue)
+	}
+	if len(page.Items) != 2 {
+		t.Fatalf("%d items, want 2", len(page.Items))
+	}
+	// Compare with the typed objects decoded from the same JSON, as a watch event gives them.
+	records = &v1alpha1.ChallengeRecordList{}
+	if err := json.Unmarshal(body, records); err != nil {
+		t.Fatal(err)
+	}
+	for i, cr := range records.Items {
+		want := recordOf(&cr.Spec, cr.CreationTimestamp.Time, cr.Annotations[v1alpha1.CreatedAtAnnotation])
+		if got := page.Items[i]; got.key != keyOf(&cr) || !reflect.DeepEqual(got.record, want) {
+			t.Errorf("item %d: %v %+v, want %v %+v", i, got.key, got.record, keyOf(&cr), want)
+		}
+	}
+	if got := page.Items[0].record; got.ttl != 30 || got.fqdn != "t1.acme.example.com." {
+		t.Errorf("record 0: ttl %d fqdn %q, want 30 and the canonical name", got.ttl, got.fqdn)
+	}
+	if got := page.Items[1].record.created; got.Nanosecond() != 123456789 {
+		t.Errorf("record 1 created %v: the created-at annotation was not used", got)
+	}
+
+	delegations := &v1alpha1.DelegationList{Items: []v1alpha1.Delegation{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "spec-only", CreationTimestamp: created}, Spec: v1alpha1.DelegationSpec{Domain: "example.com", Target: "A.acme.example.com"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "confirmed", CreationTimestamp: created}, Spec: v1alpha1.DelegationSpec{Domain: "example.org"},
+			Status: v1alpha1.DelegationStatus{Target: "b.acme.example.com", Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Verified", Message: "ok"}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "none"}, Spec: v1alpha1.DelegationSpec{Domain: "example.net"}},
+	}}
+	body, err = json.Marshal(delegations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj, err = decodeDelegations(body); err != nil {
+		t.Fatal(err)
+	}
+	page = obj.(*itemList)
+	if len(page.Items) != 3 {
+		t.Fatalf("%d items, want 3", len(page.Items))
+	}
+	delegations = &v1alpha1.DelegationList{}
+	if err := json.Unmarshal(body, delegations); err != nil {
+		t.Fatal(err)
+	}
+	for i := range delegations.Items {
+		d := &delegations.Items[i]
+		if got, want := page.Items[i].delegation, delegationOf(d); !reflect.DeepEqual(got, want) {
+			t.Errorf("delegation %s: %+v, want %+v", d.Name, got, want)
+		}
+	}
+	if !page.Items[1].delegation.claim.Confirmed || page.Items[1].delegation.target != "b.acme.example.com." {
+		t.Errorf("status target: %+v, want a confirmed claim on b.acme.example.com.", page.Items[1].delegation)
+	}
+
+	for _, bad := range []string{`{"items": [{"spec": {"fqdn": 7}}]}`, `not json`} {
+		if _, err := decodeRecords([]byte(bad)); err == nil {
+			t.Errorf("decodeRecords(%s): no error", bad)
+		}
+	}
+}
+
+// A relist replaces the objects of its kind in its namespace, and nothing else, in one change.
+func TestSinkReplace(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	a.store.goLive()
+	old := time.Now().Add(-time.Hour)
+	for _, ns := range []string{"a", "b"} {
+		a.store.setDelegation(nn(ns, "d"), &delegationIn{target: ns + ".acme.example.com.", claim: claim(old)})
+		a.store.setRecord(nn(ns, "keep"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-keep"})
+		a.store.setRecord(nn(ns, "gone"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-gone"})
+	}
+	txt := func(name string) []string {
+		var out []string
+		for _, rr := range a.store.load().lookup(name).get(dns.TypeTXT) {
+			out = append(out, rr.(*dns.TXT).Txt[0])
+		}
+		return out
+	}
+	if got := txt("a.acme.example.com."); len(got) != 2 {
+		t.Fatalf("before the relist: %v", got)
+	}
+	rebuilds := func() float64 { return testutil.ToFloat64(snapshotRebuilds) }
+	before := rebuilds()
+
+	k := &sink{a: a, namespace: "a", lw: &lister{resource: "challengerecords"}, synced: func() {}}
+	list := []any{
+		&item{key: nn("a", "keep"), record: &recordIn{fqdn: "a.acme.example.com.", value: "a-keep"}},
+		&item{key: nn("a", "new"), record: &recordIn{fqdn: "a.acme.example.com.", value: "a-new"}},
+	}
+	if err := k.Replace(list, "7"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := txt("a.acme.example.com."), []string{"a-keep", "a-new"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("namespace a after the relist: %v, want %v", got, want)
+	}
+	if got, want := txt("b.acme.example.com."), []string{"b-gone", "b-keep"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("namespace b (out of the sink's scope) after the relist: %v, want %v", got, want)
+	}
+	if n := rebuilds() - before; n != 1 {
+		t.Errorf("the relist published %v snapshots, want 1", n)
+	}
+	if err := k.Replace([]any{&corev1.Pod{}}, "8"); err == nil {
+		t.Error("Replace with a Pod: no error")
+	}
+
+	// A watch event carries the typed object.
+	cr := v1alpha1.NewChallengeRecord("b", "b.acme.example.com", "b-event")
+	if err := k.Add(cr); err != nil {
+		t.Fatal(err)
+	}
+	if got := txt("b.acme.example.com."); len(got) != 3 {
+		t.Errorf("after a watch event: %v, want 3 values", got)
+	}
+	if err := k.Delete(cr); err != nil {
+		t.Fatal(err)
+	}
+	if got := txt("b.acme.example.com."); len(got) != 2 {
+		t.Errorf("after the delete event: %v, want 2 values", got)
+	}
+}
+
+// ConfigMap pages go through the API machinery's decoder.
+func TestDecodeConfigMaps(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	list := &corev1.ConfigMapList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMapList"}, Items: []corev1.ConfigMap{{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "zone", Labels: map[string]string{ZoneLabel: "acme.example.com"}},
+		Data:       map[string]string{"records": "www IN A 192.0.2.7\n"},
+	}}}
+	body, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := decodeConfigMaps(serializer.NewCodecFactory(scheme))(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := obj.(*corev1.ConfigMapList)
+	a := newTestPlugin(t, testCorefile)
+	rrs := a.configMapRecords(&got.Items[0])
+	if len(rrs) != 1 || rrs[0].Header().Name != "www.acme.example.com." {
+		t.Errorf("records of the decoded ConfigMap: %v", rrs)
+	}
+}
