@@ -19,6 +19,12 @@ const (
 // which domain they point at the account), so the Delegation reconciler leaves it alone.
 const ACMEDNSAccountLabel = "acmezone.io/acme-dns-account"
 
+// ACMEDNSSecretAnnotation on a Delegation names a Secret in the Delegation's namespace that
+// acmezone-controller fills with an acme-dns account for the Delegation's target, in the
+// format of cert-manager's acmeDNS solver (key "acmedns.json"), so that an Issuer's
+// acmeDNS.accountSecretRef works without calling /register.
+const ACMEDNSSecretAnnotation = "acmezone.io/acme-dns-secret"
+
 // DelegationSpec names the domain whose DNS-01 challenges are answered by acmezone.
 type DelegationSpec struct {
 	// Domain is the domain certificates are issued for, for example "example.com" (without

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
+	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller/acmedns"
 )
 
@@ -27,6 +29,7 @@ type acmeDNSFlags struct {
 	tlsKey        string
 	recordMaxAge  time.Duration
 	maxBodyBytes  int64
+	serverURL     string
 
 	reg acmedns.Registration
 }
@@ -39,6 +42,7 @@ func (f *acmeDNSFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.tlsCert, "acme-dns-tls-cert", "", "Certificate file (PEM) to serve the acme-dns API over HTTPS with; reloaded when it changes. Empty: plain HTTP.")
 	fs.StringVar(&f.tlsKey, "acme-dns-tls-key", "", "Private key file (PEM) of --acme-dns-tls-cert.")
 	fs.DurationVar(&f.recordMaxAge, "acme-dns-record-max-age", acmedns.DefaultRecordMaxAge, "How long a TXT value written through /update is kept.")
+	fs.StringVar(&f.serverURL, "acme-dns-server-url", "", "URL at which cert-manager reaches the acme-dns API, e.g. http://acmezone-controller.acmezone.svc:8053; written as server_url into the account Secrets of Delegations annotated "+v1alpha1.ACMEDNSSecretAnnotation+". Required for those.")
 	fs.Int64Var(&f.maxBodyBytes, "acme-dns-max-body-bytes", acmedns.DefaultMaxBodyBytes, "Largest request body the acme-dns API reads.")
 }
 
@@ -50,6 +54,12 @@ func (f *acmeDNSFlags) complete() error {
 	f.reg = reg
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return fmt.Errorf("--acme-dns-tls-cert and --acme-dns-tls-key go together")
+	}
+	if f.serverURL != "" {
+		u, err := url.Parse(f.serverURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--acme-dns-server-url %q is not an http:// or https:// URL with a host, e.g. http://acmezone-controller.acmezone.svc:8053", f.serverURL)
+		}
 	}
 	return nil
 }
@@ -90,7 +100,8 @@ func (r *acmeDNSRunnable) Start(ctx context.Context) error {
 	}
 }
 
-// setupACMEDNS adds the acme-dns API to mgr when --acme-dns-listen is set.
+// setupACMEDNS adds the acme-dns API, and the reconciler of the accounts Delegations ask for
+// with the acmezone.io/acme-dns-secret annotation, to mgr when --acme-dns-listen is set.
 func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
 	a := &f.acmeDNS
 	if a.listen == "" {
@@ -126,5 +137,17 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
 			return fmt.Errorf("acme-dns API certificate: %w", err)
 		}
 	}
-	return mgr.Add(r)
+	if err := mgr.Add(r); err != nil {
+		return err
+	}
+	if err := (&acmedns.AccountReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("acmezone-controller"),
+		Namespace: a.namespace,
+		ServerURL: a.serverURL,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the acme-dns account reconciler: %w", err)
+	}
+	return nil
 }

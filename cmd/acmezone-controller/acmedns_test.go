@@ -8,18 +8,23 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/nrdcg/goacmedns"
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -41,6 +46,12 @@ func TestACMEDNSFlags(t *testing.T) {
 		{[]string{"--acme-dns-registration", "sometimes"}, false},
 		{[]string{"--acme-dns-tls-cert", "c.pem"}, false},
 		{[]string{"--acme-dns-tls-cert", "c.pem", "--acme-dns-tls-key", "k.pem"}, true},
+		{[]string{"--acme-dns-server-url", "http://acmezone-controller.acmezone.svc:8053"}, true},
+		{[]string{"--acme-dns-server-url", "https://acme-dns.example.com"}, true},
+		{[]string{"--acme-dns-server-url", "acmezone-controller.acmezone.svc:8053"}, false},
+		{[]string{"--acme-dns-server-url", "ftp://acme-dns.example.com"}, false},
+		{[]string{"--acme-dns-server-url", "http://"}, false},
+		{[]string{"--acme-dns-server-url", "http://user:pw@acme-dns.example.com"}, false},
 	} {
 		var f acmeDNSFlags
 		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
@@ -58,7 +69,7 @@ func TestACMEDNSFlags(t *testing.T) {
 // it with cert-manager's acme-dns client.
 func TestACMEDNSServe(t *testing.T) {
 	logf.SetLogger(logr.Discard())
-	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "acmezone")
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "acmezone", "shop")
 	dir := t.TempDir()
 	pool := writeCert(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -72,7 +83,7 @@ func TestACMEDNSServe(t *testing.T) {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	f.add(fs)
 	if err := fs.Parse([]string{"--zone", "acme.example.com", "--nameserver", "ns.example.com=192.0.2.53",
-		"--acme-dns-listen", addr, "--acme-dns-registration", "127.0.0.0/8",
+		"--acme-dns-listen", addr, "--acme-dns-registration", "127.0.0.0/8", "--acme-dns-server-url", "https://" + addr,
 		"--acme-dns-tls-cert", filepath.Join(dir, "tls.crt"), "--acme-dns-tls-key", filepath.Join(dir, "tls.key")}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +141,45 @@ func TestACMEDNSServe(t *testing.T) {
 	}
 	if len(list.Items) != 1 || list.Items[0].Spec.Value != txt || list.Items[0].Spec.FQDN != acct.FullDomain+"." {
 		t.Errorf("records %+v, want %s at %s", list.Items, txt, acct.FullDomain)
+	}
+
+	// A Delegation annotated for a Kubernetes-native account gets its Secret, with the URL of
+	// --acme-dns-server-url, and the account works.
+	d := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com", Annotations: map[string]string{v1alpha1.ACMEDNSSecretAnnotation: "acme-dns"}},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}
+	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.Status.Target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	if err := env.Client.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	var sec corev1.Secret
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "acme-dns"}, &sec); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no Secret shop/acme-dns: %v", err)
+		}
+	}
+	var accounts map[string]goacmedns.Account
+	if err := json.Unmarshal(sec.Data["acmedns.json"], &accounts); err != nil {
+		t.Fatal(err)
+	}
+	native, ok := accounts["example.com"]
+	if !ok || native.ServerURL != url {
+		t.Fatalf("accounts %v, want example.com at %s", slices.Collect(maps.Keys(accounts)), url)
+	}
+	if err := c.UpdateTXTRecord(ctx, native, txt); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.List(ctx, &list, client.InNamespace("shop")); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Spec.FQDN != d.Status.Target {
+		t.Errorf("records in shop %+v, want one at %s", list.Items, d.Status.Target)
 	}
 }
 

@@ -60,6 +60,7 @@ type account struct {
 	Username  string
 	Subdomain string
 	Target    string // canonical, with the trailing dot
+	Namespace string // where its records are written: its Delegation's
 	AllowFrom []string
 	allow     []netip.Prefix
 }
@@ -83,6 +84,7 @@ func (s *Server) createAccount(ctx context.Context, allowFrom []string) (*accoun
 	}
 	acct := &account{Username: uuid.NewString(), Subdomain: uuid.NewString(), AllowFrom: allowFrom}
 	acct.Target = acct.Subdomain + "." + s.opts.Zone
+	acct.Namespace = s.opts.Namespace
 	name := AccountName(acct.Username)
 	labels := map[string]string{AccountLabel: acct.Username}
 
@@ -171,6 +173,28 @@ func (s *Server) authenticate(ctx context.Context, user, key string) (*account, 
 		}
 		acct.allow = append(acct.allow, p.Masked())
 	}
+	var d *v1alpha1.Delegation
+	if isNative(&sec) {
+		d, err = s.boundDelegation(ctx, &sec)
+	} else {
+		d, err = s.registeredDelegation(ctx, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	acct.Namespace = d.Namespace
+	if acct.Target = d.EffectiveTarget(); acct.Target == "" {
+		return nil, fmt.Errorf("Delegation %s/%s has no target", d.Namespace, d.Name)
+	}
+	if err := s.checkOwner(ctx, d); err != nil {
+		return nil, err
+	}
+	return acct, nil
+}
+
+// registeredDelegation returns the Delegation of an account made through /register: the one
+// named like its Secret in Options.Namespace.
+func (s *Server) registeredDelegation(ctx context.Context, name string) (*v1alpha1.Delegation, error) {
 	var d v1alpha1.Delegation
 	if err := s.cfg.APIReader.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: name}, &d); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -178,34 +202,40 @@ func (s *Server) authenticate(ctx context.Context, user, key string) (*account, 
 		}
 		return nil, fmt.Errorf("get Delegation %s/%s: %w", s.opts.Namespace, name, err)
 	}
-	if acct.Target = d.EffectiveTarget(); acct.Target == "" {
-		return nil, fmt.Errorf("Delegation %s/%s has no target", d.Namespace, d.Name)
-	}
-	if err := s.checkOwner(ctx, &d); err != nil {
-		return nil, err
-	}
-	return acct, nil
+	return &d, nil
 }
 
 // checkOwner makes sure the account's namespace owns its target by the rule the CoreDNS
 // plugin and the solver apply (v1alpha1.Claim), so records written there are served. A fresh
 // uuid always is; this is defence in depth.
 func (s *Server) checkOwner(ctx context.Context, d *v1alpha1.Delegation) error {
-	var all v1alpha1.DelegationList
-	if err := s.cfg.Client.List(ctx, &all); err != nil {
-		return fmt.Errorf("list Delegations: %w", err)
+	best, err := targetOwner(ctx, s.cfg.Client, d)
+	if err != nil {
+		return err
 	}
-	best := d
-	for i := range all.Items {
-		o := &all.Items[i]
-		if o.EffectiveTarget() == d.EffectiveTarget() && o.Claim().Before(best.Claim()) {
-			best = o
-		}
-	}
-	if best.Namespace != d.Namespace {
+	if best != nil {
 		return fmt.Errorf("the target %s of account Delegation %s/%s belongs to Delegation %s/%s; delete that one", d.EffectiveTarget(), d.Namespace, d.Name, best.Namespace, best.Name)
 	}
 	return nil
+}
+
+// targetOwner returns the Delegation in another namespace that owns d's target by
+// v1alpha1.Claim, or nil when d's namespace does.
+func targetOwner(ctx context.Context, c client.Reader, d *v1alpha1.Delegation) (*v1alpha1.Delegation, error) {
+	var all v1alpha1.DelegationList
+	if err := c.List(ctx, &all); err != nil {
+		return nil, fmt.Errorf("list Delegations: %w", err)
+	}
+	best := d
+	for i := range all.Items {
+		if o := &all.Items[i]; o.EffectiveTarget() == d.EffectiveTarget() && o.Claim().Before(best.Claim()) {
+			best = o
+		}
+	}
+	if best.Namespace == d.Namespace {
+		return nil, nil
+	}
+	return best, nil
 }
 
 // writeRecord publishes value at the account's target. Writing a value again only refreshes
@@ -214,7 +244,7 @@ func (s *Server) checkOwner(ctx context.Context, d *v1alpha1.Delegation) error {
 func (s *Server) writeRecord(ctx context.Context, acct *account, value string) error {
 	now := s.now().UTC()
 	stamp := now.Format(time.RFC3339Nano)
-	rec := v1alpha1.NewChallengeRecord(s.opts.Namespace, acct.Target, value)
+	rec := v1alpha1.NewChallengeRecord(acct.Namespace, acct.Target, value)
 	rec.Labels = map[string]string{AccountLabel: acct.Username}
 	rec.Annotations = map[string]string{v1alpha1.CreatedAtAnnotation: stamp}
 	err := s.cfg.Client.Create(ctx, rec)
@@ -235,7 +265,7 @@ func (s *Server) writeRecord(ctx context.Context, acct *account, value string) e
 // update.
 func (s *Server) expire(ctx context.Context, acct *account, keep string, now time.Time) {
 	var list v1alpha1.ChallengeRecordList
-	if err := s.cfg.Client.List(ctx, &list, client.InNamespace(s.opts.Namespace), client.MatchingLabels{AccountLabel: acct.Username}); err != nil {
+	if err := s.cfg.Client.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingLabels{AccountLabel: acct.Username}); err != nil {
 		s.cfg.Log.Error(err, "list records to expire", "username", acct.Username)
 		return
 	}

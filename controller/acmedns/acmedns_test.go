@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -59,7 +60,7 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{k8s: env.Client, cached: cached, cache: c}
+	f := &fixture{k8s: env.Client, cached: cached, cache: c, cfg: env.Config}
 
 	t.Run("RegisterUpdate", f.testRegisterUpdate)
 	t.Run("UpdateRefusals", f.testUpdateRefusals)
@@ -71,12 +72,17 @@ func TestAPI(t *testing.T) {
 	t.Run("Health", f.testHealth)
 	t.Run("Goacmedns", f.testGoacmedns)
 	t.Run("ReconcilerFirst", f.testReconcilerFirst)
+	t.Run("NativeAccount", f.testNativeAccount)
+	t.Run("NativeCleanup", f.testNativeCleanup)
+	t.Run("NativeRefusals", f.testNativeRefusals)
+	t.Run("NativeNoServerURL", f.testNativeNoServerURL)
 }
 
 type fixture struct {
 	k8s    client.Client // uncached: what the API server holds
 	cached client.WithWatch
 	cache  cache.Cache
+	cfg    *rest.Config
 	n      atomic.Int32
 }
 

@@ -1,0 +1,466 @@
+package acmedns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	cmacmedns "github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/acmedns"
+	"github.com/google/uuid"
+	"github.com/nrdcg/goacmedns"
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+)
+
+// native is one test's set-up for Kubernetes-native accounts: the API in its own namespace,
+// served over HTTP, and a manager running the AccountReconciler with that server's URL.
+type native struct {
+	f    *fixture
+	s    *Server
+	url  string
+	r    *AccountReconciler
+	user string // the users' namespace
+}
+
+func (f *fixture) native(t *testing.T) *native {
+	t.Helper()
+	s := f.server(t, Options{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	n := &native{f: f, s: s, url: srv.URL, user: s.opts.Namespace + "-team"}
+	for _, ns := range []string{n.user, n.user + "-other"} {
+		if err := f.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A short resync: the reconciler looks at every annotated Delegation again and again.
+	n.r = &AccountReconciler{Namespace: s.opts.Namespace, ServerURL: srv.URL, Resync: 200 * time.Millisecond}
+	return n
+}
+
+// start runs a copy of n.r in a manager that sees only n's namespaces, so tests do not meet.
+// The returned function stops it; the test's end does too.
+func (n *native) start(t *testing.T) (stop func()) {
+	t.Helper()
+	skip := true // one manager per subtest, same controller name
+	mgr, err := ctrl.NewManager(n.f.cfg, ctrl.Options{
+		Scheme: n.f.k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{n.user: {}, n.user + "-other": {}}},
+		Controller: config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &AccountReconciler{Namespace: n.r.Namespace, ServerURL: n.r.ServerURL, Resync: n.r.Resync}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("caches never synced")
+	}
+	return stop
+}
+
+// delegation creates a Delegation for domain in the users' namespace with the target already
+// assigned (as the Delegation reconciler would) and the annotation asking for secret.
+func (n *native) delegation(t *testing.T, name, domain, secret string) (*v1alpha1.Delegation, string) {
+	t.Helper()
+	ctx := context.Background()
+	target := uuid.NewString() + "." + zone
+	d := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: n.user, Name: name},
+		Spec:       v1alpha1.DelegationSpec{Domain: domain},
+	}
+	if err := n.f.k8s.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.Status.Target = target
+	if err := n.f.k8s.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if secret != "" {
+		n.annotate(t, d, secret)
+	}
+	return d, target
+}
+
+func (n *native) annotate(t *testing.T, d *v1alpha1.Delegation, secret string) {
+	t.Helper()
+	value := "null"
+	if secret != "" {
+		value = fmt.Sprintf("%q", secret)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%s}}}`, v1alpha1.ACMEDNSSecretAnnotation, value)
+	if err := n.f.k8s.Patch(context.Background(), d, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// secret waits for the Secret name in the users' namespace to satisfy cond.
+func (n *native) secret(t *testing.T, name, what string, cond func(*corev1.Secret, error) bool) *corev1.Secret {
+	t.Helper()
+	var sec corev1.Secret
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		sec = corev1.Secret{}
+		err := n.f.k8s.Get(context.Background(), types.NamespacedName{Namespace: n.user, Name: name}, &sec)
+		if cond(&sec, err) {
+			return &sec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for Secret %s/%s: %s (last: %v)", n.user, name, what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func exists(_ *corev1.Secret, err error) bool { return err == nil }
+
+// accounts returns the account Secrets in the API's namespace.
+func (n *native) accounts(t *testing.T) []corev1.Secret {
+	t.Helper()
+	var list corev1.SecretList
+	if err := n.f.k8s.List(context.Background(), &list, client.InNamespace(n.s.opts.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// secretAccount parses the acmedns.json of sec and returns the one account in it, under domain.
+func secretAccount(t *testing.T, sec *corev1.Secret, domain string) goacmedns.Account {
+	t.Helper()
+	var m map[string]goacmedns.Account
+	if err := json.Unmarshal(sec.Data[SecretKey], &m); err != nil {
+		t.Fatalf("Secret %s: %s is not JSON: %v", sec.Name, SecretKey, err)
+	}
+	a, ok := m[domain]
+	if len(m) != 1 || !ok {
+		t.Fatalf("Secret %s: accounts for %v, want one for %s", sec.Name, keys(m), domain)
+	}
+	return a
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// warnings returns the reasons of the Warning Events about d.
+func (n *native) warnings(t *testing.T, d *v1alpha1.Delegation) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := n.f.k8s.List(context.Background(), &list, client.InNamespace(d.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.UID == d.UID && e.Type == corev1.EventTypeWarning {
+			out = append(out, e.Reason+": "+e.Note)
+		}
+	}
+	return out
+}
+
+func (n *native) waitWarning(t *testing.T, d *v1alpha1.Delegation, reason string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, w := range n.warnings(t, d) {
+			if strings.HasPrefix(w, reason+": ") {
+				return w
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Warning %s on Delegation %s; have %q", reason, d.Name, n.warnings(t, d))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// testNativeAccount: the Secret cert-manager reads, exactly; cert-manager's own acmeDNS
+// provider updating through it; the record in the Delegation's namespace at its target; the
+// hash, not the password, in the API's namespace; no churn; repair; cleanup.
+func (f *fixture) testNativeAccount(t *testing.T) {
+	ctx := context.Background()
+	n := f.native(t)
+	stop := n.start(t)
+	d, target := n.delegation(t, "example-com", "Example.COM.", "acme-dns-example")
+
+	sec := n.secret(t, "acme-dns-example", "written", exists)
+	if len(sec.Data) != 1 || sec.Type != corev1.SecretTypeOpaque {
+		t.Errorf("Secret type %s keys %v, want Opaque with only %s", sec.Type, keys(sec.Data), SecretKey)
+	}
+	// cert-manager looks accounts up by the Challenge's spec.dnsName: "example.com" for both
+	// example.com and *.example.com; goacmedns's field names.
+	re := regexp.MustCompile(`^\{"example\.com":\{"fulldomain":"([^"]+)","subdomain":"([^"]+)","username":"([^"]+)","password":"([^"]+)","server_url":"([^"]+)"\}\}$`)
+	m := re.FindStringSubmatch(string(sec.Data[SecretKey]))
+	if m == nil {
+		t.Fatalf("%s = %s", SecretKey, sec.Data[SecretKey])
+	}
+	bare := strings.TrimSuffix(target, ".")
+	if m[1] != bare || m[2] != strings.Split(bare, ".")[0] || m[5] != n.url || !passwordRE.MatchString(m[4]) {
+		t.Errorf("account %q, want fulldomain %s, its first label, server_url %s, a 40-character password", m[1:], bare, n.url)
+	}
+	if _, err := uuid.Parse(m[3]); err != nil {
+		t.Errorf("username %q: %v", m[3], err)
+	}
+	if ref := metav1.GetControllerOf(sec); ref == nil || ref.UID != d.UID || ref.Kind != "Delegation" {
+		t.Errorf("Secret owner %+v, want the Delegation", sec.OwnerReferences)
+	}
+	acct := secretAccount(t, sec, "example.com")
+
+	// The hash lives in the API's namespace; the password nowhere but the user's Secret.
+	accts := n.accounts(t)
+	if len(accts) != 1 || accts[0].Name != AccountName(acct.Username) || accts[0].Type != SecretType {
+		t.Fatalf("account Secrets %d, want one named %s", len(accts), AccountName(acct.Username))
+	}
+	for k, v := range accts[0].Data {
+		if strings.Contains(string(v), acct.Password) {
+			t.Errorf("account Secret key %s holds the password", k)
+		}
+	}
+	if err := bcrypt.CompareHashAndPassword(accts[0].Data[keyPasswordHash], []byte(acct.Password)); err != nil {
+		t.Errorf("account hash: %v", err)
+	}
+
+	// cert-manager's acmeDNS provider, fed the Secret's bytes as cert-manager feeds them.
+	p, err := cmacmedns.NewDNSProviderHostBytes(n.url, sec.Data[SecretKey], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Present(ctx, "example.com", "_acme-challenge.example.com.", txt1); err != nil {
+		t.Fatalf("cert-manager's Present: %v", err)
+	}
+	if err := p.Present(ctx, "*.example.com", "_acme-challenge.example.com.", txt2); err == nil {
+		t.Error("Present found an account under *.example.com; cert-manager never asks for that key")
+	}
+	var recs v1alpha1.ChallengeRecordList
+	if err := f.k8s.List(ctx, &recs, client.MatchingLabels{AccountLabel: acct.Username}); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs.Items) != 1 || recs.Items[0].Namespace != n.user || recs.Items[0].Spec.FQDN != target || recs.Items[0].Spec.Value != txt1 {
+		t.Fatalf("records %+v, want %s at %s in %s", recs.Items, txt1, target, n.user)
+	}
+
+	// Reconciling again and again changes nothing: same password, same objects.
+	time.Sleep(10 * n.r.Resync)
+	again := n.secret(t, "acme-dns-example", "still there", exists)
+	if again.ResourceVersion != sec.ResourceVersion {
+		t.Errorf("Secret rewritten by idle reconciles:\n%s\n%s", sec.Data[SecretKey], again.Data[SecretKey])
+	}
+	if a := n.accounts(t); len(a) != 1 || a[0].ResourceVersion != accts[0].ResourceVersion {
+		t.Errorf("account Secret changed by idle reconciles")
+	}
+
+	// The controller restarted with a new server URL writes it with the same password.
+	stop()
+	n.r.ServerURL = "https://acme-dns.example.net"
+	n.start(t)
+	sec = n.secret(t, "acme-dns-example", "moved", func(s *corev1.Secret, err error) bool {
+		return err == nil && strings.Contains(string(s.Data[SecretKey]), n.r.ServerURL)
+	})
+	if a := secretAccount(t, sec, "example.com"); a.ServerURL != n.r.ServerURL || a.Password != acct.Password || a.Username != acct.Username {
+		t.Errorf("after the server URL changed: %+v, want the same account at %s", a, n.r.ServerURL)
+	}
+
+	// The user deletes the Secret: it comes back with a new password; the old one is dead.
+	if err := f.k8s.Delete(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	sec = n.secret(t, "acme-dns-example", "rewritten", func(s *corev1.Secret, err error) bool { return err == nil && s.UID != sec.UID })
+	fresh := secretAccount(t, sec, "example.com")
+	if fresh.Password == acct.Password || fresh.Username != acct.Username || fresh.ServerURL != n.r.ServerURL {
+		t.Errorf("rewritten account %+v, want the same username with a new password at %s", fresh, n.r.ServerURL)
+	}
+	c, err := goacmedns.NewClient(n.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *goacmedns.ClientError
+	if err := c.UpdateTXTRecord(ctx, acct, txt2); !errors.As(err, &ce) || ce.HTTPStatus != 401 {
+		t.Errorf("update with the old password: %v, want 401", err)
+	}
+	if err := c.UpdateTXTRecord(ctx, fresh, txt2); err != nil {
+		t.Errorf("update with the new password: %v", err)
+	}
+
+	// Removing the annotation removes the account and the Secret; the credentials stop working.
+	n.annotate(t, d, "")
+	n.secret(t, "acme-dns-example", "deleted", notFound)
+	waitUntil(t, "the account Secret deleted", func() bool { return len(n.accounts(t)) == 0 })
+	if err := c.UpdateTXTRecord(ctx, fresh, txt3); !errors.As(err, &ce) || ce.HTTPStatus != 401 {
+		t.Errorf("update after the annotation was removed: %v, want 401", err)
+	}
+}
+
+// testNativeCleanup: deleting the Delegation removes the account; an account left by a
+// Delegation deleted while no controller ran is removed when one starts.
+func (f *fixture) testNativeCleanup(t *testing.T) {
+	ctx := context.Background()
+	n := f.native(t)
+	// A stale account Secret, its Delegation gone while no controller ran, goes at start.
+	stale := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: n.s.opts.Namespace, Name: AccountName(uuid.NewString()),
+			Labels:      map[string]string{AccountLabel: "x", DelegationUIDLabel: uuid.NewString()},
+			Annotations: map[string]string{delegationAnnotation: n.user + "/gone", v1alpha1.ACMEDNSSecretAnnotation: "gone"},
+		},
+		Type: SecretType,
+	}
+	if err := f.k8s.Create(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	n.start(t)
+	waitUntil(t, "the stale account Secret deleted", func() bool { return len(n.accounts(t)) == 0 })
+
+	d, _ := n.delegation(t, "shop", "shop.example", "acme-dns")
+	sec := n.secret(t, "acme-dns", "written", exists)
+	acct := secretAccount(t, sec, "shop.example")
+	if len(n.accounts(t)) != 1 {
+		t.Fatalf("%d account Secrets, want 1", len(n.accounts(t)))
+	}
+	if err := f.k8s.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the account Secret deleted", func() bool { return len(n.accounts(t)) == 0 })
+	// envtest runs no garbage collector; the reconciler deletes the Secret it wrote itself.
+	n.secret(t, "acme-dns", "deleted", notFound)
+	c, err := goacmedns.NewClient(n.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *goacmedns.ClientError
+	if err := c.UpdateTXTRecord(ctx, acct, txt1); !errors.As(err, &ce) || ce.HTTPStatus != 401 {
+		t.Errorf("update after the Delegation was deleted: %v, want 401", err)
+	}
+}
+
+func notFound(_ *corev1.Secret, err error) bool { return apierrors.IsNotFound(err) }
+
+// testNativeRefusals: a Secret the controller did not write is left alone; a bad name, a
+// missing --acme-dns-server-url and a target owned elsewhere write nothing; each says why.
+func (f *fixture) testNativeRefusals(t *testing.T) {
+	ctx := context.Background()
+	n := f.native(t)
+	n.start(t)
+
+	foreign := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: n.user, Name: "mine"},
+		StringData: map[string]string{SecretKey: `{"example.org": {}}`},
+	}
+	if err := f.k8s.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := n.delegation(t, "example-org", "example.org", "mine")
+	if w := n.waitWarning(t, d, ReasonSecretNotOurs); !strings.Contains(w, n.user+"/mine") {
+		t.Errorf("warning %q does not name the Secret", w)
+	}
+	got := n.secret(t, "mine", "there", exists)
+	if got.ResourceVersion != foreign.ResourceVersion || string(got.Data[SecretKey]) != `{"example.org": {}}` || len(got.OwnerReferences) != 0 {
+		t.Errorf("foreign Secret changed: %+v", got)
+	}
+
+	bad, _ := n.delegation(t, "bad-name", "bad.example", "Not_A_Name")
+	n.waitWarning(t, bad, ReasonInvalidSecretName)
+
+	// A target that an older Delegation in another namespace holds.
+	other := n.user + "-other"
+	owner, target := n.delegation(t, "owner", "owner.example", "")
+	moved := owner.DeepCopy()
+	moved.ObjectMeta = metav1.ObjectMeta{Namespace: other, Name: "owner"}
+	if err := f.k8s.Create(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	moved.Status.Target = target
+	if err := f.k8s.Status().Update(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.k8s.Delete(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // creation timestamps have whole seconds
+	thief := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: n.user, Name: "thief"}, Spec: v1alpha1.DelegationSpec{Domain: "thief.example"}}
+	if err := f.k8s.Create(ctx, thief); err != nil {
+		t.Fatal(err)
+	}
+	thief.Status.Target = target
+	if err := f.k8s.Status().Update(ctx, thief); err != nil {
+		t.Fatal(err)
+	}
+	n.annotate(t, thief, "thief")
+	if w := n.waitWarning(t, thief, ReasonTargetNotOwned); !strings.Contains(w, other+"/owner") {
+		t.Errorf("warning %q does not name the owner", w)
+	}
+
+	for _, name := range []string{"Not_A_Name", "thief"} {
+		if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: n.user, Name: name}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+			t.Errorf("Secret %s: %v, want not found", name, err)
+		}
+	}
+	if a := n.accounts(t); len(a) != 0 {
+		t.Errorf("%d account Secrets written", len(a))
+	}
+}
+
+// testNativeNoServerURL: without --acme-dns-server-url nothing is written, and the
+// Delegation says which flag is missing.
+func (f *fixture) testNativeNoServerURL(t *testing.T) {
+	n := f.native(t)
+	n.r.ServerURL = ""
+	n.start(t)
+	d, _ := n.delegation(t, "example-net", "example.net", "acme-dns")
+	if w := n.waitWarning(t, d, ReasonNoServerURL); !strings.Contains(w, "--acme-dns-server-url") || !strings.Contains(w, n.user+"/acme-dns") {
+		t.Errorf("warning %q does not name the flag and the Secret", w)
+	}
+	if err := f.k8s.Get(context.Background(), types.NamespacedName{Namespace: n.user, Name: "acme-dns"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Secret: %v, want not found", err)
+	}
+	if a := n.accounts(t); len(a) != 0 {
+		t.Errorf("%d account Secrets written", len(a))
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
