@@ -83,7 +83,7 @@ unbound:
 	  else echo "unbound not found: install Debian's unbound (sudo apt-get install unbound)"; exit 1; fi; }
 
 .PHONY: test
-test: check-generated lint build testbin unbound ## Run every test: unit, against a real API server, and a short fuzz run.
+test: check-generated lint build testbin unbound $(BIN)/pebble ## Run every test: unit, against a real API server (lego and Pebble too), and a short fuzz run.
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
 	$(GO) test -run '^$$' -fuzz '^FuzzParseZoneData$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
