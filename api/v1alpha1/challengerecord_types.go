@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -84,6 +85,15 @@ func NewChallengeRecord(namespace, fqdn, value string) *ChallengeRecord {
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ChallengeRecordName(fqdn, value)},
 		Spec:       ChallengeRecordSpec{FQDN: CanonicalName(fqdn), Value: value},
 	}
+}
+
+// WrittenAt is when the record was last written: its CreatedAtAnnotation, else its creation
+// time.
+func (r *ChallengeRecord) WrittenAt() time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, r.Annotations[CreatedAtAnnotation]); err == nil {
+		return t
+	}
+	return r.CreationTimestamp.Time
 }
 
 // CanonicalName returns name in lower case with exactly one trailing dot.

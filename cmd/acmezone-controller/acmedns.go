@@ -16,6 +16,7 @@ import (
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller/acmedns"
+	"github.com/acmezone/acmezone/controller/challenge"
 )
 
 // acmeDNSFlags are the --acme-dns-* flags: the acme-dns-compatible HTTP API, off unless
@@ -41,7 +42,7 @@ func (f *acmeDNSFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.trustedHeader, "acme-dns-trusted-header", "", "Header in which a trusted reverse proxy passes the client's address (e.g. X-Forwarded-For; its last entry is used). Empty: the peer's address.")
 	fs.StringVar(&f.tlsCert, "acme-dns-tls-cert", "", "Certificate file (PEM) to serve the acme-dns API over HTTPS with; reloaded when it changes. Empty: plain HTTP.")
 	fs.StringVar(&f.tlsKey, "acme-dns-tls-key", "", "Private key file (PEM) of --acme-dns-tls-cert.")
-	fs.DurationVar(&f.recordMaxAge, "acme-dns-record-max-age", acmedns.DefaultRecordMaxAge, "How long a TXT value written through /update is kept.")
+	fs.DurationVar(&f.recordMaxAge, "acme-dns-record-max-age", acmedns.DefaultRecordMaxAge, "How long a TXT value written through /update is kept when no cert-manager Challenge with that key exists (one that does keeps it until it is gone).")
 	fs.StringVar(&f.serverURL, "acme-dns-server-url", "", "URL at which cert-manager reaches the acme-dns API, e.g. http://acmezone-controller.acmezone.svc:8053; written as server_url into the account Secrets of Delegations annotated "+v1alpha1.ACMEDNSSecretAnnotation+". Required for those.")
 	fs.Int64Var(&f.maxBodyBytes, "acme-dns-max-body-bytes", acmedns.DefaultMaxBodyBytes, "Largest request body the acme-dns API reads.")
 }
@@ -54,6 +55,9 @@ func (f *acmeDNSFlags) complete() error {
 	f.reg = reg
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return fmt.Errorf("--acme-dns-tls-cert and --acme-dns-tls-key go together")
+	}
+	if f.recordMaxAge <= 0 {
+		return fmt.Errorf("--acme-dns-record-max-age must be positive, e.g. 1h")
 	}
 	if f.serverURL != "" {
 		u, err := url.Parse(f.serverURL)
@@ -100,8 +104,9 @@ func (r *acmeDNSRunnable) Start(ctx context.Context) error {
 	}
 }
 
-// setupACMEDNS adds the acme-dns API, and the reconciler of the accounts Delegations ask for
-// with the acmezone.io/acme-dns-secret annotation, to mgr when --acme-dns-listen is set.
+// setupACMEDNS adds the acme-dns API, the reaper of its records and the reconciler of the
+// accounts Delegations ask for with the acmezone.io/acme-dns-secret annotation to mgr when
+// --acme-dns-listen is set.
 func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
 	a := &f.acmeDNS
 	if a.listen == "" {
@@ -118,7 +123,6 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
 		Registration:  a.reg,
 		TrustedHeader: a.trustedHeader,
 		MaxBodyBytes:  a.maxBodyBytes,
-		RecordMaxAge:  a.recordMaxAge,
 	})
 	if err != nil {
 		return err
@@ -139,6 +143,9 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
 	}
 	if err := mgr.Add(r); err != nil {
 		return err
+	}
+	if err := (&challenge.ExpiryReconciler{Client: mgr.GetClient(), MaxAge: a.recordMaxAge}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the acme-dns record reaper: %w", err)
 	}
 	if err := (&acmedns.AccountReconciler{
 		Client:    mgr.GetClient(),

@@ -46,6 +46,9 @@ func TestACMEDNSFlags(t *testing.T) {
 		{[]string{"--acme-dns-registration", "sometimes"}, false},
 		{[]string{"--acme-dns-tls-cert", "c.pem"}, false},
 		{[]string{"--acme-dns-tls-cert", "c.pem", "--acme-dns-tls-key", "k.pem"}, true},
+		{[]string{"--acme-dns-record-max-age", "0s"}, false},
+		{[]string{"--acme-dns-record-max-age", "-1h"}, false},
+		{[]string{"--acme-dns-record-max-age", "90m"}, true},
 		{[]string{"--acme-dns-server-url", "http://acmezone-controller.acmezone.svc:8053"}, true},
 		{[]string{"--acme-dns-server-url", "https://acme-dns.example.com"}, true},
 		{[]string{"--acme-dns-server-url", "acmezone-controller.acmezone.svc:8053"}, false},
@@ -69,7 +72,7 @@ func TestACMEDNSFlags(t *testing.T) {
 // it with cert-manager's acme-dns client.
 func TestACMEDNSServe(t *testing.T) {
 	logf.SetLogger(logr.Discard())
-	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "acmezone", "shop")
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds"), kubetest.MustCertManagerCRDs(t)}, "acmezone", "shop")
 	dir := t.TempDir()
 	pool := writeCert(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -238,12 +238,13 @@ func targetOwner(ctx context.Context, c client.Reader, d *v1alpha1.Delegation) (
 	return best, nil
 }
 
-// writeRecord publishes value at the account's target. Writing a value again only refreshes
-// its time; records of the account older than RecordMaxAge are deleted, all younger ones are
-// kept (acme-dns keeps the last two only, which breaks three concurrent challenges).
+// writeRecord publishes value at the account's target, in its Delegation's namespace.
+// Writing a value again only refreshes its time. Every value is kept (acme-dns keeps the last
+// two only, which breaks three concurrent challenges) until the record reaper of the
+// Challenge watcher (challenge.ExpiryReconciler) finds it older than --acme-dns-record-max-age
+// and answering no live Challenge.
 func (s *Server) writeRecord(ctx context.Context, acct *account, value string) error {
-	now := s.now().UTC()
-	stamp := now.Format(time.RFC3339Nano)
+	stamp := s.now().UTC().Format(time.RFC3339Nano)
 	rec := v1alpha1.NewChallengeRecord(acct.Namespace, acct.Target, value)
 	rec.Labels = map[string]string{AccountLabel: acct.Username}
 	rec.Annotations = map[string]string{v1alpha1.CreatedAtAnnotation: stamp}
@@ -255,38 +256,7 @@ func (s *Server) writeRecord(ctx context.Context, acct *account, value string) e
 	if err != nil {
 		return fmt.Errorf("write ChallengeRecord %s/%s for %s: %w", rec.Namespace, rec.Name, acct.Target, err)
 	}
-	s.expire(ctx, acct, rec.Name, now)
 	return nil
-}
-
-// expire deletes the account's records older than RecordMaxAge, except keep, the one just
-// written. The list may come from a cache that lags behind; a delete is conditional on the
-// version seen, so a record refreshed meanwhile stays. Failures only delay expiry to the next
-// update.
-func (s *Server) expire(ctx context.Context, acct *account, keep string, now time.Time) {
-	var list v1alpha1.ChallengeRecordList
-	if err := s.cfg.Client.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingLabels{AccountLabel: acct.Username}); err != nil {
-		s.cfg.Log.Error(err, "list records to expire", "username", acct.Username)
-		return
-	}
-	for i := range list.Items {
-		rec := &list.Items[i]
-		if rec.Name == keep || now.Sub(recordTime(rec)) <= s.opts.RecordMaxAge {
-			continue
-		}
-		pre := client.Preconditions{UID: &rec.UID, ResourceVersion: &rec.ResourceVersion}
-		if err := s.cfg.Client.Delete(ctx, rec, pre); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
-			s.cfg.Log.Error(err, "delete expired record", "challengeRecord", rec.Name)
-		}
-	}
-}
-
-// recordTime is when rec was last written: its created-at annotation, else its creation.
-func recordTime(rec *v1alpha1.ChallengeRecord) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, rec.Annotations[v1alpha1.CreatedAtAnnotation]); err == nil {
-		return t
-	}
-	return rec.CreationTimestamp.Time
 }
 
 // parseAllowFrom validates /register's allowfrom as acme-dns does (every entry a CIDR, IPv6

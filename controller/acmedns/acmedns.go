@@ -33,6 +33,8 @@ import (
 const (
 	DefaultNamespace    = "acmezone"
 	DefaultMaxBodyBytes = 64 << 10
+	// DefaultRecordMaxAge is the default of --acme-dns-record-max-age: long enough for a
+	// slow CA to validate.
 	DefaultRecordMaxAge = time.Hour
 	DefaultFailureBurst = 10
 	// DefaultFailureRate refills one failure every 6 s: ten wrong passwords in a row, then
@@ -56,9 +58,6 @@ type Options struct {
 	TrustedHeader string
 	// MaxBodyBytes limits request bodies; larger ones are malformed.
 	MaxBodyBytes int64
-	// RecordMaxAge is how long a record written through /update is kept: older records of
-	// the same account are deleted on the account's next /update.
-	RecordMaxAge time.Duration
 	// FailureRate and FailureBurst shape the token bucket of failed requests per client
 	// address; an empty bucket is answered 429 before any password is checked.
 	FailureRate  rate.Limit
@@ -138,9 +137,6 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if opts.RecordMaxAge <= 0 {
-		opts.RecordMaxAge = DefaultRecordMaxAge
 	}
 	if opts.FailureRate <= 0 {
 		opts.FailureRate = DefaultFailureRate

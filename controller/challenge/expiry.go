@@ -1,0 +1,170 @@
+package challenge
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller/records"
+)
+
+// Field indexes of the ExpiryReconciler.
+const (
+	challengeKeyField = "spec.key"
+	recordValueField  = "spec.value"
+)
+
+// Answers reports whether the ChallengeRecord rec holds the answer to ch, a cert-manager
+// Challenge solved through an acme-dns server (its acmeDNS solver): a DNS-01 Challenge whose
+// key is rec's value and, when domain (the domain rec's target is delegated for) is known, for
+// that domain. domain is "" for accounts made through /register, whose users never say
+// which domain they point at them. This is the one rule that keeps an acme-dns record alive
+// past its maximum age.
+func Answers(ch *cmacme.Challenge, rec *v1alpha1.ChallengeRecord, domain string) bool {
+	return ch.Spec.Type == cmacme.ACMEChallengeTypeDNS01 && ch.Spec.Solver.DNS01 != nil && ch.Spec.Solver.DNS01.AcmeDNS != nil &&
+		ch.Spec.Key == rec.Spec.Value && (domain == "" || records.Domain(ch.Spec.DNSName) == records.Domain(domain))
+}
+
+// ExpiryReconciler deletes the ChallengeRecords written through the acme-dns API (labelled
+// v1alpha1.ACMEDNSAccountLabel) once they are older than MaxAge, except those that Answer a
+// Challenge that still exists; those go as soon as their Challenge is gone. acme-dns has no
+// delete, so nothing else removes them.
+type ExpiryReconciler struct {
+	client.Client
+	// MaxAge is how long a record is kept when no Challenge needs it (--acme-dns-record-max-age).
+	MaxAge time.Duration
+	// Resync is how often a record kept for its Challenge is looked at again, in case the
+	// Challenge's deletion was missed.
+	Resync time.Duration
+	Now    func() time.Time
+}
+
+// SetupWithManager registers the reconciler for acme-dns records and for Challenges, which
+// wake the records holding their key.
+func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MaxAge <= 0 {
+		return fmt.Errorf("the maximum age of acme-dns records must be positive, not %s", r.MaxAge)
+	}
+	if r.Resync == 0 {
+		r.Resync = 5 * time.Minute
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &cmacme.Challenge{}, challengeKeyField,
+		func(o client.Object) []string { return []string{o.(*cmacme.Challenge).Spec.Key} }); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.ChallengeRecord{}, recordValueField,
+		func(o client.Object) []string { return []string{o.(*v1alpha1.ChallengeRecord).Spec.Value} }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("acme-dns-record-expiry").
+		For(&v1alpha1.ChallengeRecord{}, builder.WithPredicates(predicate.NewPredicateFuncs(isACMEDNSRecord))).
+		Watches(&cmacme.Challenge{}, handler.EnqueueRequestsFromMapFunc(r.recordsWithKey)).
+		Complete(r)
+}
+
+func isACMEDNSRecord(o client.Object) bool {
+	return o.GetLabels()[v1alpha1.ACMEDNSAccountLabel] != ""
+}
+
+// recordsWithKey maps a Challenge to the acme-dns records holding its key.
+func (r *ExpiryReconciler) recordsWithKey(ctx context.Context, o client.Object) []reconcile.Request {
+	ch := o.(*cmacme.Challenge)
+	if ch.Spec.Key == "" {
+		return nil
+	}
+	var recs v1alpha1.ChallengeRecordList
+	if err := r.List(ctx, &recs, client.MatchingFields{recordValueField: ch.Spec.Key}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, rec := range recs.Items {
+		if isACMEDNSRecord(&rec) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rec.Namespace, Name: rec.Name}})
+		}
+	}
+	return reqs
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var rec v1alpha1.ChallengeRecord
+	if err := r.Get(ctx, req.NamespacedName, &rec); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !isACMEDNSRecord(&rec) || !rec.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	if age := r.Now().Sub(rec.WrittenAt()); age < r.MaxAge {
+		return ctrl.Result{RequeueAfter: r.MaxAge - age}, nil
+	}
+	ch, err := r.liveChallenge(ctx, &rec)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if ch != nil {
+		logf.FromContext(ctx).V(1).Info("kept for its Challenge", "challenge", client.ObjectKeyFromObject(ch), "fqdn", rec.Spec.FQDN)
+		return ctrl.Result{RequeueAfter: r.Resync}, nil
+	}
+	// Conditional on the version seen: a record written again meanwhile is younger now.
+	pre := client.Preconditions{UID: &rec.UID, ResourceVersion: &rec.ResourceVersion}
+	if err := r.Delete(ctx, &rec, pre); apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	} else if client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("delete expired ChallengeRecord %s: %w", req, err)
+	}
+	logf.FromContext(ctx).Info("deleted expired acme-dns record", "fqdn", rec.Spec.FQDN, "writtenAt", rec.WrittenAt(), "account", rec.Labels[v1alpha1.ACMEDNSAccountLabel])
+	return ctrl.Result{}, nil
+}
+
+// liveChallenge returns a Challenge, not being deleted, that rec Answers; nil when none.
+func (r *ExpiryReconciler) liveChallenge(ctx context.Context, rec *v1alpha1.ChallengeRecord) (*cmacme.Challenge, error) {
+	var chs cmacme.ChallengeList
+	if err := r.List(ctx, &chs, client.MatchingFields{challengeKeyField: rec.Spec.Value}); err != nil {
+		return nil, fmt.Errorf("look up Challenges with the key of %s/%s: %w", rec.Namespace, rec.Name, err)
+	}
+	if len(chs.Items) == 0 {
+		return nil, nil
+	}
+	domain, err := r.delegatedDomain(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	for i := range chs.Items {
+		if ch := &chs.Items[i]; ch.DeletionTimestamp.IsZero() && Answers(ch, rec, domain) {
+			return ch, nil
+		}
+	}
+	return nil, nil
+}
+
+// delegatedDomain is the domain of the Delegation in rec's namespace whose target rec is at,
+// or "" when that is an acme-dns account made through /register (or there is none).
+func (r *ExpiryReconciler) delegatedDomain(ctx context.Context, rec *v1alpha1.ChallengeRecord) (string, error) {
+	var list v1alpha1.DelegationList
+	if err := r.List(ctx, &list, client.InNamespace(rec.Namespace)); err != nil {
+		return "", fmt.Errorf("list Delegations in %s: %w", rec.Namespace, err)
+	}
+	for _, d := range list.Items {
+		if d.EffectiveTarget() == v1alpha1.CanonicalName(rec.Spec.FQDN) && d.Labels[v1alpha1.ACMEDNSAccountLabel] == "" {
+			return d.Spec.Domain, nil
+		}
+	}
+	return "", nil
+}
