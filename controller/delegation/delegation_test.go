@@ -9,8 +9,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/miekg/dns"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller/records/recordstest"
@@ -292,5 +294,40 @@ func TestConflict(t *testing.T) {
 	c = waitFor(t, nsC, "steal", "no Conflict", hasCondition(v1alpha1.ConditionConflict, metav1.ConditionFalse, ReasonNoConflict))
 	if c.Status.Target != target {
 		t.Errorf("target %q, want %q once free", c.Status.Target, target)
+	}
+}
+
+// TestACMEDNSAccountLeftAlone: the Delegation of an acme-dns account (labelled
+// v1alpha1.ACMEDNSAccountLabel) has no known domain, so the reconciler writes nothing to it,
+// while an ordinary Delegation created after it in the same namespace is reconciled.
+func TestACMEDNSAccountLeftAlone(t *testing.T) {
+	ns := newNamespace(t, "acme-dns")
+	const target = "c0ffee00-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	srv := recordstest.NewServer(t, delegated...)
+	startController(t, srv.Addr, ns)
+
+	account := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme-dns-account", Labels: map[string]string{v1alpha1.ACMEDNSAccountLabel: "c0ffee00"}},
+		Spec:       v1alpha1.DelegationSpec{Domain: strings.TrimSuffix(target, "."), Target: target},
+	}
+	if err := k8s.Create(context.Background(), account); err != nil {
+		t.Fatal(err)
+	}
+	createDelegation(t, ns, "example-com", "example.com", "")
+	// Once the later Delegation has its conditions, the reconciler has seen the account's.
+	waitFor(t, ns, "example-com", "Verified=False", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionFalse, "CNAMEMissing"))
+	time.Sleep(500 * time.Millisecond)
+	d := waitFor(t, ns, "acme-dns-account", "the account Delegation", func(*v1alpha1.Delegation) (bool, string) { return true, "" })
+	if d.Status.Target != "" || len(d.Status.Records) != 0 || len(d.Status.Conditions) != 0 || d.Status.ObservedGeneration != 0 {
+		t.Errorf("account Delegation's status written: %+v", d.Status)
+	}
+	var events eventsv1.EventList
+	if err := k8s.List(context.Background(), &events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if e.Regarding.Name == d.Name {
+			t.Errorf("Event about the account Delegation: %s %s", e.Reason, e.Note)
+		}
 	}
 }
