@@ -297,7 +297,7 @@ func (r *AccountReconciler) ensure(ctx context.Context, d *v1alpha1.Delegation, 
 			Labels: map[string]string{managedByLabel: managedBy, AccountLabel: acct.Labels[AccountLabel]},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: v1alpha1.GroupVersion.String(), Kind: "Delegation",
-				Name: d.Name, UID: d.UID, Controller: new(true), BlockOwnerDeletion: new(true),
+				Name: d.Name, UID: d.UID, Controller: new(true),
 			}},
 		},
 		Type: corev1.SecretTypeOpaque,
