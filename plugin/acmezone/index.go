@@ -2,6 +2,7 @@ package acmezone
 
 import (
 	"hash/maphash"
+	"math"
 	"maps"
 	"slices"
 	"strings"
@@ -78,6 +79,35 @@ type recordEntry struct {
 	served  bool
 }
 
+// delegationEntry is how the store keeps a Delegation: its claim without the namespace and
+// name, which are the map key, and the creation time in Unix nanoseconds.
+type delegationEntry struct {
+	target    string // shares its bytes with the name's key in byName
+	created   int64
+	confirmed bool
+}
+
+// claim returns the entry's v1alpha1.Claim.
+func (e delegationEntry) claim(key types.NamespacedName) v1alpha1.Claim {
+	c := v1alpha1.Claim{Confirmed: e.confirmed, Namespace: key.Namespace, Name: key.Name}
+	if e.created != noTime {
+		c.Created = time.Unix(0, e.created)
+	}
+	return c
+}
+
+// noTime stands for the zero time.Time, which Unix nanoseconds cannot hold; it sorts first,
+// as the zero time does.
+const noTime = math.MinInt64
+
+// unixNano is t in Unix nanoseconds, noTime for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return t.UnixNano()
+}
+
 // delegationIn is one Delegation as the store needs it.
 type delegationIn struct {
 	target string // canonical, "" when none
@@ -95,7 +125,7 @@ type store struct {
 
 	mu          sync.Mutex
 	records     map[types.NamespacedName]recordEntry
-	delegations map[types.NamespacedName]delegationIn
+	delegations map[types.NamespacedName]delegationEntry
 	statics     map[types.NamespacedName][]dns.RR // ConfigMap → its valid records
 	byName      map[string]*nameRefs              // canonical name → what contributes to it
 	self        map[string]bool                   // name has data or is a delegated target
@@ -152,7 +182,7 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 		fixed:       map[string][]dns.RR{},
 		observe:     observe,
 		records:     map[types.NamespacedName]recordEntry{},
-		delegations: map[types.NamespacedName]delegationIn{},
+		delegations: map[types.NamespacedName]delegationEntry{},
 		statics:     map[types.NamespacedName][]dns.RR{},
 		byName:      map[string]*nameRefs{},
 		self:        map[string]bool{},
@@ -321,11 +351,7 @@ func (s *store) putRecord(key types.NamespacedName, rec *recordIn) {
 	if rec != nil && s.zoneOf(rec.fqdn) != "" {
 		key = s.key(key)
 		r := s.refs(rec.fqdn)
-		e := recordEntry{fqdn: r.name, value: rec.value, ttl: rec.ttl}
-		if !rec.created.IsZero() {
-			e.created = rec.created.UnixNano()
-		}
-		s.records[key] = e
+		s.records[key] = recordEntry{fqdn: r.name, value: rec.value, ttl: rec.ttl, created: unixNano(rec.created)}
 		add(&r.records, key)
 		s.dirty[r.name] = struct{}{}
 	}
@@ -333,7 +359,7 @@ func (s *store) putRecord(key types.NamespacedName, rec *recordIn) {
 
 func (s *store) putDelegation(key types.NamespacedName, d *delegationIn) {
 	if old, ok := s.delegations[key]; ok {
-		if d != nil && d.target == old.target && d.claim.Confirmed == old.claim.Confirmed && d.claim.Created.Equal(old.claim.Created) {
+		if d != nil && d.target == old.target && d.claim.Confirmed == old.confirmed && unixNano(d.claim.Created) == old.created {
 			return
 		}
 		delete(s.delegations, key)
@@ -342,10 +368,7 @@ func (s *store) putDelegation(key types.NamespacedName, d *delegationIn) {
 	if d != nil && d.target != "" && s.zoneOf(d.target) != "" {
 		key = s.key(key)
 		r := s.refs(d.target)
-		e := *d
-		e.target = r.name
-		e.claim.Namespace, e.claim.Name = key.Namespace, key.Name
-		s.delegations[key] = e
+		s.delegations[key] = delegationEntry{target: r.name, created: unixNano(d.claim.Created), confirmed: d.claim.Confirmed}
 		add(&r.delegations, key)
 		s.dirty[r.name] = struct{}{}
 	}
@@ -393,7 +416,7 @@ func (s *store) publishIfLive() {
 func (s *store) owner(refs *nameRefs) (ns string, ok bool) {
 	var best v1alpha1.Claim
 	for _, key := range refs.delegations {
-		if c := s.delegations[key].claim; !ok || c.Before(best) {
+		if c := s.delegations[key].claim(key); !ok || c.Before(best) {
 			best, ok = c, true
 		}
 	}

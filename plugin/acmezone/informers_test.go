@@ -191,3 +191,25 @@ func TestDecodeConfigMaps(t *testing.T) {
 		t.Errorf("records of the decoded ConfigMap: %v", rrs)
 	}
 }
+
+// The store keeps claim times as Unix nanoseconds; the zero time must still sort first, as
+// v1alpha1.Claim.Before sorts it.
+func TestStoreClaimTimes(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	a.store.goLive()
+	const target = "t.acme.example.com."
+	a.store.setDelegation(nn("young", "d"), &delegationIn{target: target, claim: claim(time.Now())})
+	a.store.setDelegation(nn("zero", "d"), &delegationIn{target: target})
+	for _, ns := range []string{"young", "zero"} {
+		a.store.setRecord(nn(ns, "r"), &recordIn{fqdn: target, value: ns})
+	}
+	rrs := a.store.load().lookup(target).get(dns.TypeTXT)
+	if len(rrs) != 1 || rrs[0].(*dns.TXT).Txt[0] != "zero" {
+		t.Errorf("served %v, want only the record of the claim without a creation time", rrs)
+	}
+	a.store.setDelegation(nn("young", "d"), &delegationIn{target: target, claim: confirmed(claim(time.Now()))})
+	rrs = a.store.load().lookup(target).get(dns.TypeTXT)
+	if len(rrs) != 1 || rrs[0].(*dns.TXT).Txt[0] != "young" {
+		t.Errorf("served %v, want the confirmed claim's record", rrs)
+	}
+}
