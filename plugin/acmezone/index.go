@@ -2,8 +2,8 @@ package acmezone
 
 import (
 	"hash/maphash"
-	"math"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
