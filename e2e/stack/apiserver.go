@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,8 +211,19 @@ func (cp *ControlPlane) RegisterWebhook(ctx context.Context) error {
 	}
 }
 
-// StartController runs bin/acmezone-controller: the webhook on WebhookIP:443, the reconcilers
-// against the control plane, resolving through the stack's resolver.
+// The acme-dns-compatible API of acmezone-controller: plain HTTP on loopback, which is what
+// cert-manager's acmeDNS solver and the tests talk to.
+// RecordMaxAge is the controller's --acme-dns-record-max-age: a record no live Challenge
+// needs is deleted once it is this old (the default is an hour).
+const (
+	ACMEDNSAddr  = "127.0.53.4:8053"
+	ACMEDNSURL   = "http://" + ACMEDNSAddr
+	RecordMaxAge = 20 * time.Second
+)
+
+// StartController runs bin/acmezone-controller: the webhook on WebhookIP:443, the acme-dns API
+// on ACMEDNSAddr, the reconcilers against the control plane, resolving through the stack's
+// resolver.
 func (cp *ControlPlane) StartController(dir, binary string, extra ...string) (*Process, error) {
 	args := []string{
 		"--bind-address=" + WebhookIP,
@@ -226,6 +238,41 @@ func (cp *ControlPlane) StartController(dir, binary string, extra ...string) (*P
 		"--resolver=" + ResolverIP + ":53",
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
+		// Registration stays closed: accounts come from annotated Delegations, whose Secrets
+		// name this URL as server_url. Records written through /update outlive their
+		// Challenge by at most RecordMaxAge, so a test sees them go.
+		"--acme-dns-listen=" + ACMEDNSAddr,
+		"--acme-dns-registration=closed",
+		"--acme-dns-server-url=" + ACMEDNSURL,
+		"--acme-dns-record-max-age=" + RecordMaxAge.String(),
 	}
 	return Start(dir, "acmezone-controller", binary, append(args, extra...)...)
+}
+
+// WaitACMEDNS waits until the acme-dns API answers GET /health with 200: its caches are synced
+// and it reaches the API server.
+func WaitACMEDNS(ctx context.Context, p *Process) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	last := "no answer"
+	for {
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("%s exited (%v):\n%s", p.Name, err, tail(p.Logs(), 40))
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ACMEDNSURL+"/health", nil)
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the acme-dns API at %s is not healthy: %s\n%s", ACMEDNSURL, last, tail(p.Logs(), 40))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -107,13 +107,16 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *St
 	}); err != nil {
 		return nil, err
 	}
-	if err := step("acmezone-controller, webhook on "+WebhookIP+":443", func() (err error) {
+	if err := step("acmezone-controller, webhook on "+WebhookIP+":443, acme-dns API on "+ACMEDNSAddr, func() (err error) {
 		s.Controller, err = s.CP.StartController(dir, bin("acmezone-controller"))
 		s.track(s.Controller)
 		if err != nil {
 			return err
 		}
-		return s.CP.RegisterWebhook(ctx)
+		if err := s.CP.RegisterWebhook(ctx); err != nil {
+			return err
+		}
+		return WaitACMEDNS(ctx, s.Controller)
 	}); err != nil {
 		return nil, err
 	}
