@@ -50,6 +50,7 @@ type options struct {
 	loadWait                time.Duration
 	syncProfile             int
 	keep                    bool
+	scaleOnly               bool
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.DurationVar(&o.loadWait, "load-wait", 20*time.Minute, "longest total wait for a quiet machine (0: do not wait)")
 	flag.IntVar(&o.syncProfile, "sync-profile", 20, "seconds of CPU profile from the start of the large server (covers its initial sync)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (logs, Corefiles, profiles)")
+	flag.BoolVar(&o.scaleOnly, "scale-only", false, "measure only the large server's initial sync and memory, print them and a heap profile, and write no report (for working on them)")
 	flag.Parse()
 	// envtest logs through controller-runtime's logger; without one it prints a warning with a
 	// stack trace. The harness says what it does itself.
@@ -220,6 +222,19 @@ func run(ctx context.Context, o options) (err error) {
 	logf("  first correct answer after %s, ready after %s, RSS %s", ms(large.syncTime), ms(large.readyTime), mb(large.afterSync.RSS))
 	if res.syncTop, res.syncShares, err = syncProfileResult(large.syncProfile); err != nil {
 		return err
+	}
+	if o.scaleOnly {
+		heap, err := large.heapProfile(ctx, dir)
+		if err != nil {
+			return err
+		}
+		top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", "-sample_index=inuse_space", heap).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go tool pprof: %v: %s", err, top)
+		}
+		logf("-scale-only: sync %s, RSS %s (peak %s), Go heap in use %s, runtime Sys %s\n%s\nCPU during the sync:\n%s",
+			ms(large.syncTime), mb(large.afterSync.RSS), mb(large.afterSync.HWM), mb(large.heap.HeapInuse), mb(large.heap.Sys), top, res.syncTop)
+		return nil
 	}
 	res.servers = []*server{file, small, large}
 

@@ -2,7 +2,10 @@ package acmezone
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,7 +29,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
-	kjson "sigs.k8s.io/json"
+	"k8s.io/utils/ptr"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 )
@@ -112,8 +116,8 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	var sinks []*sink
 	for _, ns := range namespaces {
 		sinks = append(sinks,
-			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "challengerecords", namespace: ns, example: &v1alpha1.ChallengeRecord{}, decode: decodeRecords}},
-			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "delegations", namespace: ns, example: &v1alpha1.Delegation{}, decode: decodeDelegations}},
+			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "challengerecords", namespace: ns, example: &v1alpha1.ChallengeRecord{}, stream: true}},
+			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "delegations", namespace: ns, example: &v1alpha1.Delegation{}, stream: true}},
 			&sink{a: a, namespace: ns, lw: &lister{client: core, resource: "configmaps", namespace: ns, example: &corev1.ConfigMap{}, selector: zoneSelector, decode: decodeConfigMaps(factory)}},
 		)
 	}
@@ -177,8 +181,7 @@ func (a *ACMEZone) Stop() error {
 	return nil
 }
 
-// pageSize is how many objects one list request asks for. The initial list is read page by
-// page, so the largest response held at once is one page, not every object.
+// pageSize is how many ConfigMaps one list request asks for.
 const pageSize = 500
 
 // lister lists and watches one resource in one namespace ("" for all) for a reflector.
@@ -190,6 +193,10 @@ type lister struct {
 	example   runtime.Object // the type watch events carry
 	// decode turns one page of a list response into a list whose items the sink understands.
 	decode func(body []byte) (runtime.Object, error)
+	// stream reads the initial state with streamList; noStream is set once the API server
+	// has said it cannot.
+	stream   bool
+	noStream atomic.Bool
 }
 
 func (l *lister) what() string {
@@ -199,23 +206,97 @@ func (l *lister) what() string {
 	return l.resource + " in namespace " + l.namespace
 }
 
-// ListWithContext implements toolscache.ListerWithContext: one page, decoded by l.decode.
+// ListWithContext implements toolscache.ListerWithContext. ChallengeRecords and
+// Delegations are read through streamList, or, where the API server cannot stream a watch's
+// initial state, as one list decoded item by item (listStream); both keep only the fields
+// the store needs and never hold a whole response. ConfigMaps (a few, parsed whole anyway)
+// are decoded by l.decode, one page at a time.
 func (l *lister) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 	opts.LabelSelector = l.selector
-	if opts.Limit == 0 {
-		opts.Limit = pageSize
+	if !l.stream {
+		if opts.Limit == 0 {
+			opts.Limit = pageSize
+		}
+		body, err := l.request(opts).Do(ctx).Raw()
+		if err != nil {
+			return nil, err
+		}
+		return l.decode(body)
 	}
-	if opts.ResourceVersion == "0" && opts.Continue == "" {
-		// "0" would serve everything in one response from the watch cache, ignoring the
-		// limit; "" is a consistent read that kube-apiserver pages.
-		opts.ResourceVersion = ""
+	if !l.noStream.Load() {
+		list, err := l.streamList(ctx, opts)
+		if !errors.Is(err, errNoWatchList) {
+			return list, err
+		}
+		l.noStream.Store(true)
+		log.Infof("%s: %v; reading lists instead", l.what(), err)
 	}
-	body, err := l.client.Get().NamespaceIfScoped(l.namespace, l.namespace != "").Resource(l.resource).
-		VersionedParams(&opts, metav1.ParameterCodec).Do(ctx).Raw()
+	// No limit: a list at resourceVersion 0 (the reflector's first) comes from the watch
+	// cache whole, which is fast; decoding it item by item keeps memory low.
+	opts.Limit, opts.Continue = 0, ""
+	body, err := l.request(opts).Stream(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return l.decode(body)
+	defer body.Close()
+	return decodeList(body, l.resource)
+}
+
+func (l *lister) request(opts metav1.ListOptions) *rest.Request {
+	return l.client.Get().NamespaceIfScoped(l.namespace, l.namespace != "").Resource(l.resource).
+		VersionedParams(&opts, metav1.ParameterCodec)
+}
+
+// decodeList decodes a ChallengeRecord or Delegation list from r one item at a time.
+func decodeList(r io.Reader, resource string) (*itemList, error) {
+	dec := json.NewDecoder(r)
+	out := &itemList{}
+	fail := func(err error) (*itemList, error) {
+		return nil, fmt.Errorf("decode %s list (%d items read): %w", resource, len(out.Items), err)
+	}
+	delim := func(want json.Delim) error {
+		t, err := dec.Token()
+		if err == nil && t != want {
+			err = fmt.Errorf("found %v where %v was expected", t, want)
+		}
+		return err
+	}
+	if err := delim('{'); err != nil {
+		return fail(err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fail(err)
+		}
+		switch t {
+		case "metadata":
+			err = dec.Decode(&out.ListMeta)
+		case "items":
+			if err = delim('['); err != nil {
+				break
+			}
+			for dec.More() && err == nil {
+				var o wireObject
+				if err = dec.Decode(&o); err == nil {
+					out.Items = append(out.Items, o.item(resource))
+				}
+			}
+			if err == nil {
+				err = delim(']')
+			}
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := delim('}'); err != nil {
+		return fail(err)
+	}
+	return out, nil
 }
 
 // WatchWithContext implements toolscache.WatcherWithContext.
@@ -235,9 +316,9 @@ func (l *lister) Watch(opts metav1.ListOptions) (watch.Interface, error) {
 	return l.WatchWithContext(context.Background(), opts)
 }
 
-// IsWatchListSemanticsUnSupported tells the reflector to list page by page instead of
-// streaming the initial state through a watch: a streamed initial state is collected as whole
-// objects in a temporary store before the first Replace, which is the memory this avoids.
+// IsWatchListSemanticsUnSupported keeps the reflector from streaming the initial state
+// itself: it would collect whole decoded objects in a temporary store before the first
+// Replace. ListWithContext streams it instead, keeping only what the store needs.
 func (*lister) IsWatchListSemanticsUnSupported() bool { return true }
 
 // item is one listed object, reduced to what the store keeps. It is a runtime.Object only so
@@ -265,66 +346,126 @@ func (l *itemList) DeepCopyObject() runtime.Object {
 	return &c
 }
 
-// objectMeta is the part of an object's metadata the store needs.
-type objectMeta struct {
-	Name              string      `json:"name"`
-	Namespace         string      `json:"namespace"`
-	CreationTimestamp metav1.Time `json:"creationTimestamp"`
-	Annotations       struct {
-		CreatedAt string `json:"acmezone.io/created-at"`
-	} `json:"annotations"`
+// wireObject is a ChallengeRecord or a Delegation as the API server sends it, reduced to the
+// fields the store uses: the decoder skips everything else (managed fields, labels, owner
+// references, conditions) without allocating it. Top-level code, reason and message are
+// those of a Status in a watch stream's ERROR event.
+type wireObject struct {
+	Metadata struct {
+		Name              string      `json:"name"`
+		Namespace         string      `json:"namespace"`
+		ResourceVersion   string      `json:"resourceVersion"`
+		CreationTimestamp metav1.Time `json:"creationTimestamp"`
+		Annotations       struct {
+			CreatedAt        string `json:"acmezone.io/created-at"`
+			InitialEventsEnd string `json:"k8s.io/initial-events-end"`
+		} `json:"annotations"`
+	} `json:"metadata"`
+	Spec struct {
+		v1alpha1.ChallengeRecordSpec
+		Target string `json:"target"`
+	} `json:"spec"`
+	Status  wireStatus `json:"status"`
+	Code    int32      `json:"code"`
+	Reason  string     `json:"reason"`
+	Message string     `json:"message"`
 }
 
-func (m *objectMeta) key() types.NamespacedName {
-	return types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
+// wireStatus is a Delegation's status target; a Status object's "status" string is ignored.
+type wireStatus struct {
+	Target string
 }
 
-// decodeRecords decodes a page of ChallengeRecords. Fields the store does not use (managed
-// fields, labels, owner references, status) are skipped, not allocated.
-func decodeRecords(body []byte) (runtime.Object, error) {
-	var page struct {
-		Metadata metav1.ListMeta `json:"metadata"`
-		Items    []struct {
-			Metadata objectMeta                   `json:"metadata"`
-			Spec     v1alpha1.ChallengeRecordSpec `json:"spec"`
-		} `json:"items"`
+func (w *wireStatus) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '{' {
+		return nil
 	}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &page); err != nil {
-		return nil, fmt.Errorf("decode ChallengeRecord list: %w", err)
-	}
-	out := &itemList{ListMeta: page.Metadata, Items: make([]item, len(page.Items))}
-	for i := range page.Items {
-		in := &page.Items[i]
-		out.Items[i] = item{key: in.Metadata.key(), record: recordOf(&in.Spec, in.Metadata.CreationTimestamp.Time, in.Metadata.Annotations.CreatedAt)}
-	}
-	return out, nil
-}
-
-// decodeDelegations decodes a page of Delegations, keeping target and claim.
-func decodeDelegations(body []byte) (runtime.Object, error) {
-	type target struct {
+	var v struct {
 		Target string `json:"target"`
 	}
-	var page struct {
-		Metadata metav1.ListMeta `json:"metadata"`
-		Items    []struct {
-			Metadata objectMeta `json:"metadata"`
-			Spec     target     `json:"spec"`
-			Status   target     `json:"status"`
-		} `json:"items"`
-	}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &page); err != nil {
-		return nil, fmt.Errorf("decode Delegation list: %w", err)
-	}
-	out := &itemList{ListMeta: page.Metadata, Items: make([]item, len(page.Items))}
-	for i := range page.Items {
-		in := &page.Items[i]
-		d := v1alpha1.Delegation{Spec: v1alpha1.DelegationSpec{Target: in.Spec.Target}, Status: v1alpha1.DelegationStatus{Target: in.Status.Target}}
-		d.Namespace, d.Name, d.CreationTimestamp = in.Metadata.Namespace, in.Metadata.Name, in.Metadata.CreationTimestamp
-		out.Items[i] = item{key: in.Metadata.key(), delegation: delegationOf(&d)}
-	}
-	return out, nil
+	err := json.Unmarshal(b, &v)
+	w.Target = v.Target
+	return err
 }
+
+// item converts a listed ChallengeRecord (resource "challengerecords") or Delegation.
+func (o *wireObject) item(resource string) item {
+	m := &o.Metadata
+	it := item{key: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}}
+	if resource == "challengerecords" {
+		it.record = recordOf(&o.Spec.ChallengeRecordSpec, m.CreationTimestamp.Time, m.Annotations.CreatedAt)
+		return it
+	}
+	d := v1alpha1.Delegation{Spec: v1alpha1.DelegationSpec{Target: o.Spec.Target}, Status: v1alpha1.DelegationStatus{Target: o.Status.Target}}
+	d.Namespace, d.Name, d.CreationTimestamp = m.Namespace, m.Name, m.CreationTimestamp
+	it.delegation = delegationOf(&d)
+	return it
+}
+
+// errNoWatchList means the API server does not stream initial state (its WatchList feature
+// is off): the lister falls back to paged lists.
+var errNoWatchList = errors.New("the API server does not stream a watch's initial state")
+
+// streamList reads the current state as a watch that starts with it (sendInitialEvents, the
+// API server's WatchList, served from its watch cache), decoding one event at a time into
+// the fields kept, until the bookmark that marks the end of the initial state.
+func (l *lister) streamList(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+	timeout := int64(streamTimeout.Seconds())
+	opts = metav1.ListOptions{
+		LabelSelector:        l.selector,
+		ResourceVersion:      opts.ResourceVersion,
+		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+		SendInitialEvents:    ptr.To(true),
+		AllowWatchBookmarks:  true,
+		Watch:                true,
+		TimeoutSeconds:       &timeout,
+	}
+	body, err := l.request(opts).Stream(ctx)
+	if err != nil {
+		if _, ok := err.(apierrors.APIStatus); ok && !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+			// An API server without WatchList refuses sendInitialEvents (400, 422).
+			return nil, fmt.Errorf("%w: %v", errNoWatchList, err)
+		}
+		return nil, err
+	}
+	defer body.Close()
+	dec := json.NewDecoder(body)
+	out := &itemList{}
+	for {
+		var ev struct {
+			Type   watch.EventType `json:"type"`
+			Object wireObject      `json:"object"`
+		}
+		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("stream of %s ended before its initial state was complete (%d objects read): %w", l.what(), len(out.Items), err)
+		}
+		switch ev.Type {
+		case watch.Added, watch.Modified:
+			out.Items = append(out.Items, ev.Object.item(l.resource))
+		case watch.Bookmark:
+			if ev.Object.Metadata.Annotations.InitialEventsEnd == "true" {
+				out.ResourceVersion = ev.Object.Metadata.ResourceVersion
+				return out, nil
+			}
+		case watch.Error:
+			err := apierrors.FromObject(&metav1.Status{Status: metav1.StatusFailure, Code: ev.Object.Code, Reason: metav1.StatusReason(ev.Object.Reason), Message: ev.Object.Message})
+			if len(out.Items) == 0 && !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+				// An API server whose storage cannot stream (etcd without progress
+				// notifications) answers with an error event first.
+				return nil, fmt.Errorf("%w: %v", errNoWatchList, err)
+			}
+			return nil, err
+		default:
+			return nil, fmt.Errorf("stream of %s: unexpected %q event before its initial state was complete", l.what(), ev.Type)
+		}
+	}
+}
+
+// streamTimeout bounds one streamed initial state.
+const streamTimeout = 10 * time.Minute
 
 // decodeConfigMaps decodes a page of ConfigMaps with the API machinery (there are few, and
 // their data is parsed anyway); the sink parses each into records.

@@ -1,17 +1,23 @@
 package acmezone
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -39,11 +45,11 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := decodeRecords(body)
+	obj, err := decodeList(bytes.NewReader(body), "challengerecords")
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := obj.(*itemList)
+	page := obj
 	if page.ResourceVersion != "42" || page.Continue != "next-page" {
 		t.Errorf("list metadata: resourceVersion %q continue %q, want 42 and next-page", page.ResourceVersion, page.Continue)
 	}
@@ -78,10 +84,10 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if obj, err = decodeDelegations(body); err != nil {
+	if obj, err = decodeList(bytes.NewReader(body), "delegations"); err != nil {
 		t.Fatal(err)
 	}
-	page = obj.(*itemList)
+	page = obj
 	if len(page.Items) != 3 {
 		t.Fatalf("%d items, want 3", len(page.Items))
 	}
@@ -99,9 +105,9 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 		t.Errorf("status target: %+v, want a confirmed claim on b.acme.example.com.", page.Items[1].delegation)
 	}
 
-	for _, bad := range []string{`{"items": [{"spec": {"fqdn": 7}}]}`, `not json`} {
-		if _, err := decodeRecords([]byte(bad)); err == nil {
-			t.Errorf("decodeRecords(%s): no error", bad)
+	for _, bad := range []string{`{"items": [{"spec": {"fqdn": 7}}]}`, `not json`, `{"items": [{"metadata": {}}`, `[]`} {
+		if _, err := decodeList(strings.NewReader(bad), "challengerecords"); err == nil {
+			t.Errorf("decodeList(%s): no error", bad)
 		}
 	}
 }
@@ -211,5 +217,90 @@ func TestStoreClaimTimes(t *testing.T) {
 	rrs = a.store.load().lookup(target).get(dns.TypeTXT)
 	if len(rrs) != 1 || rrs[0].(*dns.TXT).Txt[0] != "young" {
 		t.Errorf("served %v, want the confirmed claim's record", rrs)
+	}
+}
+
+// streamList against canned API server answers: the protocol cases a real API server does not
+// produce on demand (an ERROR event, a server without WatchList, a stream cut short). The
+// real thing is exercised by the integration tests.
+func TestStreamList(t *testing.T) {
+	const added = `{"type":"ADDED","object":{"apiVersion":"acmezone.io/v1alpha1","kind":"ChallengeRecord","metadata":{"name":"r1","namespace":"shop","resourceVersion":"5","managedFields":[{"manager":"x"}]},"spec":{"fqdn":"t.acme.example.com","value":"v1"}}}` + "\n"
+	const end = `{"type":"BOOKMARK","object":{"kind":"ChallengeRecord","metadata":{"resourceVersion":"9","annotations":{"k8s.io/initial-events-end":"true"}}}}` + "\n"
+	const gone = `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}}` + "\n"
+	const page = `{"kind":"ChallengeRecordList","metadata":{"resourceVersion":"11"},"items":[{"metadata":{"name":"p1","namespace":"shop"},"spec":{"fqdn":"p.acme.example.com","value":"pv"}}]}`
+	const storageCannot = `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"a watch stream was requested by the client but the required storage feature RequestWatchProgress is disabled","reason":"InternalError","code":500}}` + "\n"
+	const invalid = `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"sendInitialEvents is forbidden","reason":"Invalid","code":422}`
+
+	for _, tc := range []struct {
+		name, watchBody string
+		watchCode       int
+		check           func(t *testing.T, obj runtime.Object, err error)
+	}{
+		{"initial state then the end bookmark", `{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"3"}}}` + "\n" + added + end, 200, func(t *testing.T, obj runtime.Object, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := obj.(*itemList)
+			if l.ResourceVersion != "9" || len(l.Items) != 1 || l.Items[0].record.value != "v1" || l.Items[0].key != nn("shop", "r1") {
+				t.Errorf("got %+v, want r1 at resourceVersion 9", l)
+			}
+		}},
+		{"an ERROR event is the API error", gone, 200, func(t *testing.T, obj runtime.Object, err error) {
+			if !apierrors.IsResourceExpired(err) {
+				t.Errorf("err = %v, want the 410 Expired status", err)
+			}
+		}},
+		{"cut short", added, 200, func(t *testing.T, obj runtime.Object, err error) {
+			if err == nil || !strings.Contains(err.Error(), "ended before its initial state was complete (1 objects read)") {
+				t.Errorf("err = %v", err)
+			}
+		}},
+		{"an error event first: no WatchList, a list", storageCannot, 200, func(t *testing.T, obj runtime.Object, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := obj.(*itemList); l.ResourceVersion != "11" || len(l.Items) != 1 {
+				t.Errorf("got %+v, want the list", l)
+			}
+		}},
+		{"no WatchList: a list", invalid, 422, func(t *testing.T, obj runtime.Object, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := obj.(*itemList); l.ResourceVersion != "11" || len(l.Items) != 1 || l.Items[0].record.fqdn != "p.acme.example.com." {
+				t.Errorf("got %+v, want the page", l)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Query().Get("watch") == "true" {
+					if r.URL.Query().Get("sendInitialEvents") != "true" || r.URL.Query().Get("resourceVersionMatch") != "NotOlderThan" {
+						t.Errorf("watch request %s: want sendInitialEvents and NotOlderThan", r.URL.RawQuery)
+					}
+					w.WriteHeader(tc.watchCode)
+					_, _ = w.Write([]byte(tc.watchBody))
+					return
+				}
+				if r.URL.Query().Has("limit") || r.URL.Query().Get("resourceVersion") != "0" {
+					t.Errorf("list request %s: want resourceVersion=0 and no limit", r.URL.RawQuery)
+				}
+				_, _ = w.Write([]byte(page))
+			}))
+			defer srv.Close()
+			scheme := runtime.NewScheme()
+			if err := v1alpha1.AddToScheme(scheme); err != nil {
+				t.Fatal(err)
+			}
+			gv := v1alpha1.GroupVersion
+			rc, err := rest.RESTClientFor(&rest.Config{Host: srv.URL, APIPath: "/apis", ContentConfig: rest.ContentConfig{GroupVersion: &gv, NegotiatedSerializer: serializer.NewCodecFactory(scheme).WithoutConversion()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &lister{client: rc, resource: "challengerecords", stream: true}
+			obj, err := l.ListWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "0", Limit: 500})
+			tc.check(t, obj, err)
+		})
 	}
 }
