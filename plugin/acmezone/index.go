@@ -147,7 +147,7 @@ type nameRefs struct {
 	name        string // the canonical name; entries share these bytes
 	records     []types.NamespacedName
 	delegations []types.NamespacedName
-	statics     []types.NamespacedName
+	statics     *[]types.NamespacedName // a pointer: few names have ConfigMap records
 }
 
 // add appends key to *keys unless it is there already.
@@ -171,7 +171,7 @@ func remove(keys *[]types.NamespacedName, key types.NamespacedName) {
 }
 
 func (r *nameRefs) empty() bool {
-	return len(r.records) == 0 && len(r.delegations) == 0 && len(r.statics) == 0
+	return len(r.records) == 0 && len(r.delegations) == 0 && r.statics == nil
 }
 
 func newStore(cfg *config, observe func(time.Duration)) *store {
@@ -377,7 +377,13 @@ func (s *store) putDelegation(key types.NamespacedName, d *delegationIn) {
 func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 	s.nstatic -= len(s.statics[key])
 	for _, rr := range s.statics[key] {
-		s.unref(canonical(rr.Header().Name), func(r *nameRefs) { remove(&r.statics, key) })
+		s.unref(canonical(rr.Header().Name), func(r *nameRefs) {
+			if r.statics != nil {
+				if remove(r.statics, key); len(*r.statics) == 0 {
+					r.statics = nil
+				}
+			}
+		})
 	}
 	delete(s.statics, key)
 	var kept []dns.RR
@@ -387,7 +393,11 @@ func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 			continue
 		}
 		kept = append(kept, rr)
-		add(&s.refs(name).statics, key)
+		r := s.refs(name)
+		if r.statics == nil {
+			r.statics = new([]types.NamespacedName)
+		}
+		add(r.statics, key)
 		s.dirty[name] = struct{}{}
 	}
 	if len(kept) > 0 {
@@ -430,7 +440,11 @@ func (s *store) build(name string, now time.Time) (n *node, self bool) {
 	rrs = append(rrs, s.fixed[name]...)
 	refs := s.byName[name]
 	if refs != nil {
-		for _, key := range refs.statics {
+		var statics []types.NamespacedName
+		if refs.statics != nil {
+			statics = *refs.statics
+		}
+		for _, key := range statics {
 			for _, rr := range s.statics[key] {
 				if canonical(rr.Header().Name) == name {
 					rrs = append(rrs, rr)
@@ -580,7 +594,12 @@ func (s *store) publish() {
 			delete(next.shards[i], name)
 		}
 	}
-	clear(s.dirty)
+	if len(s.dirty) > 1024 {
+		// clear keeps a map's table: after the initial sync that would be one slot per name.
+		s.dirty = map[string]struct{}{}
+	} else {
+		clear(s.dirty)
+	}
 
 	s.serial = max(s.serial+1, uint32(now.Unix()))
 	for z, tmpl := range s.soaTmpl {
