@@ -124,7 +124,7 @@ func BenchmarkStoreMemory(b *testing.B) {
 		a.store.goLive()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if got := len(a.store.load().lookup(benchTarget(n/2)).get(dns.TypeTXT)); got != 1 {
+		if got := len(a.store.load().lookup(benchTarget(n / 2)).get(dns.TypeTXT)); got != 1 {
 			b.Fatalf("%d TXT records at a target, want 1", got)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "live-B/pair")
