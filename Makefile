@@ -102,7 +102,8 @@ e2e: build testbin e2ebin unbound ## End-to-end: cert-manager, Pebble, unbound a
 	$(GO) test -tags e2e -count=1 -timeout 60m -v ./e2e/
 bench: build testbin ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, Go benchmarks: docs/benchmarks.md (about 20 minutes).
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkServeDNS$$' -benchmem -count 10 ./plugin/acmezone | tee docs/bench-go.txt
-	$(GO) run ./e2e/bench -out docs/benchmarks.md -gobench docs/bench-go.txt $(BENCHFLAGS)
+	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkStoreMemory$$' -benchtime 1x -count 3 ./plugin/acmezone | tee docs/bench-store.txt
+	$(GO) run ./e2e/bench -out docs/benchmarks.md -gobench docs/bench-go.txt -gostore docs/bench-store.txt $(BENCHFLAGS)
 
 # Container images, built in Go with go-containerregistry (build/images): no Docker daemon.
 REGISTRY          ?= ghcr.io/acmezone

@@ -255,7 +255,7 @@ var memStatLine = regexp.MustCompile(`(?m)^# (HeapInuse|HeapIdle|HeapReleased|Sy
 // heapProfile saves the heap profile into dir and reads the runtime's memory statistics.
 func (s *server) heapProfile(ctx context.Context, dir string) (string, error) {
 	textPath := filepath.Join(dir, "heap-"+s.label+".txt")
-	if err := s.fetch(ctx, "/debug/pprof/heap?debug=1", textPath, 30*time.Second); err != nil {
+	if err := s.fetch(ctx, "/debug/pprof/heap?gc=1&debug=1", textPath, 30*time.Second); err != nil {
 		return "", err
 	}
 	b, err := os.ReadFile(textPath)
@@ -277,7 +277,7 @@ func (s *server) heapProfile(ctx context.Context, dir string) (string, error) {
 	}
 	s.heap.ok = s.heap.HeapInuse > 0
 	protoPath := filepath.Join(dir, "heap-"+s.label+".pb.gz")
-	if err := s.fetch(ctx, "/debug/pprof/heap", protoPath, 30*time.Second); err != nil {
+	if err := s.fetch(ctx, "/debug/pprof/heap?gc=1", protoPath, 30*time.Second); err != nil {
 		return "", err
 	}
 	return protoPath, nil

@@ -94,3 +94,28 @@ func findBench(all []*goBench, name string) *goBench {
 	}
 	return nil
 }
+
+// storeMemory reads BenchmarkStoreMemory's live-B/pair metric from raw `go test -bench` output
+// and returns its median and the number of runs.
+func storeMemory(path string) (float64, int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	var vals []float64
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkStoreMemory") || f[len(f)-1] != "live-B/pair" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[len(f)-2], 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %q: %w", path, line, err)
+		}
+		vals = append(vals, v)
+	}
+	if len(vals) == 0 {
+		return 0, 0, fmt.Errorf("%s: no BenchmarkStoreMemory result (live-B/pair)", path)
+	}
+	return median(vals), len(vals), nil
+}

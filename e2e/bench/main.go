@@ -43,6 +43,7 @@ const (
 
 type options struct {
 	out, bin, crds, gobench string
+	gostore                 string
 	small, records, prop    int
 	rounds, workers         int
 	perf                    perfSettings
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin", "folder with coredns, kube-apiserver and etcd (make build testbin)")
 	flag.StringVar(&o.crds, "crds", "deploy/crds", "folder with the acmezone CRDs")
 	flag.StringVar(&o.gobench, "gobench", "", "raw `go test -bench` output of BenchmarkServeDNS to summarise (optional)")
+	flag.StringVar(&o.gostore, "gostore", "", "raw `go test -bench` output of BenchmarkStoreMemory to quote (optional)")
 	flag.IntVar(&o.small, "small", 10, "records of the small acmezone server")
 	flag.IntVar(&o.records, "records", 100_000, "records of the large acmezone server")
 	flag.IntVar(&o.prop, "propagation", 200, "records created one by one to time propagation")
@@ -151,6 +153,11 @@ func run(ctx context.Context, o options) (err error) {
 	}()
 
 	res := &results{opts: o, started: time.Now().UTC(), machine: machineInfo(coredns)}
+	if o.gostore != "" {
+		if res.storeBytes, res.storeRuns, err = storeMemory(o.gostore); err != nil {
+			return err
+		}
+	}
 	loadDeadline := time.Now().Add(o.loadWait)
 	waitForQuiet(ctx, o.maxLoad, loadDeadline, "starting")
 

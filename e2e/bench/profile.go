@@ -44,11 +44,9 @@ type category struct {
 
 // syncCategories cut a profile of the initial sync.
 var syncCategories = []category{
-	{name: "reading the responses (TLS, gzip)", re: regexp.MustCompile(`^k8s\.io/client-go/rest\.\(\*Request\)\.transformResponse$`)},
-	{name: "decoding the lists (JSON)", re: regexp.MustCompile(`^k8s\.io/apimachinery/pkg/runtime/serializer/json\.\(\*Serializer\)\.Decode$`)},
-	{name: "… of which finding apiVersion and kind (a second full JSON scan)", re: regexp.MustCompile(`^k8s\.io/apimachinery/pkg/runtime/serializer/json\.SimpleMetaFactory\.Interpret$`)},
-	{name: "informer bookkeeping (cache index, notifications)", re: regexp.MustCompile(`^k8s\.io/client-go/tools/cache\.\(\*sharedIndexInformer\)\.(H|h)andleDeltas$`)},
-	{name: "acmezone's event handlers (onRecord, onDelegation)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*ACMEZone\)\.on(Record|Delegation|ConfigMap)$`), sum: true},
+	{name: "reading the responses (TLS, gzip)", re: regexp.MustCompile(`^(crypto/tls\.\(\*Conn\)\.Read|compress/gzip\.\(\*Reader\)\.Read)$`), sum: true},
+	{name: "decoding the objects, item by item (JSON)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList|\(\*lister\)\.streamList)$`), sum: true},
+	{name: "acmezone's store taking the lists (sink.Replace)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*sink\)\.Replace$`), sum: true},
 	{name: "publishing snapshots (store.publish)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.publish$`)},
 	{name: "garbage collector (background mark)", re: regexp.MustCompile(`^runtime\.gcBgMarkWorker$`)},
 	{name: "memory allocation (mallocgc)", re: regexp.MustCompile(`^runtime\.mallocgc$`)},
@@ -56,8 +54,8 @@ var syncCategories = []category{
 
 // heapCategories cut a heap profile (in-use space) of an acmezone server.
 var heapCategories = []category{
-	{name: "the informers' cache (decoded objects, their index)", re: regexp.MustCompile(`^k8s\.io/client-go/tools/cache\.\((\*Reflector|\*sharedIndexInformer)\)\.RunWithContext$`), sum: true},
-	{name: "acmezone's index (event handlers: store maps, per-name references)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*ACMEZone\)\.on(Record|Delegation|ConfigMap)$`), sum: true},
+	{name: "strings decoded from the API server (names, values, targets)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList|\(\*lister\)\.streamList)$`), sum: true},
+	{name: "acmezone's store (entries, per-name references)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.put(Record|Delegation|Static)$`), sum: true},
 	{name: "acmezone's snapshots (store.publish)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.publish$`)},
 }
 

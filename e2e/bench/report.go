@@ -27,6 +27,8 @@ type results struct {
 	profiles          []profileResult
 	heapTop           string
 	heapLive          int64
+	storeBytes        float64 // BenchmarkStoreMemory's live-B/pair, median; 0 when not run
+	storeRuns         int
 	heapShares        map[string]float64
 	syncTop           string
 	syncShares        map[string]float64
@@ -402,7 +404,7 @@ func writeReport(path string, r *results) error {
 
 	p("## Scale\n\n")
 	p("Initial sync is the time from starting `bin/coredns` to its first correct answer for a\n")
-	p("record (polled over UDP every 10 ms); until the informers have synced, the server does not\n")
+	p("record (polled over UDP every 10 ms); until every reflector has delivered the initial state, the server does not\n")
 	p("answer (for up to `startup_timeout`). RSS is VmRSS from `/proc/PID/status` 3 s after the\n")
 	p("first answer and again after all dnsperf runs; the peak is VmHWM; the Go heap figures come\n")
 	p("from the pprof plugin's `runtime.MemStats` at the end.\n\n")
@@ -495,7 +497,7 @@ func writeReport(path string, r *results) error {
 	}
 
 	p("## Where the memory goes\n\n")
-	p("Heap profile (in-use space, that is the heap live at the last garbage collection) of `%s`\n", large.label)
+	p("Heap profile (in-use space, taken right after a forced garbage collection: the live heap) of `%s`\n", large.label)
 	p("after the dnsperf runs: **%s live** for %s ChallengeRecords and as many Delegations, %.0f bytes per\n", mb(r.heapLive), count(large.records), float64(r.heapLive)/float64(large.records))
 	p("record and its Delegation.\n\n")
 	p("| Held by | Share | Size |\n| ------- | ----: | ---: |\n")
@@ -591,9 +593,14 @@ func (r *results) analysis(ts []goal) string {
 			p("twice the live heap between collections, which is most of the rest of the RSS (a stock CoreDNS\n")
 			p("with this binary starts at about %s). No collector setting brings the RSS below the live\n", mb(r.file().afterSync.RSS))
 			p("heap, so the target needs a smaller live heap: about %.0f bytes per record at GOGC=100, against\n", float64(150e6-r.file().afterSync.RSS)/2/float64(l.records))
-			p("%.0f now. Two copies of every record are kept: the informers' cache holds each\n", float64(r.heapLive)/float64(l.records))
-			p("ChallengeRecord and Delegation as a decoded object with its full metadata, and acmezone's\n")
-			p("index holds its own copy (with several small maps per name) besides the snapshot it serves.\n\n")
+			p("%.0f now. The store keeps one entry per object (no informer cache holds a second copy): a\n", float64(r.heapLive)/float64(l.records))
+			p("map slot per ChallengeRecord and per Delegation with their names and the TXT value, the name's\n")
+			p("references, and the snapshot's node with its ready-made TXT record.")
+			if r.storeBytes > 0 {
+				p(" `BenchmarkStoreMemory` measures the store alone at\n%.0f bytes per record and its Delegation (median of %d runs, [bench-store.txt](bench-store.txt)).", r.storeBytes, r.storeRuns)
+			}
+			p("\nThe rest is Go's maps: a slot costs its key and value plus the free share the map keeps to\n")
+			p("stay fast, and every name is a separately allocated string.\n\n")
 		case strings.Contains(t.what, "initial sync"):
 			l := r.large()
 			p("**%s** — missed, %s. The sync lists every ChallengeRecord and Delegation from the API\n", t.what, t.miss)
@@ -616,7 +623,7 @@ func (r *results) analysis(ts []goal) string {
 			p("in the throughput table show how much of the difference is the machine's noise.\n\n")
 		case strings.Contains(t.what, "Propagation"):
 			p("**%s** — missed, %s. The time includes the Create call (see the table) and the watch\n", t.what, t.miss)
-			p("event's way from etcd through kube-apiserver to the informer.\n\n")
+			p("event's way from etcd through kube-apiserver to the reflector.\n\n")
 		default:
 			p("**%s** — missed: %s.\n\n", t.what, t.miss)
 		}
