@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -130,7 +132,28 @@ func eventually(t *testing.T, resolvers []resolver, name string, qtype uint16, w
 	}
 }
 
+// syncBuffer collects the in-process CoreDNS's log (the standard library's logger).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestAgainstAPIServer(t *testing.T) {
+	logs := &syncBuffer{}
+	log.SetOutput(io.MultiWriter(os.Stderr, logs))
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
 	env, c, kubeconfig := startAPIServer(t)
 	ctx := context.Background()
 	for _, ns := range []string{"shop", "other"} {
@@ -355,6 +378,14 @@ stray.other.org. IN A 192.0.2.99
 		}
 		eventually(t, both, name(n), dns.TypeTXT, answer{rcode: dns.RcodeNameError})
 		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+		// kube-apiserver v1.37 with etcd 3.7 streams the initial state (WatchList): the
+		// plugin must have used that, not the fallback list.
+		if fell := grepLines(logs.String(), "reading lists instead"); fell != "" {
+			t.Errorf("the plugin fell back from the WatchList stream:\n%s", fell)
+		}
+		if !strings.Contains(logs.String(), "synced with the API server") {
+			t.Error("no sync line in the log: is the log capture working?")
+		}
 	})
 
 	t.Run("reload keeps serving without leaking goroutines", func(t *testing.T) {
