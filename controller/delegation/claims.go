@@ -119,6 +119,12 @@ func (r *Reconciler) newTarget(ctx context.Context, d *v1alpha1.Delegation) (tar
 	return target, nil, nil
 }
 
+func invalidTarget(target, why, zone string) *conflict {
+	return &conflict{reason: ReasonInvalidTarget, message: fmt.Sprintf(
+		"spec.target %s %s, so it is not assigned and acmezone serves no records there. Remove spec.target to get a target <uuid>.%s.",
+		target, why, zone)}
+}
+
 func targetInUse(d *v1alpha1.Delegation, target string, holder *v1alpha1.Delegation) *conflict {
 	return &conflict{reason: ReasonTargetInUse, message: fmt.Sprintf(
 		"spec.target %s is the target of Delegation %s/%s, and records there are served only for namespace %s, so it is not assigned to this Delegation. Remove spec.target to get a target of your own.",

@@ -150,6 +150,18 @@ func TestSpecTarget(t *testing.T) {
 	if c := condition(t, d, v1alpha1.ConditionVerified); c.Message != want {
 		t.Errorf("Verified message %q, want %q", c.Message, want)
 	}
+
+	// The zone's apex and its name server's name are not a namespace's to write TXT records at.
+	for name, target := range map[string]string{"apex": "ACME.example.com.", "nameserver": "ns.example.com."} {
+		createDelegation(t, ns, name, name+".example.org", target)
+		d = waitFor(t, ns, name, "InvalidTarget", hasCondition(v1alpha1.ConditionConflict, metav1.ConditionTrue, ReasonInvalidTarget))
+		if d.Status.Target != "" {
+			t.Errorf("%s: target %q assigned, want none", name, d.Status.Target)
+		}
+		if msg := condition(t, d, v1alpha1.ConditionConflict).Message; !strings.Contains(msg, "spec.target "+v1alpha1.CanonicalName(target)) || !strings.Contains(msg, "Remove spec.target") {
+			t.Errorf("%s: Conflict message %q does not name the target and the way out", name, msg)
+		}
+	}
 }
 
 func TestVerificationFailures(t *testing.T) {

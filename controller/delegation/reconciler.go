@@ -107,6 +107,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		switch {
 		case err != nil:
 			return ctrl.Result{}, err
+		case d.Spec.Target != "" && r.invalidTarget(target) != "":
+			if conflict == nil {
+				conflict = invalidTarget(target, r.invalidTarget(target), r.zone())
+			}
 		case holder != nil && conflict == nil:
 			conflict = targetInUse(&d, target, holder)
 		case holder == nil:
@@ -163,6 +167,22 @@ func or(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// invalidTarget says why a canonical target cannot be a Delegation's target, or "": the zone's
+// apex and its name servers' names are the zone's own, and TXT records there written by a
+// namespace would speak for the whole zone (to a third party's domain verification, say). The
+// plugin applies the same rule (and also refuses names with ConfigMap records).
+func (r *Reconciler) invalidTarget(target string) string {
+	if target == r.zone() {
+		return "is the apex of the zone"
+	}
+	for _, ns := range r.Options.NameServers {
+		if dns.CanonicalName(ns.Name) == target {
+			return "is the name of the zone's name server"
+		}
+	}
+	return ""
 }
 
 // zone is the canonical challenge zone.

@@ -28,6 +28,7 @@ const (
 	ReasonNoConflict        = "NoConflict"               // Conflict False
 	ReasonDomainDelegated   = "DomainDelegatedElsewhere" // Conflict True
 	ReasonTargetInUse       = "TargetInUse"              // Conflict True
+	ReasonInvalidTarget     = "InvalidTarget"            // Conflict True
 	ReasonSpecTargetIgnored = "SpecTargetIgnored"        // TargetFixed True
 )
 

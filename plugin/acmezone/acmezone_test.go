@@ -72,6 +72,11 @@ func fill(t testing.TB, a *ACMEZone) {
 	s.setRecord(nn("shop", "wrong-ns"), &recordIn{fqdn: "t2.acme.example.com.", value: "not-shops-target", created: old})
 	s.setRecord(nn("shop", "undelegated"), &recordIn{fqdn: "nodeleg.acme.example.com.", value: "nobody-delegated-this", created: old})
 	s.setRecord(nn("shop", "outside"), &recordIn{fqdn: "t1.other.org.", value: "outside-the-zone", created: old})
+	// The zone's own names as targets: the apex, the in-zone name server, a ConfigMap name.
+	for _, name := range []string{"acme.example.com.", "ns.acme.example.com.", "www.acme.example.com."} {
+		s.setDelegation(nn("grabber", name), &delegationIn{target: name, claim: claim(old)})
+		s.setRecord(nn("grabber", name), &recordIn{fqdn: name, value: "grabbed-" + name, created: old})
+	}
 
 	rrs, errs := parseZoneData("acme.example.com.", `
 www      300 IN A     192.0.2.10
@@ -179,6 +184,19 @@ var dnsTestCases = []test.Case{
 	{
 		Qname: "www.acme.example.com.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("www.acme.example.com.	300	IN	A	192.0.2.10")},
+	},
+	// A namespace that names the zone's own names as targets gets no TXT record served there.
+	{
+		Qname: "acme.example.com.", Qtype: dns.TypeTXT,
+		Ns: []dns.RR{test.SOA(soaLine)},
+	},
+	{
+		Qname: "ns.acme.example.com.", Qtype: dns.TypeTXT,
+		Ns: []dns.RR{test.SOA(soaLine)},
+	},
+	{
+		Qname: "www.acme.example.com.", Qtype: dns.TypeTXT,
+		Ns: []dns.RR{test.SOA(soaLine)},
 	},
 	{
 		Qname: "www.acme.example.com.", Qtype: dns.TypeAAAA,
@@ -353,8 +371,14 @@ func TestUpdatesChangeAnswers(t *testing.T) {
 	if resp := query(t, a, "t1.acme.example.com.", dns.TypeTXT); resp.Rcode != dns.RcodeNameError {
 		t.Errorf("without Delegations t1 is %s, want NXDOMAIN", dns.RcodeToString[resp.Rcode])
 	}
-	// Removing the ConfigMap removes its names and the empty non-terminals above them.
+	// Once the ConfigMap's records are gone, www is a name like any other: the grabber's
+	// Delegation and record there are served.
 	s.setStatic(nn("kube-system", "static"), nil)
+	if resp := query(t, a, "www.acme.example.com.", dns.TypeTXT); len(resp.Answer) != 1 {
+		t.Errorf("www TXT after the ConfigMap is gone: %v, want the grabber's record", resp.Answer)
+	}
+	s.setDelegation(nn("grabber", "www.acme.example.com."), nil)
+	// Removing the ConfigMap removed its names and the empty non-terminals above them.
 	for _, name := range []string{"www.acme.example.com.", "a.b.acme.example.com.", "b.acme.example.com."} {
 		if resp := query(t, a, name, dns.TypeA); resp.Rcode != dns.RcodeNameError {
 			t.Errorf("after ConfigMap delete %s is %s, want NXDOMAIN", name, dns.RcodeToString[resp.Rcode])

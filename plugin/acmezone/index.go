@@ -453,6 +453,12 @@ func (s *store) build(name string, now time.Time) (n *node, self bool) {
 		}
 		owner, delegated := s.owner(refs)
 		self = delegated
+		if len(statics) > 0 || len(s.fixed[name]) > 0 || s.soaTmpl[name].Hdr.Name != "" {
+			// The zone's own names (its apex, its name servers, names with ConfigMap
+			// records) are nobody's target: TXT records a namespace wrote there would speak
+			// for the zone. The controller refuses such a spec.target too.
+			delegated = false
+		}
 		for _, key := range refs.records {
 			rec := s.records[key]
 			serve := delegated && key.Namespace == owner
