@@ -85,7 +85,7 @@ unbound:
 
 .PHONY: test
 test: check-generated lint build testbin unbound $(BIN)/pebble ## Run every test: unit, against a real API server (lego and Pebble too), and a short fuzz run.
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 45m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
 	$(GO) test -run '^$$' -fuzz '^FuzzParseZoneData$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
 
