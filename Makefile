@@ -57,7 +57,8 @@ $(BIN)/kube-apiserver $(BIN)/kubectl:
 
 # etcd at the version k8s.io/kubernetes v1.37 requires (build/testbin): a current etcd has the
 # progress notifications kube-apiserver needs to stream a watch's initial state (WatchList),
-# which acmezone's CoreDNS uses; Debian's etcd 3.4 has not.
+# which client-go's informers (the controllers', cert-manager's) use by default in a real
+# cluster; with Debian's etcd 3.4 they fall back to lists.
 $(BIN)/etcd: build/testbin/go.mod build/testbin/go.sum
 	@echo ">> building etcd $$(cd build/testbin && $(GO) list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) from the Go module proxy (a minute the first time)"
 	@rm -f $@

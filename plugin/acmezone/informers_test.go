@@ -220,73 +220,45 @@ func TestStoreClaimTimes(t *testing.T) {
 	}
 }
 
-// streamList against canned API server answers: the protocol cases a real API server does not
-// produce on demand (an ERROR event, a server without WatchList, a stream cut short). The
-// real thing is exercised by the integration tests.
-func TestStreamList(t *testing.T) {
-	const added = `{"type":"ADDED","object":{"apiVersion":"acmezone.io/v1alpha1","kind":"ChallengeRecord","metadata":{"name":"r1","namespace":"shop","resourceVersion":"5","managedFields":[{"manager":"x"}]},"spec":{"fqdn":"t.acme.example.com","value":"v1"}}}` + "\n"
-	const end = `{"type":"BOOKMARK","object":{"kind":"ChallengeRecord","metadata":{"resourceVersion":"9","annotations":{"k8s.io/initial-events-end":"true"}}}}` + "\n"
-	const gone = `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}}` + "\n"
-	const page = `{"kind":"ChallengeRecordList","metadata":{"resourceVersion":"11"},"items":[{"metadata":{"name":"p1","namespace":"shop"},"spec":{"fqdn":"p.acme.example.com","value":"pv"}}]}`
-	const storageCannot = `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"a watch stream was requested by the client but the required storage feature RequestWatchProgress is disabled","reason":"InternalError","code":500}}` + "\n"
-	const invalid = `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"sendInitialEvents is forbidden","reason":"Invalid","code":422}`
-
+// The list request the reflector's first list turns into, against a canned API server answer:
+// one request at resourceVersion 0 without a limit, decoded item by item; API errors come back
+// as API errors (the reflector's relist logic depends on that). The real API server is in the
+// integration tests.
+func TestListRequest(t *testing.T) {
+	const list = `{"kind":"ChallengeRecordList","metadata":{"resourceVersion":"11"},"items":[{"metadata":{"name":"p1","namespace":"shop","managedFields":[{"manager":"x"}]},"spec":{"fqdn":"p.acme.example.com","value":"pv"}}]}`
+	const gone = `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}`
 	for _, tc := range []struct {
-		name, watchBody string
-		watchCode       int
-		check           func(t *testing.T, obj runtime.Object, err error)
+		name, body string
+		code       int
+		check      func(t *testing.T, obj runtime.Object, err error)
 	}{
-		{"initial state then the end bookmark", `{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"3"}}}` + "\n" + added + end, 200, func(t *testing.T, obj runtime.Object, err error) {
+		{"a list", list, 200, func(t *testing.T, obj runtime.Object, err error) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := obj.(*itemList)
-			if l.ResourceVersion != "9" || len(l.Items) != 1 || l.Items[0].record.value != "v1" || l.Items[0].key != nn("shop", "r1") {
-				t.Errorf("got %+v, want r1 at resourceVersion 9", l)
+			if l := obj.(*itemList); l.ResourceVersion != "11" || len(l.Items) != 1 || l.Items[0].record.fqdn != "p.acme.example.com." || l.Items[0].key != nn("shop", "p1") {
+				t.Errorf("got %+v, want p1 at resourceVersion 11", l)
 			}
 		}},
-		{"an ERROR event is the API error", gone, 200, func(t *testing.T, obj runtime.Object, err error) {
+		{"an API error", gone, 410, func(t *testing.T, obj runtime.Object, err error) {
 			if !apierrors.IsResourceExpired(err) {
 				t.Errorf("err = %v, want the 410 Expired status", err)
 			}
 		}},
-		{"cut short", added, 200, func(t *testing.T, obj runtime.Object, err error) {
-			if err == nil || !strings.Contains(err.Error(), "ended before its initial state was complete (1 objects read)") {
-				t.Errorf("err = %v", err)
-			}
-		}},
-		{"an error event first: no WatchList, a list", storageCannot, 200, func(t *testing.T, obj runtime.Object, err error) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if l := obj.(*itemList); l.ResourceVersion != "11" || len(l.Items) != 1 {
-				t.Errorf("got %+v, want the list", l)
-			}
-		}},
-		{"no WatchList: a list", invalid, 422, func(t *testing.T, obj runtime.Object, err error) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if l := obj.(*itemList); l.ResourceVersion != "11" || len(l.Items) != 1 || l.Items[0].record.fqdn != "p.acme.example.com." {
-				t.Errorf("got %+v, want the page", l)
+		{"cut short", list[:len(list)/2], 200, func(t *testing.T, obj runtime.Object, err error) {
+			if err == nil || !strings.Contains(err.Error(), "decode challengerecords list") {
+				t.Errorf("err = %v, want a decode error", err)
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if q := r.URL.Query(); q.Has("limit") || q.Get("resourceVersion") != "0" || q.Has("watch") {
+					t.Errorf("list request %s: want resourceVersion=0, no limit, no watch", r.URL.RawQuery)
+				}
 				w.Header().Set("Content-Type", "application/json")
-				if r.URL.Query().Get("watch") == "true" {
-					if r.URL.Query().Get("sendInitialEvents") != "true" || r.URL.Query().Get("resourceVersionMatch") != "NotOlderThan" {
-						t.Errorf("watch request %s: want sendInitialEvents and NotOlderThan", r.URL.RawQuery)
-					}
-					w.WriteHeader(tc.watchCode)
-					_, _ = w.Write([]byte(tc.watchBody))
-					return
-				}
-				if r.URL.Query().Has("limit") || r.URL.Query().Get("resourceVersion") != "0" {
-					t.Errorf("list request %s: want resourceVersion=0 and no limit", r.URL.RawQuery)
-				}
-				_, _ = w.Write([]byte(page))
+				w.WriteHeader(tc.code)
+				_, _ = w.Write([]byte(tc.body))
 			}))
 			defer srv.Close()
 			scheme := runtime.NewScheme()
@@ -298,7 +270,7 @@ func TestStreamList(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := &lister{client: rc, resource: "challengerecords", stream: true}
+			l := &lister{client: rc, resource: "challengerecords"}
 			obj, err := l.ListWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "0", Limit: 500})
 			tc.check(t, obj, err)
 		})
