@@ -20,16 +20,22 @@ import (
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/e2e/stack"
 )
 
 var root = filepath.Join("..")
+
+// envtest logs through controller-runtime's logger and, without one, prints a warning with a
+// stack trace; the stack keeps every process's own log, which is what a failure prints.
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 // up starts the stack for one test and, when it fails, prints every process's log.
 func up(t *testing.T) *stack.Stack {
