@@ -11,7 +11,6 @@ import (
 	"time"
 
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -84,14 +83,7 @@ func TestACMEDNSSolver(t *testing.T) {
 	if err := c.Create(ctx, ci); err != nil {
 		t.Fatal(err)
 	}
-	crt := &cmapi.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "wildcard"},
-		Spec: cmapi.CertificateSpec{
-			SecretName: "wildcard-tls",
-			DNSNames:   []string{"example.com", "*.example.com"},
-			IssuerRef:  cmmeta.IssuerReference{Name: ci.Name, Kind: cmapi.ClusterIssuerKind},
-		},
-	}
+	crt := stack.WildcardCertificate(ci)
 	if err := c.Create(ctx, crt); err != nil {
 		t.Fatal(err)
 	}

@@ -132,14 +132,7 @@ func TestSeedFlow(t *testing.T) {
 		return false, "no Ready condition"
 	})
 
-	crt := &cmapi.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "wildcard"},
-		Spec: cmapi.CertificateSpec{
-			SecretName: "wildcard-tls",
-			DNSNames:   []string{"example.com", "*.example.com"},
-			IssuerRef:  cmmeta.IssuerReference{Name: ci.Name, Kind: cmapi.ClusterIssuerKind},
-		},
-	}
+	crt := stack.WildcardCertificate(ci)
 	if err := c.Create(ctx, crt); err != nil {
 		t.Fatal(err)
 	}

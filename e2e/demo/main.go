@@ -89,14 +89,7 @@ func run() error {
 	if err := c.Create(ctx, ci); err != nil {
 		return err
 	}
-	crt := &cmapi.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "wildcard"},
-		Spec: cmapi.CertificateSpec{
-			SecretName: "wildcard-tls",
-			DNSNames:   []string{"example.com", "*.example.com"},
-			IssuerRef:  cmmeta.IssuerReference{Name: ci.Name, Kind: cmapi.ClusterIssuerKind},
-		},
-	}
+	crt := stack.WildcardCertificate(ci)
 	if err := c.Create(ctx, crt); err != nil {
 		return err
 	}

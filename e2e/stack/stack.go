@@ -197,6 +197,19 @@ func cmmetaSecret(name string) cmmeta.SecretKeySelector {
 	return cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: name}}
 }
 
+// WildcardCertificate is the seed's Certificate: example.com and *.example.com in namespace
+// shop, Secret wildcard-tls, from the ClusterIssuer ci.
+func WildcardCertificate(ci *cmapi.ClusterIssuer) *cmapi.Certificate {
+	return &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "wildcard"},
+		Spec: cmapi.CertificateSpec{
+			SecretName: "wildcard-tls",
+			DNSNames:   []string{"example.com", "*.example.com"},
+			IssuerRef:  cmmeta.IssuerReference{Name: ci.Name, Kind: cmapi.ClusterIssuerKind},
+		},
+	}
+}
+
 // AcmezoneSolver is the DNS-01 solver of acmezone's webhook.
 func AcmezoneSolver() cmacme.ACMEChallengeSolver {
 	return cmacme.ACMEChallengeSolver{DNS01: &cmacme.ACMEChallengeSolverDNS01{
