@@ -103,10 +103,10 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			})
 			break
 		}
-		if rrs := n.get(state.QType()); rrs != nil {
-			m.Answer = appendRenamed(m.Answer, rrs, name)
+		if answer, ok := n.answer(m.Answer, state.QType(), name); ok {
+			m.Answer = answer
 			if state.QType() == dns.TypeNS && lname == zone {
-				m.Extra = a.glue(snap, rrs)
+				m.Extra = a.glue(snap, n.get(dns.TypeNS))
 			}
 			break
 		}

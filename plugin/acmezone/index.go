@@ -23,41 +23,167 @@ const shardCount = 256
 
 var shardSeed = maphash.MakeSeed()
 
-// node is everything served at one name. It is immutable once published.
-type node struct {
-	// rrsets holds one RRset per type, owner names as stored (not the query's case).
-	rrsets []rrset
+func shardOf(name string) int {
+	return int(maphash.String(shardSeed, name) % shardCount)
 }
+
+// objID names a ChallengeRecord or a Delegation inside the store: a 128-bit keyed hash of its
+// kind, namespace and name. The store keeps ids, not names: an id is 16 bytes, a name a string
+// header and its bytes, and a server holds 200,000 of them at 100,000 records. Two objects get
+// the same id with a probability of about 2^-128 per pair (as two random UUIDs would), and the
+// seeds are random per process, so no one can choose names that collide.
+type objID [2]uint64
+
+// The kinds an objID is computed for.
+const (
+	kindRecord     = 'r'
+	kindDelegation = 'd'
+)
+
+var idSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// idOf returns the id of the object of kind at key.
+func idOf(kind byte, key types.NamespacedName) objID {
+	var id objID
+	for i := range id {
+		var h maphash.Hash
+		h.SetSeed(idSeeds[i])
+		h.WriteByte(kind)
+		h.WriteString(key.Namespace)
+		h.WriteByte('/') // neither a namespace nor a name can hold a slash
+		h.WriteString(key.Name)
+		id[i] = h.Sum64()
+	}
+	return id
+}
+
+// recSlot is how the store keeps a ChallengeRecord, in the entry of its name.
+type recSlot struct {
+	id      objID
+	txt     [1]string // the value; served TXT records use txt[:] as their Txt, never writing it
+	created int64     // Unix nanoseconds, noTime for none
+	ttl     uint32    // 0: the plugin's default
+	ns      uint32    // index into store.nsNames
+	served  bool      // the published entry answers it
+}
+
+// delSlot is how the store keeps a Delegation, in the entry of its target. Its name is not
+// kept: it only breaks ties between claims of one namespace, and the owner is a namespace.
+type delSlot struct {
+	id        objID
+	created   int64 // Unix nanoseconds, noTime for none
+	ns        uint32
+	confirmed bool
+}
+
+// entry is everything the store holds at one canonical name and what is served there. An
+// entry in a published snapshot is immutable: the writer changes a copy (see store.edit).
+// The snapshot is the index: there is no second map of names.
+type entry struct {
+	name  string
+	recs  []recSlot // sorted by value once published
+	dels  []delSlot
+	fixed *fixedSets // records from the Corefile and ConfigMaps; nil for none
+	ttl   uint32     // TTL of the served TXT RRset, the smallest of its records' (RFC 2181 5.2)
+	gen   uint64     // the store generation that may still change the entry
+	self  bool       // the name has data or is a delegated target
+	// exists says the name is answered (NOERROR) rather than NXDOMAIN: it has data, is a
+	// delegated target, the apex, or an empty non-terminal above such names.
+	exists bool
+	dirty  bool // in store.dirty
+}
+
+// fixedSets are the RRsets of a name with Corefile or ConfigMap records, grouped by type.
+type fixedSets struct{ rrsets []rrset }
 
 type rrset struct {
 	qtype uint16
 	rrs   []dns.RR
 }
 
-// get returns the RRset of type qtype, or nil.
-func (n *node) get(qtype uint16) []dns.RR {
-	for i := range n.rrsets {
-		if n.rrsets[i].qtype == qtype {
-			return n.rrsets[i].rrs
+func (f *fixedSets) get(qtype uint16) []dns.RR {
+	if f == nil {
+		return nil
+	}
+	for i := range f.rrsets {
+		if f.rrsets[i].qtype == qtype {
+			return f.rrsets[i].rrs
 		}
 	}
 	return nil
 }
 
+// appendTXT appends the TXT RRset served from ChallengeRecords, owned by name: one record per
+// distinct value, in value order. Each record is new (its header is the caller's to change);
+// the value strings are shared.
+func (e *entry) appendTXT(dst []dns.RR, name string) []dns.RR {
+	for i := range e.recs {
+		r := &e.recs[i]
+		if !r.served || (i > 0 && e.recs[i-1].served && e.recs[i-1].txt[0] == r.txt[0]) {
+			continue // not served, or a duplicate (build sorts served records first in a value)
+		}
+		dst = append(dst, &dns.TXT{
+			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: e.ttl},
+			Txt: r.txt[:],
+		})
+	}
+	return dst
+}
+
+// get returns the RRset of type qtype at the entry, nil for none. Shared records for the
+// Corefile's and ConfigMaps' data, new ones for ChallengeRecords.
+func (e *entry) get(qtype uint16) []dns.RR {
+	if qtype == dns.TypeTXT {
+		if rrs := e.appendTXT(nil, e.name); rrs != nil {
+			return rrs
+		}
+	}
+	return e.fixed.get(qtype)
+}
+
+// answer appends the RRset of type qtype owned by name (the question's spelling) to dst, as
+// copies; ok is false when the entry has none.
+func (e *entry) answer(dst []dns.RR, qtype uint16, name string) (_ []dns.RR, ok bool) {
+	if qtype == dns.TypeTXT {
+		n := len(dst)
+		if dst = e.appendTXT(dst, name); len(dst) > n {
+			return dst, true
+		}
+	}
+	if rrs := e.fixed.get(qtype); rrs != nil {
+		return appendRenamed(dst, rrs, name), true
+	}
+	return dst, false
+}
+
+// sets returns every RRset at the entry, in type order.
+func (e *entry) sets() [][]dns.RR {
+	var out [][]dns.RR
+	if e.fixed != nil {
+		for _, set := range e.fixed.rrsets {
+			out = append(out, set.rrs)
+		}
+	}
+	// A name with fixed records never serves ChallengeRecords (see store.build).
+	if txt := e.appendTXT(nil, e.name); txt != nil {
+		out = append(out, txt)
+	}
+	return out
+}
+
 // snapshot is an immutable view of all served names, swapped atomically as a whole.
 type snapshot struct {
-	shards [shardCount]map[string]*node
+	shards [shardCount]map[string]*entry
 	// soa holds the SOA record of each zone, keyed by canonical zone name.
 	soa map[string]*dns.SOA
 }
 
-func shardOf(name string) int {
-	return int(maphash.String(shardSeed, name) % shardCount)
-}
-
-// lookup returns the node at the lower-case name, or nil when the name does not exist.
-func (s *snapshot) lookup(name string) *node {
-	return s.shards[shardOf(name)][name]
+// lookup returns the entry at the lower-case name, or nil when the name does not exist.
+func (s *snapshot) lookup(name string) *entry {
+	if e := s.shards[shardOf(name)][name]; e != nil && e.exists {
+		return e
+	}
+	return nil
 }
 
 // recordIn is one ChallengeRecord as the store needs it.
@@ -68,32 +194,10 @@ type recordIn struct {
 	created time.Time
 }
 
-// recordEntry is how the store keeps a ChallengeRecord: fqdn shares its bytes with the name's
-// key in byName, created is in Unix nanoseconds, served says whether the last published
-// snapshot answers it. Kept small: a server holds one per record, 100,000 of them or more.
-type recordEntry struct {
-	fqdn    string
-	value   string
-	created int64
-	ttl     uint32
-	served  bool
-}
-
-// delegationEntry is how the store keeps a Delegation: its claim without the namespace and
-// name, which are the map key, and the creation time in Unix nanoseconds.
-type delegationEntry struct {
-	target    string // shares its bytes with the name's key in byName
-	created   int64
-	confirmed bool
-}
-
-// claim returns the entry's v1alpha1.Claim.
-func (e delegationEntry) claim(key types.NamespacedName) v1alpha1.Claim {
-	c := v1alpha1.Claim{Confirmed: e.confirmed, Namespace: key.Namespace, Name: key.Name}
-	if e.created != noTime {
-		c.Created = time.Unix(0, e.created)
-	}
-	return c
+// delegationIn is one Delegation as the store needs it.
+type delegationIn struct {
+	target string // canonical, "" when none
+	claim  v1alpha1.Claim
 }
 
 // noTime stands for the zero time.Time, which Unix nanoseconds cannot hold; it sorts first,
@@ -108,14 +212,21 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// delegationIn is one Delegation as the store needs it.
-type delegationIn struct {
-	target string // canonical, "" when none
-	claim  v1alpha1.Claim
+// timeOf is the inverse of unixNano.
+func timeOf(ns int64) time.Time {
+	if ns == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
-// store turns the objects seen by the informers into snapshots. Writers (informer callbacks)
+// store turns the objects seen by the reflectors into snapshots. Writers (reflector callbacks)
 // serialise on mu; readers only load the published snapshot.
+//
+// The writer works on the published maps and entries copy-on-write: the first change to a
+// shard after a publish copies its map, the first change to an entry copies the entry, and
+// publish hands the copies to readers as the next snapshot. Between two publishes the writer
+// changes its copies in place, so the initial sync and a relist copy nothing.
 type store struct {
 	zones      []string // canonical zone names, longest first
 	defaultTTL uint32
@@ -123,73 +234,39 @@ type store struct {
 	fixed      map[string][]dns.RR // NS at the apex and in-zone glue, from the Corefile
 	observe    func(delay time.Duration)
 
-	mu          sync.Mutex
-	records     map[types.NamespacedName]recordEntry
-	delegations map[types.NamespacedName]delegationEntry
-	statics     map[types.NamespacedName][]dns.RR // ConfigMap → its valid records
-	byName      map[string]*nameRefs              // canonical name → what contributes to it
-	self        map[string]bool                   // name has data or is a delegated target
-	desc        map[string]int                    // number of self names strictly below
-	namespaces  map[string]string                 // interned namespace names
-	dirty       map[string]struct{}
-	live        bool      // publish on every change (after the initial sync)
-	since       time.Time // records created before this are not timed
-	serial      uint32
-	nstatic     int // records held from ConfigMaps
-	nserved     int // ChallengeRecords the published snapshot answers
+	mu        sync.Mutex
+	shards    [shardCount]map[string]*entry // the next snapshot's maps
+	owned     [shardCount]bool              // shards[i] is a copy no reader has seen
+	gen       uint64                        // entries of this generation are the writer's
+	ids       map[objID]*entry              // every ChallengeRecord and Delegation held, by id
+	statics   map[types.NamespacedName][]dns.RR
+	staticsAt map[string][]types.NamespacedName // name → ConfigMaps with records there
+	desc      map[string]int                    // number of self names strictly below
+	nsNames   []string                          // namespaces, by the index slots hold
+	nsIndex   map[string]uint32
+	dirty     []*entry
+	live      bool      // publish on every change (after the initial sync)
+	since     time.Time // records created before this are not timed
+	serial    uint32
+	nstatic   int // records held from ConfigMaps
+	nserved   int // ChallengeRecords the published snapshot answers
 
 	snap atomic.Pointer[snapshot]
 }
 
-// nameRefs indexes the objects that contribute to one name. Slices, not maps: a name almost
-// always has one Delegation and a record or two, and a map costs hundreds of bytes even empty.
-type nameRefs struct {
-	name        string // the canonical name; entries share these bytes
-	records     []types.NamespacedName
-	delegations []types.NamespacedName
-	statics     *[]types.NamespacedName // a pointer: few names have ConfigMap records
-}
-
-// add appends key to *keys unless it is there already.
-func add(keys *[]types.NamespacedName, key types.NamespacedName) {
-	if !slices.Contains(*keys, key) {
-		*keys = append(*keys, key)
-	}
-}
-
-// remove deletes key from *keys, releasing the array when it is the last one.
-func remove(keys *[]types.NamespacedName, key types.NamespacedName) {
-	if i := slices.Index(*keys, key); i >= 0 {
-		last := len(*keys) - 1
-		(*keys)[i] = (*keys)[last]
-		(*keys)[last] = types.NamespacedName{}
-		*keys = (*keys)[:last]
-		if last == 0 {
-			*keys = nil
-		}
-	}
-}
-
-func (r *nameRefs) empty() bool {
-	return len(r.records) == 0 && len(r.delegations) == 0 && r.statics == nil
-}
-
 func newStore(cfg *config, observe func(time.Duration)) *store {
 	s := &store{
-		zones:       slices.Clone(cfg.zones),
-		defaultTTL:  cfg.ttl,
-		soaTmpl:     map[string]dns.SOA{},
-		fixed:       map[string][]dns.RR{},
-		observe:     observe,
-		records:     map[types.NamespacedName]recordEntry{},
-		delegations: map[types.NamespacedName]delegationEntry{},
-		statics:     map[types.NamespacedName][]dns.RR{},
-		byName:      map[string]*nameRefs{},
-		self:        map[string]bool{},
-		desc:        map[string]int{},
-		namespaces:  map[string]string{},
-		dirty:       map[string]struct{}{},
-		since:       time.Now(),
+		zones:      slices.Clone(cfg.zones),
+		defaultTTL: cfg.ttl,
+		soaTmpl:    map[string]dns.SOA{},
+		fixed:      map[string][]dns.RR{},
+		observe:    observe,
+		ids:        map[objID]*entry{},
+		statics:    map[types.NamespacedName][]dns.RR{},
+		staticsAt:  map[string][]types.NamespacedName{},
+		desc:       map[string]int{},
+		nsIndex:    map[string]uint32{},
+		since:      time.Now(),
 	}
 	slices.SortFunc(s.zones, func(a, b string) int { return len(b) - len(a) })
 	for _, z := range s.zones {
@@ -213,10 +290,10 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 				}
 			}
 		}
-		s.dirty[z] = struct{}{}
+		s.touch(s.edit(z, true))
 	}
 	for name := range s.fixed {
-		s.dirty[name] = struct{}{}
+		s.touch(s.edit(name, true))
 	}
 	return s
 }
@@ -237,41 +314,69 @@ func (s *store) load() *snapshot { return s.snap.Load() }
 // synced reports whether a snapshot has been published.
 func (s *store) synced() bool { return s.snap.Load() != nil }
 
-func (s *store) refs(name string) *nameRefs {
-	r := s.byName[name]
-	if r == nil {
-		r = &nameRefs{name: name}
-		s.byName[name] = r
+// edit returns the entry at the canonical name for the writer to change: the entry itself
+// when no reader has seen it, else a copy put in its place. When there is none, it creates
+// one if create is set and returns nil otherwise.
+func (s *store) edit(name string, create bool) *entry {
+	i := shardOf(name)
+	e := s.shards[i][name]
+	if e != nil && e.gen == s.gen {
+		return e
 	}
-	return r
-}
-
-// key returns key with its namespace interned: thousands of objects share a few namespaces.
-func (s *store) key(key types.NamespacedName) types.NamespacedName {
-	ns, ok := s.namespaces[key.Namespace]
-	if !ok {
-		ns = strings.Clone(key.Namespace)
-		s.namespaces[ns] = ns
+	if e == nil && !create {
+		return nil
 	}
-	key.Namespace = ns
-	return key
-}
-
-func (s *store) unref(name string, drop func(*nameRefs)) {
-	if r := s.byName[name]; r != nil {
-		drop(r)
-		if r.empty() {
-			delete(s.byName, name)
+	if !s.owned[i] {
+		s.shards[i] = maps.Clone(s.shards[i])
+		if s.shards[i] == nil {
+			s.shards[i] = map[string]*entry{}
+		}
+		s.owned[i] = true
+	}
+	if e == nil {
+		e = &entry{name: name, gen: s.gen}
+	} else {
+		c := *e
+		c.recs = slices.Clone(e.recs)
+		c.dels = slices.Clone(e.dels)
+		c.gen, c.dirty = s.gen, false
+		e = &c
+		for _, r := range e.recs {
+			s.ids[r.id] = e
+		}
+		for _, d := range e.dels {
+			s.ids[d.id] = e
 		}
 	}
-	s.dirty[name] = struct{}{}
+	s.shards[i][name] = e
+	return e
+}
+
+// touch marks an entry of this generation for rebuilding at the next publish.
+func (s *store) touch(e *entry) {
+	if !e.dirty {
+		e.dirty = true
+		s.dirty = append(s.dirty, e)
+	}
+}
+
+// nsOf returns the index of a namespace, adding it: a few namespaces own thousands of objects.
+func (s *store) nsOf(ns string) uint32 {
+	i, ok := s.nsIndex[ns]
+	if !ok {
+		i = uint32(len(s.nsNames))
+		ns = strings.Clone(ns)
+		s.nsNames = append(s.nsNames, ns)
+		s.nsIndex[ns] = i
+	}
+	return i
 }
 
 // setRecord adds, replaces (rec != nil) or removes (rec == nil) a ChallengeRecord.
 func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.putRecord(key, rec)
+	s.putRecord(idOf(kindRecord, key), key.Namespace, rec)
 	s.publishIfLive()
 }
 
@@ -279,7 +384,7 @@ func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
 func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.putDelegation(key, d)
+	s.putDelegation(idOf(kindDelegation, key), key.Namespace, d)
 	s.publishIfLive()
 }
 
@@ -303,30 +408,46 @@ type objects struct {
 func (s *store) replace(namespace string, list objects) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inScope := func(key types.NamespacedName) bool { return namespace == "" || key.Namespace == namespace }
-	if list.records != nil {
-		for key := range s.records {
-			if _, ok := list.records[key]; !ok && inScope(key) {
-				s.putRecord(key, nil)
+	nsIndex, scoped := s.nsIndex[namespace]
+	inScope := func(ns uint32) bool { return namespace == "" || (scoped && ns == nsIndex) }
+	if list.records != nil || list.delegations != nil {
+		listed := make(map[objID]struct{}, len(list.records)+len(list.delegations))
+		for key := range list.records {
+			listed[idOf(kindRecord, key)] = struct{}{}
+		}
+		for key := range list.delegations {
+			listed[idOf(kindDelegation, key)] = struct{}{}
+		}
+		var gone []objID
+		for id, e := range s.ids {
+			if _, ok := listed[id]; ok {
+				continue
 			}
+			if list.records != nil {
+				if i := e.rec(id); i >= 0 && inScope(e.recs[i].ns) {
+					gone = append(gone, id)
+				}
+			}
+			if list.delegations != nil {
+				if i := e.del(id); i >= 0 && inScope(e.dels[i].ns) {
+					gone = append(gone, id)
+				}
+			}
+		}
+		for _, id := range gone {
+			s.putRecord(id, "", nil)
+			s.putDelegation(id, "", nil)
 		}
 		for key, rec := range list.records {
-			s.putRecord(key, rec)
-		}
-	}
-	if list.delegations != nil {
-		for key := range s.delegations {
-			if _, ok := list.delegations[key]; !ok && inScope(key) {
-				s.putDelegation(key, nil)
-			}
+			s.putRecord(idOf(kindRecord, key), key.Namespace, rec)
 		}
 		for key, d := range list.delegations {
-			s.putDelegation(key, d)
+			s.putDelegation(idOf(kindDelegation, key), key.Namespace, d)
 		}
 	}
 	if list.statics != nil {
 		for key := range s.statics {
-			if _, ok := list.statics[key]; !ok && inScope(key) {
+			if _, ok := list.statics[key]; !ok && (namespace == "" || key.Namespace == namespace) {
 				s.putStatic(key, nil)
 			}
 		}
@@ -337,53 +458,85 @@ func (s *store) replace(namespace string, list objects) {
 	s.publishIfLive()
 }
 
-func (s *store) putRecord(key types.NamespacedName, rec *recordIn) {
-	if old, ok := s.records[key]; ok {
-		if rec != nil && rec.fqdn == old.fqdn && rec.value == old.value && rec.ttl == old.ttl {
-			return // a resync or a metadata change: nothing served changes
-		}
-		delete(s.records, key)
-		if old.served {
-			s.nserved--
-		}
-		s.unref(old.fqdn, func(r *nameRefs) { remove(&r.records, key) })
+// rec returns the index of the ChallengeRecord id in e.recs, -1 for none.
+func (e *entry) rec(id objID) int {
+	return slices.IndexFunc(e.recs, func(r recSlot) bool { return r.id == id })
+}
+
+// del returns the index of the Delegation id in e.dels, -1 for none.
+func (e *entry) del(id objID) int {
+	return slices.IndexFunc(e.dels, func(d delSlot) bool { return d.id == id })
+}
+
+func (s *store) putRecord(id objID, ns string, rec *recordIn) {
+	if rec != nil && s.zoneOf(rec.fqdn) == "" {
+		rec = nil // outside the served zones: not kept
 	}
-	if rec != nil && s.zoneOf(rec.fqdn) != "" {
-		key = s.key(key)
-		r := s.refs(rec.fqdn)
-		s.records[key] = recordEntry{fqdn: r.name, value: rec.value, ttl: rec.ttl, created: unixNano(rec.created)}
-		add(&r.records, key)
-		s.dirty[r.name] = struct{}{}
+	if e := s.ids[id]; e != nil {
+		if i := e.rec(id); i >= 0 {
+			old := e.recs[i]
+			if rec != nil && rec.fqdn == e.name && rec.value == old.txt[0] && rec.ttl == old.ttl {
+				return // a resync or a metadata change: nothing served changes
+			}
+			e = s.edit(e.name, false)
+			if old.served {
+				s.nserved--
+			}
+			e.recs = slices.Delete(e.recs, i, i+1)
+			if len(e.recs) == 0 {
+				e.recs = nil
+			}
+			delete(s.ids, id)
+			s.touch(e)
+		}
+	}
+	if rec != nil {
+		e := s.edit(rec.fqdn, true)
+		e.recs = append(e.recs, recSlot{
+			id: id, txt: [1]string{rec.value}, created: unixNano(rec.created), ttl: rec.ttl, ns: s.nsOf(ns),
+		})
+		s.ids[id] = e
+		s.touch(e)
 	}
 }
 
-func (s *store) putDelegation(key types.NamespacedName, d *delegationIn) {
-	if old, ok := s.delegations[key]; ok {
-		if d != nil && d.target == old.target && d.claim.Confirmed == old.confirmed && unixNano(d.claim.Created) == old.created {
-			return
-		}
-		delete(s.delegations, key)
-		s.unref(old.target, func(r *nameRefs) { remove(&r.delegations, key) })
+func (s *store) putDelegation(id objID, ns string, d *delegationIn) {
+	if d != nil && (d.target == "" || s.zoneOf(d.target) == "") {
+		d = nil // no target yet, or outside the served zones
 	}
-	if d != nil && d.target != "" && s.zoneOf(d.target) != "" {
-		key = s.key(key)
-		r := s.refs(d.target)
-		s.delegations[key] = delegationEntry{target: r.name, created: unixNano(d.claim.Created), confirmed: d.claim.Confirmed}
-		add(&r.delegations, key)
-		s.dirty[r.name] = struct{}{}
+	if e := s.ids[id]; e != nil {
+		if i := e.del(id); i >= 0 {
+			old := e.dels[i]
+			if d != nil && d.target == e.name && d.claim.Confirmed == old.confirmed && unixNano(d.claim.Created) == old.created {
+				return
+			}
+			e = s.edit(e.name, false)
+			e.dels = slices.Delete(e.dels, i, i+1)
+			if len(e.dels) == 0 {
+				e.dels = nil
+			}
+			delete(s.ids, id)
+			s.touch(e)
+		}
+	}
+	if d != nil {
+		e := s.edit(d.target, true)
+		e.dels = append(e.dels, delSlot{id: id, created: unixNano(d.claim.Created), ns: s.nsOf(ns), confirmed: d.claim.Confirmed})
+		s.ids[id] = e
+		s.touch(e)
 	}
 }
 
 func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 	s.nstatic -= len(s.statics[key])
 	for _, rr := range s.statics[key] {
-		s.unref(canonical(rr.Header().Name), func(r *nameRefs) {
-			if r.statics != nil {
-				if remove(r.statics, key); len(*r.statics) == 0 {
-					r.statics = nil
-				}
-			}
-		})
+		name := canonical(rr.Header().Name)
+		if keys := slices.DeleteFunc(s.staticsAt[name], func(k types.NamespacedName) bool { return k == key }); len(keys) > 0 {
+			s.staticsAt[name] = keys
+		} else {
+			delete(s.staticsAt, name)
+		}
+		s.touch(s.edit(name, true))
 	}
 	delete(s.statics, key)
 	var kept []dns.RR
@@ -393,12 +546,10 @@ func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 			continue
 		}
 		kept = append(kept, rr)
-		r := s.refs(name)
-		if r.statics == nil {
-			r.statics = new([]types.NamespacedName)
+		if !slices.Contains(s.staticsAt[name], key) {
+			s.staticsAt[name] = append(s.staticsAt[name], key)
 		}
-		add(r.statics, key)
-		s.dirty[name] = struct{}{}
+		s.touch(s.edit(name, true))
 	}
 	if len(kept) > 0 {
 		s.statics[key] = kept
@@ -407,7 +558,7 @@ func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 }
 
 // goLive publishes the first snapshot (built from everything seen so far) and makes every later
-// change publish at once. Called when the informers have synced.
+// change publish at once. Called when the reflectors have synced.
 func (s *store) goLive() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -421,75 +572,91 @@ func (s *store) publishIfLive() {
 	}
 }
 
-// owner returns the namespace that owns a target, by v1alpha1.Claim's rule; ok is false when
-// no Delegation names the target.
-func (s *store) owner(refs *nameRefs) (ns string, ok bool) {
+// owner returns the index of the namespace that owns the entry's name by v1alpha1.Claim's rule;
+// ok is false when no Delegation names it.
+func (s *store) owner(e *entry) (ns uint32, ok bool) {
 	var best v1alpha1.Claim
-	for _, key := range refs.delegations {
-		if c := s.delegations[key].claim(key); !ok || c.Before(best) {
-			best, ok = c, true
+	for _, d := range e.dels {
+		c := v1alpha1.Claim{Confirmed: d.confirmed, Created: timeOf(d.created), Namespace: s.nsNames[d.ns]}
+		if !ok || c.Before(best) {
+			best, ns, ok = c, d.ns, true
 		}
 	}
-	return best.Namespace, ok
+	return ns, ok
 }
 
-// build computes the node at a canonical name from the stored objects. self reports whether
-// the name exists on its own (it has data or is a delegated target).
-func (s *store) build(name string, now time.Time) (n *node, self bool) {
+// build recomputes what the entry serves from the stored objects, and reports whether the
+// name exists on its own (it has data or is a delegated target).
+func (s *store) build(e *entry, now time.Time) (self bool) {
+	name := e.name
 	var rrs []dns.RR
 	rrs = append(rrs, s.fixed[name]...)
-	refs := s.byName[name]
-	if refs != nil {
-		var statics []types.NamespacedName
-		if refs.statics != nil {
-			statics = *refs.statics
-		}
-		for _, key := range statics {
-			for _, rr := range s.statics[key] {
-				if canonical(rr.Header().Name) == name {
-					rrs = append(rrs, rr)
-				}
+	for _, key := range s.staticsAt[name] {
+		for _, rr := range s.statics[key] {
+			if canonical(rr.Header().Name) == name {
+				rrs = append(rrs, rr)
 			}
 		}
-		owner, delegated := s.owner(refs)
-		self = delegated
-		if len(statics) > 0 || len(s.fixed[name]) > 0 || s.soaTmpl[name].Hdr.Name != "" {
-			// The zone's own names (its apex, its name servers, names with ConfigMap
-			// records) are nobody's target: TXT records a namespace wrote there would speak
-			// for the zone. The controller refuses such a spec.target too.
-			delegated = false
+	}
+	e.fixed = nil
+	if len(rrs) > 0 {
+		e.fixed = &fixedSets{rrsets: groupRRsets(rrs)}
+	}
+	owner, delegated := s.owner(e)
+	self = delegated || len(rrs) > 0
+	if len(rrs) > 0 || s.soaTmpl[name].Hdr.Name != "" {
+		// The zone's own names (its apex, its name servers, names with ConfigMap records)
+		// are nobody's target: TXT records a namespace wrote there would speak for the zone.
+		// The controller refuses such a spec.target too.
+		delegated = false
+	}
+	// Served records first within a value, so appendTXT skips only duplicates of a served one.
+	slices.SortFunc(e.recs, func(a, b recSlot) int {
+		if c := strings.Compare(a.txt[0], b.txt[0]); c != 0 {
+			return c
 		}
-		for _, key := range refs.records {
-			rec := s.records[key]
-			serve := delegated && key.Namespace == owner
+		return boolOrder(b.ns == owner && delegated, a.ns == owner && delegated)
+	})
+	e.ttl = 0
+	first := true
+	for i := range e.recs {
+		r := &e.recs[i]
+		serve := delegated && r.ns == owner
+		if serve {
+			self = true
+			ttl := r.ttl
+			if ttl == 0 {
+				ttl = s.defaultTTL
+			}
+			if first || ttl < e.ttl {
+				e.ttl = ttl
+			}
+			first = false
+			if !r.served && r.created > s.since.UnixNano() && s.observe != nil {
+				s.observe(now.Sub(time.Unix(0, r.created)))
+			}
+		}
+		if serve != r.served {
+			r.served = serve
 			if serve {
-				ttl := rec.ttl
-				if ttl == 0 {
-					ttl = s.defaultTTL
-				}
-				rrs = append(rrs, &dns.TXT{
-					Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
-					Txt: []string{rec.value},
-				})
-				if !rec.served && rec.created > s.since.UnixNano() && s.observe != nil {
-					s.observe(now.Sub(time.Unix(0, rec.created)))
-				}
-			}
-			if serve != rec.served {
-				rec.served = serve
-				s.records[key] = rec
-				if serve {
-					s.nserved++
-				} else {
-					s.nserved--
-				}
+				s.nserved++
+			} else {
+				s.nserved--
 			}
 		}
 	}
-	if len(rrs) == 0 {
-		return &node{}, self
+	return self
+}
+
+// boolOrder orders false before true.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
 	}
-	return &node{rrsets: groupRRsets(rrs)}, true
+	return -1
 }
 
 // groupRRsets sorts records into RRsets: deduplicated, in a stable order, one TTL per RRset
@@ -541,78 +708,54 @@ func rdata(rr dns.RR) string {
 	return s[len(rr.Header().String()):]
 }
 
-// publish rebuilds the nodes of the dirty names (and of their ancestors whose existence
-// changed) into copies of the affected shards and swaps the snapshot in.
+// publish rebuilds the changed entries (and the empty non-terminals above names whose
+// existence changed) and hands the writer's maps to readers as the next snapshot.
 func (s *store) publish() {
 	if len(s.dirty) == 0 && s.snap.Load() != nil {
 		return
 	}
 	now := time.Now()
-	old := s.snap.Load()
-	next := &snapshot{soa: map[string]*dns.SOA{}}
-	if old != nil {
-		next.shards = old.shards
-	}
-	var cloned [shardCount]bool
-
-	// Names whose own existence flips change the empty non-terminals above them.
-	touched := map[string]struct{}{}
-	built := map[string]*node{}
-	for name := range s.dirty {
-		touched[name] = struct{}{}
-		n, self := s.build(name, now)
-		built[name] = n
-		if self == s.self[name] {
+	// Ancestors whose descendants come or go join the list as it is walked.
+	for i := 0; i < len(s.dirty); i++ {
+		e := s.dirty[i]
+		self := s.build(e, now)
+		if self == e.self {
 			continue
 		}
-		if self {
-			s.self[name] = true
-		} else {
-			delete(s.self, name)
-		}
-		zone := s.zoneOf(name)
-		for a := parent(name); a != "" && len(a) > len(zone); a = parent(a) {
+		e.self = self
+		zone := s.zoneOf(e.name)
+		for a := parent(e.name); a != "" && len(a) > len(zone); a = parent(a) {
 			if self {
 				s.desc[a]++
 			} else if s.desc[a]--; s.desc[a] <= 0 {
 				delete(s.desc, a)
 			}
-			touched[a] = struct{}{}
+			s.touch(s.edit(a, true))
 		}
 	}
-	for name := range touched {
-		n, ok := built[name]
-		if !ok {
-			n, _ = s.build(name, now)
-		}
-		exists := len(n.rrsets) > 0 || s.self[name] || s.desc[name] > 0 || s.soaTmpl[name].Hdr.Name != ""
-		i := shardOf(name)
-		if !cloned[i] {
-			next.shards[i] = maps.Clone(next.shards[i])
-			if next.shards[i] == nil {
-				next.shards[i] = map[string]*node{}
-			}
-			cloned[i] = true
-		}
-		if exists {
-			next.shards[i][name] = n
-		} else {
-			delete(next.shards[i], name)
+	for _, e := range s.dirty {
+		e.dirty = false
+		e.exists = e.self || s.desc[e.name] > 0 || s.soaTmpl[e.name].Hdr.Name != ""
+		if !e.exists && e.recs == nil && e.dels == nil {
+			delete(s.shards[shardOf(e.name)], e.name) // edit made this shard the writer's
 		}
 	}
-	if len(s.dirty) > 1024 {
-		// clear keeps a map's table: after the initial sync that would be one slot per name.
-		s.dirty = map[string]struct{}{}
+	if cap(s.dirty) > 1024 {
+		s.dirty = nil // after the initial sync the list would keep one slot per name
 	} else {
 		clear(s.dirty)
+		s.dirty = s.dirty[:0]
 	}
 
 	s.serial = max(s.serial+1, uint32(now.Unix()))
+	next := &snapshot{shards: s.shards, soa: make(map[string]*dns.SOA, len(s.soaTmpl))}
 	for z, tmpl := range s.soaTmpl {
 		soa := tmpl
 		soa.Serial = s.serial
 		next.soa[z] = &soa
 	}
+	s.owned = [shardCount]bool{}
+	s.gen++
 	s.snap.Store(next)
 	snapshotRebuilds.Inc()
 	recordsGauge.WithLabelValues("challenge").Set(float64(s.nserved))
