@@ -241,6 +241,25 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		logf("-scale-only: sync %s, RSS %s (peak %s), Go heap in use %s, runtime Sys %s\n%s\nCPU during the sync:\n%s",
 			ms(large.syncTime), mb(large.afterSync.RSS), mb(large.afterSync.HWM), mb(large.heap.HeapInuse), mb(large.heap.Sys), top, res.syncTop)
+		// The memory that counts is the serving one: RSS after dnsperf, as in the report.
+		workloads, err := writeWorkloads(dir, o, file, small, large)
+		if err != nil {
+			return err
+		}
+		for _, w := range workloads {
+			if w.name == "hit" || w.name == "hit-spread" {
+				run, _, err := runDNSPerf(ctx, o.perf, large, w)
+				if err != nil {
+					return err
+				}
+				logf("  %s: %.0f qps", w.name, run.qps)
+			}
+		}
+		after, err := memoryOf(large.proc)
+		if err != nil {
+			return err
+		}
+		logf("-scale-only: RSS %s after dnsperf (peak %s)", mb(after.RSS), mb(after.HWM))
 		return nil
 	}
 	res.servers = []*server{file, small, large}

@@ -57,14 +57,28 @@ func idOf(kind byte, key types.NamespacedName) objID {
 	return id
 }
 
-// recSlot is how the store keeps a ChallengeRecord, in the entry of its name.
+// recSlot is how the store keeps a ChallengeRecord, in the entry of its name: 48 bytes.
 type recSlot struct {
 	id      objID
 	txt     [1]string // the value; served TXT records use txt[:] as their Txt, never writing it
 	created int64     // Unix nanoseconds, noTime for none
 	ttl     uint32    // 0: the plugin's default
-	ns      uint32    // index into store.nsNames
-	served  bool      // the published entry answers it
+	nsFlags uint32    // index into store.nsNames, and servedFlag
+}
+
+// servedFlag marks a recSlot the published entry answers. It is the top bit of nsFlags:
+// a server never sees two billion namespaces.
+const servedFlag = 1 << 31
+
+func (r *recSlot) ns() uint32   { return r.nsFlags &^ servedFlag }
+func (r *recSlot) served() bool { return r.nsFlags&servedFlag != 0 }
+
+func (r *recSlot) setServed(served bool) {
+	if served {
+		r.nsFlags |= servedFlag
+	} else {
+		r.nsFlags &^= servedFlag
+	}
 }
 
 // delSlot is how the store keeps a Delegation, in the entry of its target. Its name is not
@@ -76,21 +90,22 @@ type delSlot struct {
 	confirmed bool
 }
 
-// entry is everything the store holds at one canonical name and what is served there. An
-// entry in a published snapshot is immutable: the writer changes a copy (see store.edit).
-// The snapshot is the index: there is no second map of names.
+// entry is everything the store holds at one canonical name and what is served there: 80
+// bytes. An entry in a published snapshot is immutable: the writer changes a copy (see
+// store.edit). The snapshot is the index: there is no second map of names, and no map of
+// objects either (see store.locate).
 type entry struct {
 	name  string
 	recs  []recSlot // sorted by value once published
 	dels  []delSlot
 	fixed *fixedSets // records from the Corefile and ConfigMaps; nil for none
 	ttl   uint32     // TTL of the served TXT RRset, the smallest of its records' (RFC 2181 5.2)
-	gen   uint64     // the store generation that may still change the entry
 	self  bool       // the name has data or is a delegated target
 	// exists says the name is answered (NOERROR) rather than NXDOMAIN: it has data, is a
 	// delegated target, the apex, or an empty non-terminal above such names.
 	exists bool
-	dirty  bool // in store.dirty
+	// dirty says the entry is the writer's: changed since the last publish, which rebuilds it.
+	dirty bool
 }
 
 // fixedSets are the RRsets of a name with Corefile or ConfigMap records, grouped by type.
@@ -119,7 +134,7 @@ func (f *fixedSets) get(qtype uint16) []dns.RR {
 func (e *entry) appendTXT(dst []dns.RR, name string) []dns.RR {
 	for i := range e.recs {
 		r := &e.recs[i]
-		if !r.served || (i > 0 && e.recs[i-1].served && e.recs[i-1].txt[0] == r.txt[0]) {
+		if !r.served() || (i > 0 && e.recs[i-1].served() && e.recs[i-1].txt[0] == r.txt[0]) {
 			continue // not served, or a duplicate (build sorts served records first in a value)
 		}
 		dst = append(dst, &dns.TXT{
@@ -227,6 +242,11 @@ func timeOf(ns int64) time.Time {
 // shard after a publish copies its map, the first change to an entry copies the entry, and
 // publish hands the copies to readers as the next snapshot. Between two publishes the writer
 // changes its copies in place, so the initial sync and a relist copy nothing.
+//
+// An object is found where its last known state puts it: a ChallengeRecord at its fqdn, a
+// Delegation at its target (the reflectors hand over the old object on a delete), and the
+// objects without a place here (no target yet, or outside the zones) in placeless. Only an
+// update that moves an object needs a walk over all entries; targets never move once assigned.
 type store struct {
 	zones      []string // canonical zone names, longest first
 	defaultTTL uint32
@@ -237,8 +257,7 @@ type store struct {
 	mu        sync.Mutex
 	shards    [shardCount]map[string]*entry // the next snapshot's maps
 	owned     [shardCount]bool              // shards[i] is a copy no reader has seen
-	gen       uint64                        // entries of this generation are the writer's
-	ids       map[objID]*entry              // every ChallengeRecord and Delegation held, by id
+	placeless map[objID]placeless           // objects held that no name serves
 	statics   map[types.NamespacedName][]dns.RR
 	staticsAt map[string][]types.NamespacedName // name → ConfigMaps with records there
 	desc      map[string]int                    // number of self names strictly below
@@ -250,6 +269,7 @@ type store struct {
 	serial    uint32
 	nstatic   int // records held from ConfigMaps
 	nserved   int // ChallengeRecords the published snapshot answers
+	walks     int // searches through every entry (locate)
 
 	snap atomic.Pointer[snapshot]
 }
@@ -261,7 +281,7 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 		soaTmpl:    map[string]dns.SOA{},
 		fixed:      map[string][]dns.RR{},
 		observe:    observe,
-		ids:        map[objID]*entry{},
+		placeless:  map[objID]placeless{},
 		statics:    map[types.NamespacedName][]dns.RR{},
 		staticsAt:  map[string][]types.NamespacedName{},
 		desc:       map[string]int{},
@@ -290,10 +310,10 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 				}
 			}
 		}
-		s.touch(s.edit(z, true))
+		s.edit(z, true)
 	}
 	for name := range s.fixed {
-		s.touch(s.edit(name, true))
+		s.edit(name, true)
 	}
 	return s
 }
@@ -314,13 +334,19 @@ func (s *store) load() *snapshot { return s.snap.Load() }
 // synced reports whether a snapshot has been published.
 func (s *store) synced() bool { return s.snap.Load() != nil }
 
-// edit returns the entry at the canonical name for the writer to change: the entry itself
-// when no reader has seen it, else a copy put in its place. When there is none, it creates
-// one if create is set and returns nil otherwise.
+// placeless is what the store keeps of an object that no name serves.
+type placeless struct {
+	ns   uint32
+	kind byte
+}
+
+// edit returns the entry at the canonical name for the writer to change, marked for the next
+// publish: the entry itself when no reader has seen it, else a copy put in its place. When
+// there is none, it creates one if create is set and returns nil otherwise.
 func (s *store) edit(name string, create bool) *entry {
 	i := shardOf(name)
 	e := s.shards[i][name]
-	if e != nil && e.gen == s.gen {
+	if e != nil && e.dirty {
 		return e
 	}
 	if e == nil && !create {
@@ -334,30 +360,17 @@ func (s *store) edit(name string, create bool) *entry {
 		s.owned[i] = true
 	}
 	if e == nil {
-		e = &entry{name: name, gen: s.gen}
+		e = &entry{name: name}
 	} else {
 		c := *e
 		c.recs = slices.Clone(e.recs)
 		c.dels = slices.Clone(e.dels)
-		c.gen, c.dirty = s.gen, false
 		e = &c
-		for _, r := range e.recs {
-			s.ids[r.id] = e
-		}
-		for _, d := range e.dels {
-			s.ids[d.id] = e
-		}
 	}
+	e.dirty = true
+	s.dirty = append(s.dirty, e)
 	s.shards[i][name] = e
 	return e
-}
-
-// touch marks an entry of this generation for rebuilding at the next publish.
-func (s *store) touch(e *entry) {
-	if !e.dirty {
-		e.dirty = true
-		s.dirty = append(s.dirty, e)
-	}
 }
 
 // nsOf returns the index of a namespace, adding it: a few namespaces own thousands of objects.
@@ -372,19 +385,59 @@ func (s *store) nsOf(ns string) uint32 {
 	return i
 }
 
-// setRecord adds, replaces (rec != nil) or removes (rec == nil) a ChallengeRecord.
+// The ways the store finds an object it may hold (see store.locate).
+const (
+	isNew   = iota // an add: the object is not held, unless at its own name
+	mayMove        // an update: anywhere
+	wasAt          // a delete: where its last known state puts it, else anywhere
+)
+
+// setRecord adds or replaces (rec != nil) or removes (rec == nil, a delete whose last state is
+// unknown) a ChallengeRecord. An update may move it.
 func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.putRecord(idOf(kindRecord, key), key.Namespace, rec)
+	s.putRecord(idOf(kindRecord, key), key.Namespace, rec, mayMove, nil)
 	s.publishIfLive()
 }
 
-// setDelegation adds, replaces or removes a Delegation.
+// addRecord adds a ChallengeRecord the watch reports as new.
+func (s *store) addRecord(key types.NamespacedName, rec *recordIn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putRecord(idOf(kindRecord, key), key.Namespace, rec, isNew, nil)
+	s.publishIfLive()
+}
+
+// deleteRecord removes a ChallengeRecord; last is its last known state.
+func (s *store) deleteRecord(key types.NamespacedName, last *recordIn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putRecord(idOf(kindRecord, key), key.Namespace, nil, wasAt, last)
+	s.publishIfLive()
+}
+
+// setDelegation adds, replaces or removes (d == nil, last state unknown) a Delegation.
 func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.putDelegation(idOf(kindDelegation, key), key.Namespace, d)
+	s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, mayMove, nil)
+	s.publishIfLive()
+}
+
+// addDelegation adds a Delegation the watch reports as new.
+func (s *store) addDelegation(key types.NamespacedName, d *delegationIn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, isNew, nil)
+	s.publishIfLive()
+}
+
+// deleteDelegation removes a Delegation; last is its last known state.
+func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putDelegation(idOf(kindDelegation, key), key.Namespace, nil, wasAt, last)
 	s.publishIfLive()
 }
 
@@ -411,38 +464,48 @@ func (s *store) replace(namespace string, list objects) {
 	nsIndex, scoped := s.nsIndex[namespace]
 	inScope := func(ns uint32) bool { return namespace == "" || (scoped && ns == nsIndex) }
 	if list.records != nil || list.delegations != nil {
-		listed := make(map[objID]struct{}, len(list.records)+len(list.delegations))
-		for key := range list.records {
-			listed[idOf(kindRecord, key)] = struct{}{}
-		}
-		for key := range list.delegations {
-			listed[idOf(kindDelegation, key)] = struct{}{}
-		}
-		var gone []objID
-		for id, e := range s.ids {
-			if _, ok := listed[id]; ok {
-				continue
-			}
-			if list.records != nil {
-				if i := e.rec(id); i >= 0 && inScope(e.recs[i].ns) {
-					gone = append(gone, id)
+		// Where each held object of the kind in scope is ("" for placeless): one walk over the
+		// entries, not one per object. Empty at the initial sync.
+		held := map[objID]string{}
+		for _, shard := range s.shards {
+			for name, e := range shard {
+				if list.records != nil {
+					for i := range e.recs {
+						if inScope(e.recs[i].ns()) {
+							held[e.recs[i].id] = name
+						}
+					}
+				}
+				if list.delegations != nil {
+					for i := range e.dels {
+						if inScope(e.dels[i].ns) {
+							held[e.dels[i].id] = name
+						}
+					}
 				}
 			}
-			if list.delegations != nil {
-				if i := e.del(id); i >= 0 && inScope(e.dels[i].ns) {
-					gone = append(gone, id)
-				}
-			}
 		}
-		for _, id := range gone {
-			s.putRecord(id, "", nil)
-			s.putDelegation(id, "", nil)
+		for id, p := range s.placeless {
+			if (p.kind == kindRecord) == (list.records != nil) && inScope(p.ns) {
+				held[id] = ""
+			}
 		}
 		for key, rec := range list.records {
-			s.putRecord(idOf(kindRecord, key), key.Namespace, rec)
+			id := idOf(kindRecord, key)
+			s.putRecord(id, key.Namespace, rec, isNew, &recordIn{fqdn: held[id]})
+			delete(held, id)
 		}
 		for key, d := range list.delegations {
-			s.putDelegation(idOf(kindDelegation, key), key.Namespace, d)
+			id := idOf(kindDelegation, key)
+			s.putDelegation(id, key.Namespace, d, isNew, &delegationIn{target: held[id]})
+			delete(held, id)
+		}
+		for id, name := range held { // not listed: deleted while the watch was down
+			if list.records != nil {
+				s.putRecord(id, "", nil, isNew, &recordIn{fqdn: name})
+			} else {
+				s.putDelegation(id, "", nil, isNew, &delegationIn{target: name})
+			}
 		}
 	}
 	if list.statics != nil {
@@ -468,62 +531,109 @@ func (e *entry) del(id objID) int {
 	return slices.IndexFunc(e.dels, func(d delSlot) bool { return d.id == id })
 }
 
-func (s *store) putRecord(id objID, ns string, rec *recordIn) {
-	if rec != nil && s.zoneOf(rec.fqdn) == "" {
-		rec = nil // outside the served zones: not kept
-	}
-	if e := s.ids[id]; e != nil {
-		if i := e.rec(id); i >= 0 {
-			old := e.recs[i]
-			if rec != nil && rec.fqdn == e.name && rec.value == old.txt[0] && rec.ttl == old.ttl {
-				return // a resync or a metadata change: nothing served changes
+// locate finds a held object: at the name its state gives (hint), among the placeless, and
+// then, unless how is isNew, in every entry. index finds it in an entry. It returns the entry
+// and the index there, or e == nil and held telling whether it is placeless.
+func (s *store) locate(id objID, hint string, how int, index func(*entry) int) (e *entry, i int, held bool) {
+	if hint != "" {
+		if e := s.shards[shardOf(hint)][hint]; e != nil {
+			if i := index(e); i >= 0 {
+				return e, i, true
 			}
-			e = s.edit(e.name, false)
-			if old.served {
-				s.nserved--
-			}
-			e.recs = slices.Delete(e.recs, i, i+1)
-			if len(e.recs) == 0 {
-				e.recs = nil
-			}
-			delete(s.ids, id)
-			s.touch(e)
 		}
 	}
-	if rec != nil {
+	if _, ok := s.placeless[id]; ok {
+		return nil, -1, true
+	}
+	if how == isNew {
+		return nil, -1, false
+	}
+	// A moved object, or a delete of an object whose old state was not what the store holds:
+	// rare, and a walk over every entry (about a millisecond at 100,000 names).
+	s.walks++
+	for _, shard := range s.shards {
+		for _, e := range shard {
+			if i := index(e); i >= 0 {
+				return e, i, true
+			}
+		}
+	}
+	return nil, -1, false
+}
+
+// putRecord adds, replaces (rec != nil) or removes a ChallengeRecord; last is its last known
+// state, nil for rec itself.
+func (s *store) putRecord(id objID, ns string, rec *recordIn, how int, last *recordIn) {
+	if last == nil {
+		last = rec
+	}
+	hint := ""
+	if last != nil {
+		hint = last.fqdn
+	}
+	inZone := rec != nil && s.zoneOf(rec.fqdn) != ""
+	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.rec(id) })
+	switch {
+	case e != nil:
+		old := &e.recs[i]
+		if inZone && rec.fqdn == e.name && rec.value == old.txt[0] && rec.ttl == old.ttl {
+			return // a resync or a metadata change: nothing served changes
+		}
+		served := old.served()
+		e = s.edit(e.name, false)
+		if served {
+			s.nserved--
+		}
+		e.recs = slices.Delete(e.recs, i, i+1)
+		if len(e.recs) == 0 {
+			e.recs = nil
+		}
+	case held:
+		delete(s.placeless, id)
+	}
+	switch {
+	case inZone:
 		e := s.edit(rec.fqdn, true)
 		e.recs = append(e.recs, recSlot{
-			id: id, txt: [1]string{rec.value}, created: unixNano(rec.created), ttl: rec.ttl, ns: s.nsOf(ns),
+			id: id, txt: [1]string{rec.value}, created: unixNano(rec.created), ttl: rec.ttl, nsFlags: s.nsOf(ns),
 		})
-		s.ids[id] = e
-		s.touch(e)
+	case rec != nil:
+		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindRecord} // outside the zones
 	}
 }
 
-func (s *store) putDelegation(id objID, ns string, d *delegationIn) {
-	if d != nil && (d.target == "" || s.zoneOf(d.target) == "") {
-		d = nil // no target yet, or outside the served zones
+// putDelegation adds, replaces (d != nil) or removes a Delegation; last is its last known
+// state, nil for d itself.
+func (s *store) putDelegation(id objID, ns string, d *delegationIn, how int, last *delegationIn) {
+	if last == nil {
+		last = d
 	}
-	if e := s.ids[id]; e != nil {
-		if i := e.del(id); i >= 0 {
-			old := e.dels[i]
-			if d != nil && d.target == e.name && d.claim.Confirmed == old.confirmed && unixNano(d.claim.Created) == old.created {
-				return
-			}
-			e = s.edit(e.name, false)
-			e.dels = slices.Delete(e.dels, i, i+1)
-			if len(e.dels) == 0 {
-				e.dels = nil
-			}
-			delete(s.ids, id)
-			s.touch(e)
+	hint := ""
+	if last != nil {
+		hint = last.target
+	}
+	placed := d != nil && d.target != "" && s.zoneOf(d.target) != ""
+	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.del(id) })
+	switch {
+	case e != nil:
+		old := e.dels[i]
+		if placed && d.target == e.name && d.claim.Confirmed == old.confirmed && unixNano(d.claim.Created) == old.created {
+			return
 		}
+		e = s.edit(e.name, false)
+		e.dels = slices.Delete(e.dels, i, i+1)
+		if len(e.dels) == 0 {
+			e.dels = nil
+		}
+	case held:
+		delete(s.placeless, id)
 	}
-	if d != nil {
+	switch {
+	case placed:
 		e := s.edit(d.target, true)
 		e.dels = append(e.dels, delSlot{id: id, created: unixNano(d.claim.Created), ns: s.nsOf(ns), confirmed: d.claim.Confirmed})
-		s.ids[id] = e
-		s.touch(e)
+	case d != nil:
+		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindDelegation} // no target yet, or outside the zones
 	}
 }
 
@@ -536,7 +646,7 @@ func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 		} else {
 			delete(s.staticsAt, name)
 		}
-		s.touch(s.edit(name, true))
+		s.edit(name, true)
 	}
 	delete(s.statics, key)
 	var kept []dns.RR
@@ -549,7 +659,7 @@ func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
 		if !slices.Contains(s.staticsAt[name], key) {
 			s.staticsAt[name] = append(s.staticsAt[name], key)
 		}
-		s.touch(s.edit(name, true))
+		s.edit(name, true)
 	}
 	if len(kept) > 0 {
 		s.statics[key] = kept
@@ -615,13 +725,13 @@ func (s *store) build(e *entry, now time.Time) (self bool) {
 		if c := strings.Compare(a.txt[0], b.txt[0]); c != 0 {
 			return c
 		}
-		return boolOrder(b.ns == owner && delegated, a.ns == owner && delegated)
+		return boolOrder(b.ns() == owner && delegated, a.ns() == owner && delegated)
 	})
 	e.ttl = 0
 	first := true
 	for i := range e.recs {
 		r := &e.recs[i]
-		serve := delegated && r.ns == owner
+		serve := delegated && r.ns() == owner
 		if serve {
 			self = true
 			ttl := r.ttl
@@ -632,12 +742,12 @@ func (s *store) build(e *entry, now time.Time) (self bool) {
 				e.ttl = ttl
 			}
 			first = false
-			if !r.served && r.created > s.since.UnixNano() && s.observe != nil {
+			if !r.served() && r.created > s.since.UnixNano() && s.observe != nil {
 				s.observe(now.Sub(time.Unix(0, r.created)))
 			}
 		}
-		if serve != r.served {
-			r.served = serve
+		if serve != r.served() {
+			r.setServed(serve)
 			if serve {
 				s.nserved++
 			} else {
@@ -730,7 +840,7 @@ func (s *store) publish() {
 			} else if s.desc[a]--; s.desc[a] <= 0 {
 				delete(s.desc, a)
 			}
-			s.touch(s.edit(a, true))
+			s.edit(a, true)
 		}
 	}
 	for _, e := range s.dirty {
@@ -755,7 +865,6 @@ func (s *store) publish() {
 		next.soa[z] = &soa
 	}
 	s.owned = [shardCount]bool{}
-	s.gen++
 	s.snap.Store(next)
 	snapshotRebuilds.Inc()
 	recordsGauge.WithLabelValues("challenge").Set(float64(s.nserved))

@@ -146,3 +146,110 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestObjectsAreFoundWhereTheyAre checks how the store finds objects without a map of them:
+// at the name their state gives, among the placeless ones, and by a walk only when one moved.
+func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	s := a.store
+	s.goLive()
+	old := time.Now().Add(-time.Hour)
+	t1, t2 := "one.acme.example.com.", "two.acme.example.com."
+	walks := func(step string, want int) {
+		t.Helper()
+		if s.walks != want {
+			t.Fatalf("%s: %d walks over all entries, want %d", step, s.walks, want)
+		}
+	}
+	serves := func(step, name, want string) {
+		t.Helper()
+		if got := txtValues(s.load(), name); got != want {
+			t.Fatalf("%s: %s serves %q, want %q", step, name, got, want)
+		}
+	}
+
+	// A Delegation without a target yet is held, placeless; its target comes with an update.
+	s.addDelegation(nn("ns", "d1"), &delegationIn{target: "", claim: claim(old)})
+	s.setDelegation(nn("ns", "d1"), &delegationIn{target: "", claim: confirmed(claim(old))}) // a status change
+	s.setDelegation(nn("ns", "d1"), &delegationIn{target: t1, claim: confirmed(claim(old))})
+	s.addDelegation(nn("ns", "d2"), &delegationIn{target: t2, claim: claim(old)})
+	s.addRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v"})
+	s.setRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v2"}) // in place
+	s.addRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far"})
+	s.setRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far2"})
+	walks("adds and in-place updates", 0)
+	serves("after the adds", t1, "v2")
+	if len(s.placeless) != 1 {
+		t.Fatalf("%d placeless objects, want 1 (the record outside the zones)", len(s.placeless))
+	}
+
+	// A record moved to another name: found by a walk, served at the new name only.
+	s.setRecord(nn("ns", "r"), &recordIn{fqdn: t2, value: "v2"})
+	walks("a moved record", 1)
+	serves("after the move", t1, "")
+	serves("after the move", t2, "v2")
+
+	// The record outside the zones moves in; a delete whose last state is stale still finds
+	// its object.
+	s.setRecord(nn("ns", "far"), &recordIn{fqdn: t1, value: "far"})
+	walks("a placeless record placed", 1)
+	serves("after placing", t1, "far")
+	s.deleteRecord(nn("ns", "far"), &recordIn{fqdn: t2})
+	walks("a delete with a stale state", 2)
+	serves("after the delete", t1, "")
+	s.deleteRecord(nn("ns", "r"), &recordIn{fqdn: t2})
+	s.deleteDelegation(nn("ns", "d2"), &delegationIn{target: t2})
+	walks("deletes with the right state", 2)
+	serves("after the deletes", t2, "NXDOMAIN")
+	if len(s.placeless) != 0 {
+		t.Errorf("%d placeless objects left, want 0", len(s.placeless))
+	}
+}
+
+// TestRelistMovesAndRemoves checks a relist of one namespace: moved, new, unchanged and gone
+// objects, placeless ones included, and nothing of another namespace touched.
+func TestRelistMovesAndRemoves(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	s := a.store
+	old := time.Now().Add(-time.Hour)
+	for _, ns := range []string{"a", "b"} {
+		s.addDelegation(nn(ns, "d"), &delegationIn{target: ns + ".acme.example.com.", claim: claim(old)})
+		s.addDelegation(nn(ns, "pending"), &delegationIn{claim: claim(old)})
+		s.addRecord(nn(ns, "stay"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-stay"})
+		s.addRecord(nn(ns, "move"), &recordIn{fqdn: "elsewhere.acme.example.com.", value: ns + "-move"})
+		s.addRecord(nn(ns, "gone"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-gone"})
+		s.addRecord(nn(ns, "far"), &recordIn{fqdn: "x.other.example.", value: ns + "-far"})
+	}
+	s.goLive()
+	s.replace("a", objects{records: map[typesNN]*recordIn{
+		nn("a", "stay"): {fqdn: "a.acme.example.com.", value: "a-stay"},
+		nn("a", "move"): {fqdn: "a.acme.example.com.", value: "a-move"},
+		nn("a", "new"):  {fqdn: "a.acme.example.com.", value: "a-new"},
+	}})
+	s.replace("a", objects{delegations: map[typesNN]*delegationIn{
+		nn("a", "d"): {target: "a.acme.example.com.", claim: claim(old)},
+	}})
+	if s.walks != 0 {
+		t.Errorf("the relists walked all entries %d times, want 0", s.walks)
+	}
+	for name, want := range map[string]string{
+		"a.acme.example.com.": "a-move,a-new,a-stay",
+		"b.acme.example.com.": "b-gone,b-stay",
+	} {
+		if got := txtValues(s.load(), name); got != want {
+			t.Errorf("%s serves %q, want %q", name, got, want)
+		}
+	}
+	// b's record outside the zones and b's pending Delegation are all that is placeless.
+	var kinds []string
+	for _, p := range s.placeless {
+		kinds = append(kinds, fmt.Sprintf("%s/%c", s.nsNames[p.ns], p.kind))
+	}
+	slices.Sort(kinds)
+	if want := []string{"b/d", "b/r"}; !slices.Equal(kinds, want) {
+		t.Errorf("placeless after the relists: %v, want %v", kinds, want)
+	}
+	if e := s.shards[shardOf("elsewhere.acme.example.com.")]["elsewhere.acme.example.com."]; e == nil || len(e.recs) != 1 {
+		t.Errorf("elsewhere.acme.example.com. should hold only b's moved record, holds %+v", e)
+	}
+}

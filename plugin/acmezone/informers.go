@@ -434,8 +434,18 @@ type sink struct {
 	once      sync.Once
 }
 
-// Add implements toolscache.ReflectorStore.
-func (k *sink) Add(obj any) error { return k.Update(obj) }
+// Add implements toolscache.ReflectorStore: an object the watch reports as new.
+func (k *sink) Add(obj any) error {
+	switch o := obj.(type) {
+	case *v1alpha1.ChallengeRecord:
+		k.a.store.addRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
+	case *v1alpha1.Delegation:
+		k.a.store.addDelegation(keyOf(o), delegationOf(o))
+	default:
+		return k.Update(obj)
+	}
+	return nil
+}
 
 // Update implements toolscache.ReflectorStore.
 func (k *sink) Update(obj any) error {
@@ -456,9 +466,9 @@ func (k *sink) Update(obj any) error {
 func (k *sink) Delete(obj any) error {
 	switch o := obj.(type) {
 	case *v1alpha1.ChallengeRecord:
-		k.a.store.setRecord(keyOf(o), nil)
+		k.a.store.deleteRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, ""))
 	case *v1alpha1.Delegation:
-		k.a.store.setDelegation(keyOf(o), nil)
+		k.a.store.deleteDelegation(keyOf(o), delegationOf(o))
 	case *corev1.ConfigMap:
 		k.a.store.setStatic(keyOf(o), nil)
 	default:
