@@ -508,6 +508,20 @@ func writeReport(path string, r *results) error {
 		p("| %s | %.0f%% | %s |\n", c.name, v, mb(int64(v/100*float64(r.heapLive))))
 	}
 	p("| everything else (the binary's packages, buffers) | %.0f%% | %s |\n\n", rest, mb(int64(rest/100*float64(r.heapLive))))
+	p("The index is the snapshot: one map entry per served name in one of 256 shard maps, pointing\n")
+	p("to an 80-byte entry that holds the name, a 48-byte slot per ChallengeRecord (a 128-bit id\n")
+	p("instead of its namespace and name, the TXT value, TTL, creation time) and a 32-byte slot per\n")
+	p("Delegation. There is no informer cache and no map of objects: a watch event names the object's\n")
+	p("place (its fqdn or target), and a change copies only the entry and the shard map it touches.\n")
+	p("TXT records are made per answer from the slots (the hit path allocated one per record before\n")
+	p("too). Names and values are the strings decoded from the API server, kept as they are.")
+	if r.storeBytes > 0 {
+		p(" `BenchmarkStoreMemory` measures the store alone at **%.0f bytes per record and its Delegation**\n", r.storeBytes)
+		p("(median of %d runs, [bench-store.txt](bench-store.txt)).", r.storeRuns)
+	}
+	p("\n\nThe RSS is more than the live heap: the binary (every stock plugin) maps about %s of\n", mb(r.file().afterSync.RSS))
+	p("code and data, as the `file` server's RSS shows, and with Go's default GOGC=100 the heap grows\n")
+	p("to about twice the live heap between two collections.\n\n")
 	p("~~~ txt\n%s\n~~~\n\n", r.heapTop)
 
 	p("## What bounds it\n\n")
@@ -570,7 +584,7 @@ func (r *results) analysis(ts []goal) string {
 	p("What the prediction leaves out is the garbage collector, which the profiles count in the\n")
 	p("common path: it takes %.1f%% of `%s`'s CPU time against %.1f%% of `%s`'s. Every query leaves\n", gc(large), large, gc(file), file)
 	p("garbage in the server (the message, buffers, the goroutine), and every collection marks the\n")
-	p("whole live heap again, which with %s records is hundreds of megabytes (see\n", count(r.large().records))
+	p("whole live heap again, which with %s records is %s (see\n", count(r.large().records), mb(r.heapLive))
 	p("[Where the memory goes](#where-the-memory-goes)): a smaller live heap would also buy throughput.\n\n")
 	hitF, nxF := own(file, "hit"), own(file, "nxdomain")
 	for _, t := range ts {
@@ -593,14 +607,7 @@ func (r *results) analysis(ts []goal) string {
 			p("twice the live heap between collections, which is most of the rest of the RSS (a stock CoreDNS\n")
 			p("with this binary starts at about %s). No collector setting brings the RSS below the live\n", mb(r.file().afterSync.RSS))
 			p("heap, so the target needs a smaller live heap: about %.0f bytes per record at GOGC=100, against\n", float64(150e6-r.file().afterSync.RSS)/2/float64(l.records))
-			p("%.0f now. The store keeps one entry per object (no informer cache holds a second copy): a\n", float64(r.heapLive)/float64(l.records))
-			p("map slot per ChallengeRecord and per Delegation with their names and the TXT value, the name's\n")
-			p("references, and the snapshot's node with its ready-made TXT record.")
-			if r.storeBytes > 0 {
-				p(" `BenchmarkStoreMemory` measures the store alone at\n%.0f bytes per record and its Delegation (median of %d runs, [bench-store.txt](bench-store.txt)).", r.storeBytes, r.storeRuns)
-			}
-			p("\nThe rest is Go's maps: a slot costs its key and value plus the free share the map keeps to\n")
-			p("stay fast, and every name is a separately allocated string.\n\n")
+			p("%.0f now. What the store keeps is described in [Where the memory goes](#where-the-memory-goes).\n\n", float64(r.heapLive)/float64(l.records))
 		case strings.Contains(t.what, "initial sync"):
 			l := r.large()
 			p("**%s** — missed, %s. The sync lists every ChallengeRecord and Delegation from the API\n", t.what, t.miss)
@@ -617,8 +624,8 @@ func (r *results) analysis(ts []goal) string {
 			p("same two cores.\n\n")
 		case strings.Contains(t.what, "within 10%"):
 			p("**%s** — missed, %s. The lookup is one map access in one of 256 shards either way.\n", t.what, t.miss)
-			p("What differs is the heap: with %s records every garbage collection marks hundreds of\n", count(r.large().records))
-			p("megabytes (%.1f%% of `%s`'s CPU time in its profile, against %.1f%% for `%s`), and the\n", gc(large), large, gc(file), file)
+			p("What differs is the heap: with %s records every garbage collection marks %s\n", count(r.large().records), mb(r.heapLive))
+			p("(%.1f%% of `%s`'s CPU time in its profile, against %.1f%% for `%s`), and the\n", gc(large), large, gc(file), file)
 			p("maps and records no longer fit in the CPU caches (`hit-spread` above). The per-round ratios\n")
 			p("in the throughput table show how much of the difference is the machine's noise.\n\n")
 		case strings.Contains(t.what, "Propagation"):

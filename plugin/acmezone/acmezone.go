@@ -45,7 +45,7 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	qname, lname := state.QName(), state.Name() // as asked, and lower case
 	server := metrics.WithServer(ctx)
 
-	zone := plugin.Zones(a.cfg.zones).Matches(lname)
+	zone := a.store.zoneOf(lname)
 	if zone == "" {
 		if a.cfg.fall.Through(qname) {
 			return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)

@@ -321,11 +321,26 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 // zoneOf returns the most specific served zone that holds the canonical name, or "".
 func (s *store) zoneOf(name string) string {
 	for _, z := range s.zones {
-		if dns.IsSubDomain(z, name) {
+		if inZone(z, name) {
 			return z
 		}
 	}
 	return ""
+}
+
+// inZone reports whether the canonical name is the canonical zone or below it. It is
+// dns.IsSubDomain without its allocations (it splits both names into labels) for names without
+// escapes, which is every name a resolver asks about here: it runs once per query.
+func inZone(zone, name string) bool {
+	switch {
+	case strings.IndexByte(name, '\\') >= 0:
+		return dns.IsSubDomain(zone, name) // an escaped dot is no label boundary
+	case zone == ".":
+		return true
+	case len(name) <= len(zone):
+		return name == zone
+	}
+	return strings.HasSuffix(name, zone) && name[len(name)-len(zone)-1] == '.'
 }
 
 // load returns the published snapshot, nil before the first sync.
