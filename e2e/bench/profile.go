@@ -54,7 +54,7 @@ var syncCategories = []category{
 
 // heapCategories cut a heap profile (in-use space) of an acmezone server.
 var heapCategories = []category{
-	{name: "strings decoded from the API server and kept (names, TXT values)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList|\(\*lister\)\.streamList)$`), sum: true},
+	{name: "strings decoded from the API server and kept (fqdns and targets, TXT values)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList|\(\*lister\)\.streamList)$`), sum: true},
 	// put* and publish are disjoint callers of store.edit, which allocates entries and maps.
 	{name: "acmezone's index (entries, record and Delegation slots, shard maps)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.(put(Record|Delegation|Static)|publish)$`), sum: true},
 }

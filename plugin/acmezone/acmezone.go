@@ -10,7 +10,6 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
-	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -41,9 +40,16 @@ func (a *ACMEZone) Name() string { return pluginName }
 // ServeDNS implements plugin.Handler. It answers every in-zone question itself, from the
 // current snapshot, and never recurses.
 func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	state := request.Request{W: w, Req: r}
-	qname, lname := state.QName(), state.Name() // as asked, and lower case
 	server := metrics.WithServer(ctx)
+	if len(r.Question) != 1 {
+		return a.fail(server, w, r, dns.RcodeFormatError, "formerr") // RFC 9619
+	}
+	// The name as asked and in lower case. miekg/dns unpacked it in presentation form already:
+	// request.Request's QName and Name would print it again, twice, which is most of the
+	// work of a hit.
+	qname := r.Question[0].Name
+	lname := strings.ToLower(qname)
+	qtype := r.Question[0].Qtype
 
 	zone := a.store.zoneOf(lname)
 	if zone == "" {
@@ -55,7 +61,7 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if r.Opcode != dns.OpcodeQuery {
 		return a.fail(server, w, r, dns.RcodeNotImplemented, "notimp")
 	}
-	switch state.QType() {
+	switch qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		if a.transfer {
 			return plugin.NextOrFailure(a.Name(), a.Next, ctx, w, r)
@@ -80,7 +86,7 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 
 	name := qname
 	result := "answer"
-	if state.QType() == dns.TypeSOA && lname == zone {
+	if qtype == dns.TypeSOA && lname == zone {
 		m.Answer = soa()
 		lname = "" // answered
 	}
@@ -95,7 +101,7 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			result = "nxdomain"
 			break
 		}
-		if state.QType() == dns.TypeANY {
+		if qtype == dns.TypeANY {
 			// RFC 8482 section 4.2: one synthesized HINFO instead of everything at the name.
 			m.Answer = append(m.Answer, &dns.HINFO{
 				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: a.cfg.ttl},
@@ -103,9 +109,9 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			})
 			break
 		}
-		if answer, ok := n.answer(m.Answer, state.QType(), name); ok {
+		if answer, ok := n.answer(m.Answer, qtype, name); ok {
 			m.Answer = answer
-			if state.QType() == dns.TypeNS && lname == zone {
+			if qtype == dns.TypeNS && lname == zone {
 				m.Extra = a.glue(snap, n.get(dns.TypeNS))
 			}
 			break
@@ -128,7 +134,7 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if err := w.WriteMsg(m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
-	responses.WithLabelValues(server, zone, result).Inc()
+	countResponse(server, zone, result)
 	return dns.RcodeSuccess, nil
 }
 
@@ -152,7 +158,7 @@ func (a *ACMEZone) fail(server string, w dns.ResponseWriter, r *dns.Msg, rcode i
 	if err := w.WriteMsg(m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
-	responses.WithLabelValues(server, "", result).Inc()
+	countResponse(server, "", result)
 	return dns.RcodeSuccess, nil
 }
 
