@@ -407,61 +407,48 @@ const (
 	wasAt          // a delete: where its last known state puts it, else anywhere
 )
 
+// change makes one change to the store under its lock, published at once when live.
+func (s *store) change(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+	s.publishIfLive()
+}
+
 // setRecord adds or replaces (rec != nil) or removes (rec == nil, a delete whose last state is
 // unknown) a ChallengeRecord. An update may move it.
 func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putRecord(idOf(kindRecord, key), key.Namespace, rec, mayMove, nil)
-	s.publishIfLive()
+	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, mayMove, nil) })
 }
 
 // addRecord adds a ChallengeRecord the watch reports as new.
 func (s *store) addRecord(key types.NamespacedName, rec *recordIn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putRecord(idOf(kindRecord, key), key.Namespace, rec, isNew, nil)
-	s.publishIfLive()
+	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, isNew, nil) })
 }
 
 // deleteRecord removes a ChallengeRecord; last is its last known state.
 func (s *store) deleteRecord(key types.NamespacedName, last *recordIn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putRecord(idOf(kindRecord, key), key.Namespace, nil, wasAt, last)
-	s.publishIfLive()
+	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, nil, wasAt, last) })
 }
 
 // setDelegation adds, replaces or removes (d == nil, last state unknown) a Delegation.
 func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, mayMove, nil)
-	s.publishIfLive()
+	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, mayMove, nil) })
 }
 
 // addDelegation adds a Delegation the watch reports as new.
 func (s *store) addDelegation(key types.NamespacedName, d *delegationIn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, isNew, nil)
-	s.publishIfLive()
+	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, isNew, nil) })
 }
 
 // deleteDelegation removes a Delegation; last is its last known state.
 func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putDelegation(idOf(kindDelegation, key), key.Namespace, nil, wasAt, last)
-	s.publishIfLive()
+	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, nil, wasAt, last) })
 }
 
 // setStatic replaces the records of one ConfigMap (nil or empty removes them).
 func (s *store) setStatic(key types.NamespacedName, rrs []dns.RR) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.putStatic(key, rrs)
-	s.publishIfLive()
+	s.change(func() { s.putStatic(key, rrs) })
 }
 
 // objects is the content of one list of one kind: what the store replaces on a (re)list.
