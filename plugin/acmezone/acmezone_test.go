@@ -39,6 +39,24 @@ func newTestPlugin(t testing.TB, corefile string) *ACMEZone {
 	return a
 }
 
+// Shorthands for the store's operations in tests, as the reflectors' Update, Add and Delete
+// (with the object's last state) make them; a nil object in setRecord and setDelegation is a
+// delete whose last state is unknown.
+func (s *store) setRecord(key types.NamespacedName, rec *recordIn) { s.record(key, rec, anywhere, nil) }
+func (s *store) addRecord(key types.NamespacedName, rec *recordIn) { s.record(key, rec, isNew, nil) }
+func (s *store) deleteRecord(key types.NamespacedName, last *recordIn) {
+	s.record(key, nil, anywhere, last)
+}
+func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
+	s.delegation(key, d, anywhere, nil)
+}
+func (s *store) addDelegation(key types.NamespacedName, d *delegationIn) {
+	s.delegation(key, d, isNew, nil)
+}
+func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
+	s.delegation(key, nil, anywhere, last)
+}
+
 func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
 
 // claim is a Delegation's claim created at t; setDelegation fills in namespace and name.

@@ -402,9 +402,8 @@ func (s *store) nsOf(ns string) uint32 {
 
 // The ways the store finds an object it may hold (see store.locate).
 const (
-	isNew   = iota // an add: the object is not held, unless at its own name
-	mayMove        // an update: anywhere
-	wasAt          // a delete: where its last known state puts it, else anywhere
+	isNew    = iota // an add: the object is not held, unless at its own name
+	anywhere        // an update, which may move it, or a delete whose last state may be stale
 )
 
 // change makes one change to the store under its lock, published at once when live.
@@ -415,35 +414,16 @@ func (s *store) change(f func()) {
 	s.publishIfLive()
 }
 
-// setRecord adds or replaces (rec != nil) or removes (rec == nil, a delete whose last state is
-// unknown) a ChallengeRecord. An update may move it.
-func (s *store) setRecord(key types.NamespacedName, rec *recordIn) {
-	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, mayMove, nil) })
+// record adds or replaces (rec != nil) or removes (rec == nil) a ChallengeRecord, as one
+// change; how says where it may be held, last is its last known state on a delete (nil:
+// unknown).
+func (s *store) record(key types.NamespacedName, rec *recordIn, how int, last *recordIn) {
+	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, how, last) })
 }
 
-// addRecord adds a ChallengeRecord the watch reports as new.
-func (s *store) addRecord(key types.NamespacedName, rec *recordIn) {
-	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, isNew, nil) })
-}
-
-// deleteRecord removes a ChallengeRecord; last is its last known state.
-func (s *store) deleteRecord(key types.NamespacedName, last *recordIn) {
-	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, nil, wasAt, last) })
-}
-
-// setDelegation adds, replaces or removes (d == nil, last state unknown) a Delegation.
-func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
-	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, mayMove, nil) })
-}
-
-// addDelegation adds a Delegation the watch reports as new.
-func (s *store) addDelegation(key types.NamespacedName, d *delegationIn) {
-	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, isNew, nil) })
-}
-
-// deleteDelegation removes a Delegation; last is its last known state.
-func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
-	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, nil, wasAt, last) })
+// delegation adds, replaces or removes a Delegation, as record does a ChallengeRecord.
+func (s *store) delegation(key types.NamespacedName, d *delegationIn, how int, last *delegationIn) {
+	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, how, last) })
 }
 
 // setStatic replaces the records of one ConfigMap (nil or empty removes them).

@@ -440,25 +440,18 @@ type sink struct {
 }
 
 // Add implements toolscache.ReflectorStore: an object the watch reports as new.
-func (k *sink) Add(obj any) error {
-	switch o := obj.(type) {
-	case *v1alpha1.ChallengeRecord:
-		k.a.store.addRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
-	case *v1alpha1.Delegation:
-		k.a.store.addDelegation(keyOf(o), delegationOf(o))
-	default:
-		return k.Update(obj)
-	}
-	return nil
-}
+func (k *sink) Add(obj any) error { return k.put(obj, isNew) }
 
-// Update implements toolscache.ReflectorStore.
-func (k *sink) Update(obj any) error {
+// Update implements toolscache.ReflectorStore: an object that may have moved.
+func (k *sink) Update(obj any) error { return k.put(obj, anywhere) }
+
+// put hands an added or updated object to the store; how says where the store may hold it.
+func (k *sink) put(obj any, how int) error {
 	switch o := obj.(type) {
 	case *v1alpha1.ChallengeRecord:
-		k.a.store.setRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
+		k.a.store.record(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]), how, nil)
 	case *v1alpha1.Delegation:
-		k.a.store.setDelegation(keyOf(o), delegationOf(o))
+		k.a.store.delegation(keyOf(o), delegationOf(o), how, nil)
 	case *corev1.ConfigMap:
 		k.a.store.setStatic(keyOf(o), k.a.configMapRecords(o))
 	default:
@@ -471,9 +464,9 @@ func (k *sink) Update(obj any) error {
 func (k *sink) Delete(obj any) error {
 	switch o := obj.(type) {
 	case *v1alpha1.ChallengeRecord:
-		k.a.store.deleteRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, ""))
+		k.a.store.record(keyOf(o), nil, anywhere, recordOf(&o.Spec, o.CreationTimestamp.Time, ""))
 	case *v1alpha1.Delegation:
-		k.a.store.deleteDelegation(keyOf(o), delegationOf(o))
+		k.a.store.delegation(keyOf(o), nil, anywhere, delegationOf(o))
 	case *corev1.ConfigMap:
 		k.a.store.setStatic(keyOf(o), nil)
 	default:
