@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 // NameServer is a name server of the challenge zone: its name and the addresses the user's A
@@ -26,6 +29,12 @@ type Options struct {
 	Resolvers []string
 	// AutoDelegate lets the controller create a Delegation for a Challenge that has none.
 	AutoDelegate bool
+	// TargetKey derives and proves targets (v1alpha1.TargetKey); the same key as the CoreDNS
+	// plugin's target_key.
+	TargetKey v1alpha1.TargetKey
+	// LegacyBefore is when targets started to be derived: a Delegation created before it may
+	// keep the target the controller gave it then (see delegation.Reconciler). Zero: none.
+	LegacyBefore time.Time
 }
 
 // ParseNameServer parses "NAME[=ADDR[,ADDR...]]", the --nameserver flag's value.

@@ -10,8 +10,6 @@ const (
 	ConditionVerified = "Verified"
 	// ConditionReady is True when certificates for the domain can be issued through the target.
 	ConditionReady = "Ready"
-	// ConditionConflict is True when an older Delegation in another namespace has the same domain.
-	ConditionConflict = "Conflict"
 )
 
 // ACMEDNSAccountLabel marks the Delegation, Secret and ChallengeRecords of an account of the
@@ -34,12 +32,15 @@ type DelegationSpec struct {
 	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`
 	Domain string `json:"domain"`
 
-	// Target, when set, is the name inside a served zone where the TXT records for the domain are
-	// published, for example "_acme-challenge.example.com." when acmezone is authoritative for
-	// the user's own zone. When unset the controller assigns "<uuid>.<zone>".
+	// Target, when set, pins the target: a name "<uuid>.<zone>" in the challenge zone. It is
+	// honoured only when it is this namespace's own for the domain: the target derived for them
+	// (the one status.target shows without spec.target), or one proved by the annotation
+	// acmezone.io/target-proof, which the controller writes when it keeps a target given by an
+	// earlier version and an administrator writes when migrating from acme-dns or another
+	// cluster (docs/SECURITY.md). Leave it unset to get the namespace's own target.
 	// +optional
 	// +kubebuilder:validation:MaxLength=254
-	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+$`
+	// +kubebuilder:validation:Pattern=`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)+\.?$`
 	Target string `json:"target,omitempty"`
 }
 
@@ -55,8 +56,11 @@ type DNSRecord struct {
 
 // DelegationStatus is what the controller found out about a Delegation.
 type DelegationStatus struct {
-	// Target is the absolute name the domain's challenge records are served at. Once assigned it
-	// never changes, because the user's CNAME points at it.
+	// Target is the absolute name the domain's challenge records are served at, for this
+	// namespace only. It is derived from the namespace and the domain (or is the proved
+	// spec.target), so it never changes while they do not, and re-creating the Delegation gives
+	// it back: the user's CNAME points at it. Empty when spec.target is not honoured (see the
+	// Ready condition). It only shows the target: nothing reads it to decide one.
 	// +optional
 	Target string `json:"target,omitempty"`
 
@@ -69,7 +73,7 @@ type DelegationStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions are Verified, Ready and Conflict.
+	// Conditions are Verified (public DNS sends the challenge name to this target) and Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -77,8 +81,10 @@ type DelegationStatus struct {
 }
 
 // Delegation says that DNS-01 challenges of spec.domain are answered by acmezone at a target
-// name, and that this namespace may publish ChallengeRecords there. The target belongs to the
-// namespace of the oldest Delegation that names it; records from other namespaces are not served.
+// name, and that this namespace may publish ChallengeRecords there. The target is this
+// namespace's own (TargetKey.Target): no other namespace's records are ever served there.
+// Delegations of several namespaces may name one domain, each with its own target; the one
+// the public CNAME points at is Verified.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -86,6 +92,7 @@ type DelegationStatus struct {
 // +kubebuilder:printcolumn:name="DOMAIN",type=string,JSONPath=`.spec.domain`
 // +kubebuilder:printcolumn:name="TARGET",type=string,JSONPath=`.status.target`
 // +kubebuilder:printcolumn:name="VERIFIED",type=string,JSONPath=`.status.conditions[?(@.type=="Verified")].status`
+// +kubebuilder:printcolumn:name="READY",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
 type Delegation struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -93,19 +100,6 @@ type Delegation struct {
 
 	Spec   DelegationSpec   `json:"spec"`
 	Status DelegationStatus `json:"status,omitempty"`
-}
-
-// EffectiveTarget is the canonical name the Delegation's records are served at: status.target
-// once the controller assigned it, else spec.target; "" when neither is set.
-func (d *Delegation) EffectiveTarget() string {
-	t := d.Status.Target
-	if t == "" {
-		t = d.Spec.Target
-	}
-	if t == "" {
-		return ""
-	}
-	return CanonicalName(t)
 }
 
 // DelegationList is a list of Delegations.

@@ -48,6 +48,8 @@ const (
 )
 
 // TargetKey derives and proves targets. The zero value has no key and derives nothing.
+//
+// +kubebuilder:object:generate=false
 type TargetKey struct {
 	key []byte
 }
@@ -120,6 +122,8 @@ func DomainKey(domain string) string {
 }
 
 // TargetClaim is what the tenancy rule reads of a Delegation.
+//
+// +kubebuilder:object:generate=false
 type TargetClaim struct {
 	Namespace  string
 	Domain     string
@@ -206,6 +210,22 @@ func IsUUIDLabel(s string) bool {
 			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// IsKeyAuthorizationDigest reports whether s is what ACME's DNS-01 publishes: the base64url
+// SHA-256 digest of a key authorization, 43 characters without padding. The webhook solver
+// and the acme-dns API write nothing else.
+func IsKeyAuthorizationDigest(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
 		}
 	}
 	return true

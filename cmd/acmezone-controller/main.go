@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -47,6 +46,7 @@ type flags struct {
 	metricsAddr              string
 	probeAddr                string
 	orphanResync             time.Duration
+	targetKey                targetKeyFlags
 	acmeDNS                  acmeDNSFlags
 }
 
@@ -54,13 +54,14 @@ func (f *flags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.opts.Zone, "zone", "", "The challenge zone served by acmezone's CoreDNS, e.g. acme.example.com (required). Targets are <uuid>.<zone>.")
 	fs.StringArrayVar(&f.nameservers, "nameserver", nil, "A name server of the zone as NAME[=ADDRESS[,ADDRESS]], e.g. ns.example.com=34.84.45.1 (repeatable, at least one). Used for the records users must add and to verify the NS delegation.")
 	fs.StringArrayVar(&f.opts.Resolvers, "resolver", nil, "A DNS resolver HOST:PORT used to verify delegations (repeatable). Default: the system's, from /etc/resolv.conf.")
-	fs.BoolVar(&f.opts.AutoDelegate, "auto-delegate", true, "Create a Delegation (and so a target) for a Challenge whose domain has none in the namespace cert-manager uses. Off: an administrator creates every Delegation, so no namespace gets a target it was not given.")
+	fs.BoolVar(&f.opts.AutoDelegate, "auto-delegate", true, "Create a Delegation for a Challenge whose domain has none in the namespace cert-manager uses. It gets that namespace's own target, which is used only once the domain's CNAME points at it.")
 	fs.StringVar(&f.clusterResourceNamespace, "cluster-resource-namespace", "cert-manager", "cert-manager's --cluster-resource-namespace: where the Delegations of ClusterIssuer challenges live.")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the reconcilers on one replica at a time (the webhook solver serves on every replica).")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease. Default: the pod's namespace.")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
 	fs.DurationVar(&f.orphanResync, "orphan-resync", 5*time.Minute, "How often every ChallengeRecord is checked for a Challenge that is gone; no record outlives its Challenge for longer.")
+	f.targetKey.add(fs)
 	f.acmeDNS.add(fs)
 }
 
@@ -138,7 +139,7 @@ func setupReconcilers(mgr ctrl.Manager, f *flags) error {
 	if err := (&challenge.Reconciler{
 		Client:                   mgr.GetClient(),
 		Recorder:                 mgr.GetEventRecorder("acmezone-controller"),
-		AutoDelegate:             f.opts.AutoDelegate,
+		Options:                  &f.opts,
 		ClusterResourceNamespace: f.clusterResourceNamespace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the Challenge watcher: %w", err)
@@ -149,12 +150,12 @@ func setupReconcilers(mgr ctrl.Manager, f *flags) error {
 	if err := setupDelegations(mgr, f); err != nil {
 		return err
 	}
-	return setupACMEDNS(mgr, f)
+	return setupACMEDNS(mgr, f, f.opts.TargetKey)
 }
 
 // recordsCommand is `acmezone-controller records DOMAIN`.
 func recordsCommand(f *flags) *cobra.Command {
-	var target, kubeconfig string
+	var target, kubeconfig, namespace string
 	cmd := &cobra.Command{
 		Use:   "records DOMAIN",
 		Short: "Print the DNS records to add at your DNS provider for DOMAIN, and whether each resolves correctly now",
@@ -169,9 +170,9 @@ The target is --target, or the one in the Delegation for DOMAIN found through --
 			if err := f.complete(); err != nil {
 				return err
 			}
-			domain := strings.TrimSuffix(strings.ToLower(args[0]), ".")
+			domain := v1alpha1.DomainKey(args[0])
 			if target == "" {
-				t, err := lookupTarget(cmd.Context(), kubeconfig, domain)
+				t, err := lookupTarget(cmd.Context(), kubeconfig, namespace, domain)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "no target from the cluster (%v); pass --target\n", err)
 				}
@@ -190,15 +191,15 @@ The target is --target, or the one in the Delegation for DOMAIN found through --
 	}
 	cmd.Flags().StringVar(&target, "target", "", "The Delegation's target, e.g. b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com.")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "Kubeconfig to find the Delegation with. Default: $KUBECONFIG, ~/.kube/config, or in-cluster.")
+	cmd.Flags().StringVar(&namespace, "namespace", "", "Namespace of the Delegation; needed when Delegations for DOMAIN exist in several.")
 	f.add(cmd.Flags())
 	return cmd
 }
 
-// lookupTarget finds the target of the Delegation for domain in any namespace.
-func lookupTarget(ctx context.Context, kubeconfig, domain string) (string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+// lookupTarget finds the target of the Delegation for domain: in namespace, or in the one
+// namespace that has one.
+func lookupTarget(ctx context.Context, kubeconfig, namespace, domain string) (string, error) {
+	cfg, err := restConfig(kubeconfig)()
 	if err != nil {
 		return "", err
 	}
@@ -207,32 +208,39 @@ func lookupTarget(ctx context.Context, kubeconfig, domain string) (string, error
 		return "", err
 	}
 	var list v1alpha1.DelegationList
-	if err := c.List(ctx, &list); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return "", err
 	}
-	var best *v1alpha1.Delegation
+	var found []*v1alpha1.Delegation
 	for i := range list.Items {
-		d := &list.Items[i]
-		if strings.TrimSuffix(strings.ToLower(d.Spec.Domain), ".") == domain && d.EffectiveTarget() != "" &&
-			(best == nil || d.Claim().Before(best.Claim())) {
-			best = d
+		if d := &list.Items[i]; v1alpha1.DomainKey(d.Spec.Domain) == domain && d.Status.Target != "" {
+			found = append(found, d)
 		}
 	}
-	if best == nil {
+	switch {
+	case len(found) == 0:
 		return "", fmt.Errorf("no Delegation for %s has a target", domain)
+	case len(found) > 1:
+		var where []string
+		for _, d := range found {
+			where = append(where, d.Namespace+"/"+d.Name)
+		}
+		return "", fmt.Errorf("Delegations for %s in several namespaces (%s), each with its own target: pass --namespace", domain, strings.Join(where, ", "))
 	}
-	return best.EffectiveTarget(), nil
+	return found[0].Status.Target, nil
 }
 
 func main() {
 	ctx := ctrl.SetupSignalHandler()
 	f := &flags{}
-	s := &solver.Solver{OnInitialize: f.startManager}
+	s := &solver.Solver{OnInitialize: f.startManager, Options: &f.opts}
 	cmd := server.NewCommandStartWebhookServer(ctx, solver.GroupName, s)
 	cmd.Use = "acmezone-controller"
 	cmd.Short = "acmezone's cert-manager DNS-01 webhook solver, Delegation reconciler and Challenge watcher"
 	cmd.Long = `acmezone-controller serves cert-manager's DNS-01 webhook solver (group acmezone.io, solver
 acmezone) as an aggregated API, and runs the Delegation reconciler and the Challenge watcher.
+Targets are derived from the target key (--target-key-secret or --target-key-file), shared with
+acmezone's CoreDNS.
 cert-manager's webhook-server flags (serving, authentication, authorization, --kubeconfig) come
 first in the list below; acmezone's own are --zone, --nameserver, --resolver, --auto-delegate,
 --cluster-resource-namespace, --leader-elect, --metrics-bind-address,
@@ -245,10 +253,20 @@ acme-dns-compatible API.`
 		if err := f.complete(); err != nil {
 			return err
 		}
-		s.AutoDelegate = f.opts.AutoDelegate
+		if err := f.targetKey.validate(); err != nil {
+			return err
+		}
+		// The key before anything serves: the solver and every reconciler need it.
+		kubeconfig := ""
+		if fl := c.Flags().Lookup("kubeconfig"); fl != nil {
+			kubeconfig = fl.Value.String()
+		}
+		if err := f.targetKey.load(c.Context(), restConfig(kubeconfig), &f.opts); err != nil {
+			return err
+		}
 		return run(c, args)
 	}
-	cmd.AddCommand(recordsCommand(&flags{}))
+	cmd.AddCommand(recordsCommand(&flags{}), signTargetCommand())
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		os.Exit(1)
 	}

@@ -25,6 +25,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
 	"github.com/acmezone/acmezone/controller/solver"
 )
 
@@ -32,8 +33,9 @@ import (
 type Reconciler struct {
 	client.Client
 	Recorder events.EventRecorder
-	// AutoDelegate creates a Delegation for a Challenge whose domain has none.
-	AutoDelegate bool
+	// Options are the installation's zone and target key; Options.AutoDelegate creates a
+	// Delegation for a Challenge whose domain has none in the namespace cert-manager uses.
+	Options *controller.Options
 	// ClusterResourceNamespace is where cert-manager resolves a ClusterIssuer's Challenges
 	// (its --cluster-resource-namespace), so where their Delegations must live.
 	ClusterResourceNamespace string
@@ -76,21 +78,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	ns := r.ResourceNamespace(&ch)
-	domain := strings.TrimSuffix(strings.ToLower(ch.Spec.DNSName), ".")
+	domain := v1alpha1.DomainKey(ch.Spec.DNSName)
 
-	d, err := r.delegationFor(ctx, ns, domain)
-	if err != nil {
-		return ctrl.Result{}, err
+	d, target, invalid := r.Options.FindDelegation(ctx, r.Client, ns, domain, "")
+	if invalid != nil && d == nil {
+		return ctrl.Result{}, invalid
 	}
 	if d == nil {
-		if other, err := r.delegatedElsewhere(ctx, ns, domain); err != nil {
-			return ctrl.Result{}, err
-		} else if other != nil {
-			r.warn(ctx, &ch, "DomainDelegatedElsewhere", "%s is delegated in namespace %s (Delegation %s/%s), not in %s, which this Challenge's issuer uses; its challenges are answered only for that namespace. Use an issuer there, or have the owner delete that Delegation",
-				domain, other.Namespace, other.Namespace, other.Name, ns)
-			return ctrl.Result{RequeueAfter: r.Recheck}, nil
-		}
-		if !r.AutoDelegate {
+		// Only this namespace is looked at: Delegations of other namespaces for the same
+		// domain change nothing here (each has its own target) and are not disclosed.
+		if !r.Options.AutoDelegate {
 			r.warn(ctx, &ch, "NoDelegation", "no Delegation for %s in namespace %s: create one, or run acmezone-controller with --auto-delegate", domain, ns)
 			return ctrl.Result{RequeueAfter: r.Recheck}, nil
 		}
@@ -106,6 +103,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			"created Delegation %s/%s for %s; its status lists the DNS records to add", ns, d.Name, domain)
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
+	if invalid != nil {
+		r.warn(ctx, &ch, "InvalidTarget", "Delegation %s/%s for %s has no target, so its challenges cannot be answered: %v", d.Namespace, d.Name, domain, invalid)
+		return ctrl.Result{RequeueAfter: r.Recheck}, nil
+	}
 
 	if err := r.adopt(ctx, &ch, d.Namespace); err != nil {
 		return ctrl.Result{}, err
@@ -113,43 +114,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ConditionVerified) {
 		return ctrl.Result{}, nil
 	}
-	if d.Status.Target == "" {
-		r.warn(ctx, &ch, "WaitingForTarget", "Delegation %s/%s has no target yet; acmezone-controller assigns one", d.Namespace, d.Name)
-	} else {
-		// The seed's warning, word for word where it can be.
-		r.warn(ctx, &ch, "CNAMEMissing", "please add a CNAME record with your DNS provider: _acme-challenge.%s CNAME %s (Delegation %s/%s is not verified)",
-			domain, strings.TrimSuffix(d.Status.Target, "."), d.Namespace, d.Name)
-	}
+	// The seed's warning, word for word where it can be.
+	r.warn(ctx, &ch, "CNAMEMissing", "please add a CNAME record with your DNS provider: _acme-challenge.%s CNAME %s (Delegation %s/%s is not verified)",
+		domain, strings.TrimSuffix(target, "."), d.Namespace, d.Name)
 	return ctrl.Result{RequeueAfter: r.Recheck}, nil
-}
-
-// delegationFor returns the Delegation for domain in namespace ns, or nil.
-func (r *Reconciler) delegationFor(ctx context.Context, ns, domain string) (*v1alpha1.Delegation, error) {
-	var list v1alpha1.DelegationList
-	if err := r.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		return nil, fmt.Errorf("list Delegations in %s: %w", ns, err)
-	}
-	for i := range list.Items {
-		if strings.TrimSuffix(strings.ToLower(list.Items[i].Spec.Domain), ".") == domain {
-			return &list.Items[i], nil
-		}
-	}
-	return nil, nil
-}
-
-// delegatedElsewhere returns a Delegation for domain in a namespace other than ns, or nil.
-func (r *Reconciler) delegatedElsewhere(ctx context.Context, ns, domain string) (*v1alpha1.Delegation, error) {
-	var list v1alpha1.DelegationList
-	if err := r.List(ctx, &list); err != nil {
-		return nil, fmt.Errorf("list Delegations: %w", err)
-	}
-	for i := range list.Items {
-		d := &list.Items[i]
-		if d.Namespace != ns && strings.TrimSuffix(strings.ToLower(d.Spec.Domain), ".") == domain {
-			return d, nil
-		}
-	}
-	return nil, nil
 }
 
 // adopt makes the Challenge the owner of its ChallengeRecords when they share its namespace, so

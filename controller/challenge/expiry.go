@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
 	"github.com/acmezone/acmezone/controller/records"
 )
 
@@ -43,6 +44,9 @@ func Answers(ch *cmacme.Challenge, rec *v1alpha1.ChallengeRecord, domain string)
 // delete, so nothing else removes them.
 type ExpiryReconciler struct {
 	client.Client
+	// Options are the installation's zone and target key: a record's Delegation is the one
+	// whose target it is at.
+	Options *controller.Options
 	// MaxAge is how long a record is kept when no Challenge needs it (--acme-dns-record-max-age).
 	MaxAge time.Duration
 	// Resync is how often a record kept for its Challenge is looked at again, in case the
@@ -162,7 +166,7 @@ func (r *ExpiryReconciler) delegatedDomain(ctx context.Context, rec *v1alpha1.Ch
 		return "", fmt.Errorf("list Delegations in %s: %w", rec.Namespace, err)
 	}
 	for _, d := range list.Items {
-		if d.EffectiveTarget() == v1alpha1.CanonicalName(rec.Spec.FQDN) && d.Labels[v1alpha1.ACMEDNSAccountLabel] == "" {
+		if t, err := r.Options.Target(&d); err == nil && t == v1alpha1.CanonicalName(rec.Spec.FQDN) && d.Labels[v1alpha1.ACMEDNSAccountLabel] == "" {
 			return d.Spec.Domain, nil
 		}
 	}

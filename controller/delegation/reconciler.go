@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -54,10 +52,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=acmezone.io,resources=delegations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager registers the field indexes and the controller with mgr. Status writes do
+// SetupWithManager registers the field index and the controller with mgr. Status writes do
 // not trigger a reconcile; spec and annotation changes do (so `kubectl annotate` asks for a
-// check now), and so do creations and deletions of Delegations of the same domain, which may
-// start or end a conflict.
+// check now).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
@@ -72,6 +69,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorder(RecorderName)
 	}
+	if !r.Options.TargetKey.Valid() {
+		return fmt.Errorf("the Delegation reconciler needs the target key")
+	}
 	if err := IndexFields(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -79,11 +79,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("delegation").
 		For(&v1alpha1.Delegation{}, builder.WithPredicates(changed)).
-		Watches(&v1alpha1.Delegation{}, handler.EnqueueRequestsFromMapFunc(r.sameDomain), builder.WithPredicates(changed)).
 		Complete(r)
 }
 
-// Reconcile assigns the target, fills the records, checks them in DNS and writes the status.
+// Reconcile shows the target (v1alpha1.TargetKey's rule: nothing here decides it), fills the
+// records, checks them in DNS and writes the status. Delegations of several namespaces may
+// name the same domain, each with its own target: public DNS decides which one is used, and
+// each learns only whether the CNAME points at its own target.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
 	var d v1alpha1.Delegation
@@ -94,41 +96,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// acme-dns accounts have a target but no known domain: nothing to list or verify.
 		return ctrl.Result{}, nil
 	}
+	if migrated, err := r.migrate(ctx, &d); err != nil || migrated {
+		return ctrl.Result{}, err
+	}
 	now := r.now()
 	old := d.Status.DeepCopy()
 
-	conflict, err := r.domainConflict(ctx, &d)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	// The target first: once in status it never changes, because the user's CNAME points at it.
-	if d.Status.Target == "" {
-		target, holder, err := r.newTarget(ctx, &d)
-		switch {
-		case err != nil:
-			return ctrl.Result{}, err
-		case d.Spec.Target != "" && r.invalidTarget(target) != "":
-			if conflict == nil {
-				conflict = invalidTarget(target, r.invalidTarget(target), r.zone())
-			}
-		case holder != nil && conflict == nil:
-			conflict = targetInUse(&d, target, holder)
-		case holder == nil:
-			d.Status.Target = target
-			log.Info("assigned target", "domain", d.Spec.Domain, "target", target)
-		}
-	}
-	setTargetFixed(&d, now)
+	target, invalid := r.Options.Target(&d)
+	d.Status.Target = target
+	// Conditions of earlier versions: Conflict named other namespaces.
+	meta.RemoveStatusCondition(&d.Status.Conditions, conditionConflict)
+	meta.RemoveStatusCondition(&d.Status.Conditions, conditionTargetFixed)
 
 	d.Status.Records = nil
 	var checks []records.Check
-	if d.Status.Target != "" {
-		d.Status.Records = records.For(r.Options, d.Spec.Domain, d.Status.Target)
-		if conflict == nil {
-			checks = records.Verify(ctx, r.Resolver, r.Options, d.Spec.Domain, d.Status.Target)
-		}
+	if invalid == nil {
+		d.Status.Records = records.For(r.Options, d.Spec.Domain, target)
+		checks = records.Verify(ctx, r.Resolver, r.Options, d.Spec.Domain, target)
 	}
-	setConditions(&d, r.Options, conflict, checks, now)
+	setConditions(&d, r.Options, invalid, checks, now)
 	d.Status.ObservedGeneration = d.Generation
 
 	if !equality.Semantic.DeepEqual(*old, d.Status) {
@@ -138,8 +124,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.recordChanges(&d, old.Conditions)
 	}
 	after := r.requeueAfter(&d, now)
-	log.V(1).Info("checked", "domain", d.Spec.Domain, "target", d.Status.Target,
-		"verified", conditionStatus(&d, v1alpha1.ConditionVerified), "conflict", conflict != nil, "recheckIn", after)
+	log.V(1).Info("checked", "domain", d.Spec.Domain, "target", target,
+		"verified", conditionStatus(&d, v1alpha1.ConditionVerified), "invalidTarget", invalid != nil, "recheckIn", after)
 	return ctrl.Result{RequeueAfter: after}, nil
 }
 
@@ -167,25 +153,4 @@ func or(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
-}
-
-// invalidTarget says why a canonical target cannot be a Delegation's target, or "": the zone's
-// apex and its name servers' names are the zone's own, and TXT records there written by a
-// namespace would speak for the whole zone (to a third party's domain verification, say). The
-// plugin applies the same rule (and also refuses names with ConfigMap records).
-func (r *Reconciler) invalidTarget(target string) string {
-	if target == r.zone() {
-		return "is the apex of the zone"
-	}
-	for _, ns := range r.Options.NameServers {
-		if dns.CanonicalName(ns.Name) == target {
-			return "is the name of the zone's name server"
-		}
-	}
-	return ""
-}
-
-// zone is the canonical challenge zone.
-func (r *Reconciler) zone() string {
-	return dns.CanonicalName(r.Options.Zone)
 }

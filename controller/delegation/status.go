@@ -13,40 +13,37 @@ import (
 	"github.com/acmezone/acmezone/controller/records"
 )
 
-// ConditionTargetFixed is True when spec.target names another target than status.target,
-// which never changes once assigned.
-const ConditionTargetFixed = "TargetFixed"
+// Conditions that earlier versions set and this one removes.
+const (
+	conditionConflict    = "Conflict"
+	conditionTargetFixed = "TargetFixed"
+)
 
 // Condition reasons. A Verified condition that is False has the Reason of the first failed
 // records.Check: records.ReasonNameServerAddress, ReasonNSNotDelegated, ReasonCNAMEMissing,
 // ReasonCNAMEWrongTarget or ReasonTXTLookupFailed.
 const (
-	ReasonRecordsResolve    = "RecordsResolve"           // Verified True
-	ReasonInConflict        = "Conflict"                 // Verified Unknown, Ready False
-	ReasonVerified          = "Verified"                 // Ready True
-	ReasonNotVerified       = "NotVerified"              // Ready False
-	ReasonNoConflict        = "NoConflict"               // Conflict False
-	ReasonDomainDelegated   = "DomainDelegatedElsewhere" // Conflict True
-	ReasonTargetInUse       = "TargetInUse"              // Conflict True
-	ReasonInvalidTarget     = "InvalidTarget"            // Conflict True
-	ReasonSpecTargetIgnored = "SpecTargetIgnored"        // TargetFixed True
+	ReasonRecordsResolve = "RecordsResolve" // Verified True
+	ReasonVerified       = "Verified"       // Ready True
+	ReasonNotVerified    = "NotVerified"    // Ready False
+	ReasonInvalidTarget  = "InvalidTarget"  // Verified Unknown, Ready False: no target (spec.target)
+	ReasonTargetKept     = "TargetKept"     // Event: a target of an earlier version was kept
 )
 
-// setConditions sets Conflict, Verified and Ready from the conflict and the checks. The checks
-// are nil when they were not made, because of the conflict or for want of a target.
-func setConditions(d *v1alpha1.Delegation, opts controller.Options, c *conflict, checks []records.Check, now time.Time) {
+// setConditions sets Verified and Ready from the checks, or from why the Delegation has no
+// target (invalid). The checks are nil when they were not made for want of a target.
+func setConditions(d *v1alpha1.Delegation, opts controller.Options, invalid error, checks []records.Check, now time.Time) {
 	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
 			Message: msg, ObservedGeneration: d.Generation, LastTransitionTime: metav1.NewTime(now)})
 	}
-	domain := DomainKey(d.Spec.Domain)
-	if c != nil {
-		set(v1alpha1.ConditionConflict, metav1.ConditionTrue, c.reason, c.message)
-		set(v1alpha1.ConditionVerified, metav1.ConditionUnknown, ReasonInConflict, "The records are not checked while this Delegation is in conflict; see the Conflict condition.")
-		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInConflict, c.message)
+	domain := v1alpha1.DomainKey(d.Spec.Domain)
+	if invalid != nil {
+		msg := "No records are served for this Delegation: " + invalid.Error() + "."
+		set(v1alpha1.ConditionVerified, metav1.ConditionUnknown, ReasonInvalidTarget, "The records are not checked while this Delegation has no target; see the Ready condition.")
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInvalidTarget, msg)
 		return
 	}
-	set(v1alpha1.ConditionConflict, metav1.ConditionFalse, ReasonNoConflict, fmt.Sprintf("No older Delegation claims %s or its target.", domain))
 	var problems []string
 	reason := ""
 	for _, ch := range checks {
@@ -93,22 +90,6 @@ func verifiedMessage(opts controller.Options, checks []records.Check) string {
 	return msg + "."
 }
 
-// setTargetFixed sets TargetFixed while spec.target differs from the assigned target.
-func setTargetFixed(d *v1alpha1.Delegation, now time.Time) {
-	if d.Spec.Target == "" || d.Status.Target == "" || v1alpha1.CanonicalName(d.Spec.Target) == d.Status.Target {
-		meta.RemoveStatusCondition(&d.Status.Conditions, ConditionTargetFixed)
-		return
-	}
-	meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{
-		Type: ConditionTargetFixed, Status: metav1.ConditionTrue, Reason: ReasonSpecTargetIgnored,
-		ObservedGeneration: d.Generation, LastTransitionTime: metav1.NewTime(now),
-		Message: fmt.Sprintf("spec.target is %s, but the target stays %s: it never changes once assigned, because the CNAME %s at the DNS provider points at it. "+
-			"Set spec.target back to %s or remove it; to move to %s, delete this Delegation, create it again and change the CNAME.",
-			v1alpha1.CanonicalName(d.Spec.Target), d.Status.Target, strings.TrimSuffix(records.ChallengeName(d.Spec.Domain), "."),
-			d.Status.Target, v1alpha1.CanonicalName(d.Spec.Target)),
-	})
-}
-
 func conditionStatus(d *v1alpha1.Delegation, typ string) metav1.ConditionStatus {
 	if c := meta.FindStatusCondition(d.Status.Conditions, typ); c != nil {
 		return c.Status
@@ -147,16 +128,7 @@ func (r *Reconciler) recordChanges(d *v1alpha1.Delegation, before []metav1.Condi
 			emit("Warning", "NotVerified", "Verify", c.Message)
 		}
 	}
-	if c := changed(v1alpha1.ConditionConflict); c != nil {
-		was := meta.FindStatusCondition(before, v1alpha1.ConditionConflict)
-		switch {
-		case c.Status == metav1.ConditionTrue:
-			emit("Warning", "Conflict", "Claim", c.Message)
-		case was != nil && was.Status == metav1.ConditionTrue:
-			emit("Normal", "ConflictResolved", "Claim", fmt.Sprintf("No older Delegation claims %s or its target any more: this Delegation is used.", DomainKey(d.Spec.Domain)))
-		}
-	}
-	if c := changed(ConditionTargetFixed); c != nil {
-		emit("Warning", "TargetFixed", "AssignTarget", c.Message)
+	if c := changed(v1alpha1.ConditionReady); c != nil && c.Reason == ReasonInvalidTarget {
+		emit("Warning", ReasonInvalidTarget, "AssignTarget", c.Message)
 	}
 }

@@ -34,8 +34,7 @@ func ChallengeName(domain string) string {
 // Domain returns domain as spec.domain compares: lower case, without a leading "*." and
 // without the trailing dot.
 func Domain(domain string) string {
-	d := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
-	return strings.TrimPrefix(d, "*.")
+	return v1alpha1.DomainKey(domain)
 }
 
 // For returns the records the user must add at their DNS provider for domain's challenges to

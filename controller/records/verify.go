@@ -166,9 +166,20 @@ func verifyCNAME(ctx context.Context, r *Resolver, zone string, rec v1alpha1.DNS
 		c.Problem = fmt.Sprintf("%s is a CNAME to %s, which is not inside %s; change it to the Delegation's target", rec.Name, c.Found, bare(zone))
 	default:
 		c.Reason = ReasonCNAMEWrongTarget
+		c.Found = redact(c.Found, zone)
 		c.Problem = fmt.Sprintf("%s is a CNAME to %s, not to %s; change it", rec.Name, c.Found, rec.Content)
 	}
 	return c
+}
+
+// redact hides a name inside the challenge zone that is not the Delegation's own target: it
+// is another Delegation's target (maybe another namespace's), which no status or Event may
+// disclose, although anyone can look the CNAME up.
+func redact(name, zone string) string {
+	if dns.IsSubDomain(canonical(zone), canonical(name)) {
+		return "another target in " + bare(zone)
+	}
+	return name
 }
 
 // verifyLookup asks for TXT at the challenge name, as the CA does, and follows the CNAMEs in
@@ -202,6 +213,9 @@ func verifyLookup(ctx context.Context, r *Resolver, zone, domain, target string)
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
 		c.Found = "NXDOMAIN"
+		if !reaches(end, zone, target) {
+			end = redact(bare(end), zone)
+		}
 		c.Problem = fmt.Sprintf("the TXT lookup of %s fails: NXDOMAIN (%s does not exist)", rec.Name, bare(end))
 		return c
 	default:
@@ -217,11 +231,12 @@ func verifyLookup(ctx context.Context, r *Resolver, zone, domain, target string)
 	}
 	c.Found = fmt.Sprintf("%d TXT records at %s", n, bare(end))
 	if !reaches(end, zone, target) {
+		c.Found = fmt.Sprintf("%d TXT records at %s", n, redact(bare(end), zone))
 		where := rec.Content
 		if target == "" {
 			where = "a name inside " + bare(zone)
 		}
-		c.Problem = fmt.Sprintf("the TXT lookup of %s ends at %s, not at %s", rec.Name, bare(end), where)
+		c.Problem = fmt.Sprintf("the TXT lookup of %s ends at %s, not at %s", rec.Name, redact(bare(end), zone), where)
 		return c
 	}
 	c.OK, c.Reason = true, ""

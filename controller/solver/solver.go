@@ -13,14 +13,13 @@ import (
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	"github.com/miekg/dns"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
 )
 
 // GroupName is the API group the solver is served under; an Issuer names it as groupName.
@@ -42,9 +41,10 @@ const requestTimeout = 30 * time.Second
 type Solver struct {
 	// Client talks to the API server; Initialize creates it when nil.
 	Client client.Client
-	// AutoDelegate says whether the Challenge watcher creates missing Delegations; it only
-	// changes the advice in error messages.
-	AutoDelegate bool
+	// Options are the installation's zone and target key (set before the first request: the
+	// controller's main loads the key in OnInitialize); AutoDelegate only changes the advice
+	// in error messages.
+	Options *controller.Options
 	// OnInitialize, when set, runs at the end of Initialize with the same arguments: the
 	// controller's main starts its manager there, once the webhook server is up.
 	OnInitialize func(cfg *rest.Config, stopCh <-chan struct{}) error
@@ -76,11 +76,10 @@ func (s *Solver) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error {
 func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	d, err := s.delegation(ctx, ch)
+	d, target, err := s.delegation(ctx, ch)
 	if err != nil {
 		return err
 	}
-	target := d.EffectiveTarget()
 	rec := v1alpha1.NewChallengeRecord(d.Namespace, target, ch.Key)
 	rec.Annotations = map[string]string{v1alpha1.CreatedAtAnnotation: time.Now().UTC().Format(time.RFC3339Nano)}
 	if ch.UID != "" {
@@ -102,101 +101,49 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	d, err := s.delegation(ctx, ch)
+	d, target, err := s.delegation(ctx, ch)
 	if err != nil {
 		return err
 	}
-	rec := v1alpha1.NewChallengeRecord(d.Namespace, d.EffectiveTarget(), ch.Key)
+	rec := v1alpha1.NewChallengeRecord(d.Namespace, target, ch.Key)
 	if err := s.Client.Delete(ctx, rec); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("acmezone: delete ChallengeRecord %s/%s: %w", rec.Namespace, rec.Name, err)
 	}
 	return nil
 }
 
-// delegation validates the request and finds the Delegation it may write at: in the request's
-// namespace, whose target is the resolved name (cert-manager's cnameStrategy Follow, or a
-// target inside the user's own zone), else whose domain is the challenge's DNS name. The
-// namespace must own that target.
-func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v1alpha1.Delegation, error) {
+// delegation validates the request and finds the Delegation of the request's namespace that
+// answers it (controller.Options.FindDelegation) and that Delegation's own target: the only
+// name the solver writes at. Nothing outside the request's namespace is looked at, so no
+// answer tells anything about other namespaces.
+func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v1alpha1.Delegation, string, error) {
 	if err := validate(ch); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var list v1alpha1.DelegationList
-	if err := s.Client.List(ctx, &list, client.InNamespace(ch.ResourceNamespace)); err != nil {
-		return nil, fmt.Errorf("acmezone: list Delegations in namespace %s: %w", ch.ResourceNamespace, err)
+	if s.Options == nil || !s.Options.TargetKey.Valid() {
+		return nil, "", fmt.Errorf("acmezone: the solver is starting (no target key loaded yet); cert-manager retries")
 	}
-	fqdn := v1alpha1.CanonicalName(ch.ResolvedFQDN)
-	domain := v1alpha1.CanonicalName(strings.TrimPrefix(ch.DNSName, "*."))
-	var found *v1alpha1.Delegation
-	for i := range list.Items {
-		if list.Items[i].EffectiveTarget() == fqdn {
-			found = &list.Items[i]
-			break
-		}
+	domain := v1alpha1.DomainKey(ch.DNSName)
+	resolved := ch.ResolvedFQDN
+	if domain == "" {
+		domain = strings.TrimPrefix(v1alpha1.DomainKey(resolved), "_acme-challenge.")
 	}
-	if found == nil {
-		for i := range list.Items {
-			if v1alpha1.CanonicalName(list.Items[i].Spec.Domain) == domain {
-				found = &list.Items[i]
-				break
-			}
-		}
-	}
-	if found == nil {
-		if other, err := s.delegatedElsewhere(ctx, domain); err != nil {
-			return nil, err
-		} else if other != nil {
-			return nil, fmt.Errorf("acmezone: no Delegation for %s in namespace %s; %s is delegated in namespace %s (Delegation %s/%s), and only issuers that use that namespace can answer its challenges",
-				strings.TrimSuffix(domain, "."), ch.ResourceNamespace, strings.TrimSuffix(domain, "."), other.Namespace, other.Namespace, other.Name)
-		}
-		advice := "create one (kubectl create a Delegation with spec.domain " + strings.TrimSuffix(domain, ".") + ")"
-		if s.AutoDelegate {
+	d, target, err := s.Options.FindDelegation(ctx, s.Client, ch.ResourceNamespace, domain, resolved)
+	switch {
+	case err != nil && d == nil:
+		return nil, "", fmt.Errorf("acmezone: %w", err)
+	case err != nil:
+		return nil, "", fmt.Errorf("acmezone: Delegation %s/%s for %s has no target: %w", d.Namespace, d.Name, domain, err)
+	case d == nil:
+		advice := "create one (a Delegation with spec.domain " + domain + ")"
+		if s.Options.AutoDelegate {
 			advice = "acmezone-controller creates one for this Challenge shortly (auto-delegation is on)"
 		} else {
 			advice += " or enable auto-delegation (--auto-delegate)"
 		}
-		return nil, fmt.Errorf("acmezone: no Delegation for %s in namespace %s; %s", strings.TrimSuffix(domain, "."), ch.ResourceNamespace, advice)
+		return nil, "", fmt.Errorf("acmezone: no Delegation for %s in namespace %s; %s", domain, ch.ResourceNamespace, advice)
 	}
-	if c := meta.FindStatusCondition(found.Status.Conditions, v1alpha1.ConditionConflict); c != nil && c.Status == metav1.ConditionTrue {
-		return nil, fmt.Errorf("acmezone: Delegation %s/%s is in conflict: %s", found.Namespace, found.Name, c.Message)
-	}
-	target := found.EffectiveTarget()
-	if target == "" {
-		return nil, fmt.Errorf("acmezone: Delegation %s/%s for %s has no target yet; acmezone-controller assigns one, retrying", found.Namespace, found.Name, found.Spec.Domain)
-	}
-	if owner, err := s.owner(ctx, target); err != nil {
-		return nil, err
-	} else if owner.Namespace != found.Namespace {
-		return nil, fmt.Errorf("acmezone: the target %s belongs to Delegation %s/%s, not to namespace %s; records written here would not be served. Delete Delegation %s/%s or use another domain", target, owner.Namespace, owner.Name, found.Namespace, found.Namespace, found.Name)
-	}
-	return found, nil
-}
-
-// delegatedElsewhere returns the owning Delegation of domain in any namespace, or nil.
-func (s *Solver) delegatedElsewhere(ctx context.Context, domain string) (*v1alpha1.Delegation, error) {
-	return s.strongest(ctx, func(d *v1alpha1.Delegation) bool { return v1alpha1.CanonicalName(d.Spec.Domain) == domain })
-}
-
-// owner returns the Delegation that owns target, with the rule the CoreDNS plugin applies.
-func (s *Solver) owner(ctx context.Context, target string) (*v1alpha1.Delegation, error) {
-	return s.strongest(ctx, func(d *v1alpha1.Delegation) bool { return d.EffectiveTarget() == target })
-}
-
-// strongest returns, among all Delegations that match accepts, the one with the strongest
-// v1alpha1.Claim, or nil.
-func (s *Solver) strongest(ctx context.Context, match func(*v1alpha1.Delegation) bool) (*v1alpha1.Delegation, error) {
-	var all v1alpha1.DelegationList
-	if err := s.Client.List(ctx, &all); err != nil {
-		return nil, fmt.Errorf("acmezone: list Delegations: %w", err)
-	}
-	var best *v1alpha1.Delegation
-	for i := range all.Items {
-		d := &all.Items[i]
-		if match(d) && (best == nil || d.Claim().Before(best.Claim())) {
-			best = d
-		}
-	}
-	return best, nil
+	return d, target, nil
 }
 
 // validate rejects requests that cannot be served, with what is wrong.
@@ -208,8 +155,8 @@ func validate(ch *whapi.ChallengeRequest) error {
 		return fmt.Errorf("acmezone: the challenge request has no resourceNamespace")
 	case ch.DNSName == "" && ch.ResolvedFQDN == "":
 		return fmt.Errorf("acmezone: the challenge request names no domain (dnsName and resolvedFQDN are empty)")
-	case ch.Key == "" || len(ch.Key) > 255 || strings.IndexFunc(ch.Key, func(r rune) bool { return r < ' ' || r > '~' }) >= 0:
-		return fmt.Errorf("acmezone: the challenge key must be 1 to 255 printable ASCII characters")
+	case !v1alpha1.IsKeyAuthorizationDigest(ch.Key):
+		return fmt.Errorf("acmezone: the challenge key must be an ACME DNS-01 value: 43 characters of base64url (the SHA-256 digest of the key authorization)")
 	}
 	if ch.ResolvedFQDN != "" {
 		if _, ok := dns.IsDomainName(ch.ResolvedFQDN); !ok {
