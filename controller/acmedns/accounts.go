@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -27,8 +26,9 @@ import (
 //
 //   - a Delegation with spec.domain "<subdomain>.<zone>" (the fulldomain: acme-dns never learns
 //     the user's own domain, and the fulldomain is unique, so it never conflicts with another
-//     Delegation) and spec.target and status.target "<subdomain>.<zone>." (both, so that the
-//     Delegation reconciler keeps the target instead of assigning another one);
+//     Delegation), spec.target "<subdomain>.<zone>." and the v1alpha1.TargetProofAnnotation
+//     that proves this target to be Options.Namespace's own for that domain, so that the
+//     CoreDNS plugin serves it (the Delegation reconciler writes status.target);
 //   - a Secret owned by the Delegation (deleting the Delegation deletes the account) with the
 //     bcrypt hash of the password, the subdomain and allowfrom. The password itself is never
 //     stored.
@@ -88,38 +88,19 @@ func (s *Server) createAccount(ctx context.Context, allowFrom []string) (*accoun
 	name := AccountName(acct.Username)
 	labels := map[string]string{AccountLabel: acct.Username}
 
+	domain := strings.TrimSuffix(acct.Target, ".")
 	d := &v1alpha1.Delegation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.opts.Namespace, Name: name, Labels: labels},
-		Spec:       v1alpha1.DelegationSpec{Domain: strings.TrimSuffix(acct.Target, "."), Target: acct.Target},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: s.opts.Namespace, Name: name, Labels: labels,
+			Annotations: map[string]string{v1alpha1.TargetProofAnnotation: s.opts.TargetKey.Proof(s.opts.Namespace, domain, acct.Target)},
+		},
+		Spec: v1alpha1.DelegationSpec{Domain: domain, Target: acct.Target},
 	}
 	if err := s.cfg.Client.Create(ctx, d); err != nil {
 		return nil, "", fmt.Errorf("create Delegation %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	undo := func() {
 		_ = s.cfg.Client.Delete(context.WithoutCancel(ctx), d, client.PropagationPolicy(metav1.DeletePropagationBackground))
-	}
-	// The Delegation reconciler may write the status first (the same target: it takes
-	// spec.target); then there is nothing left to do, else try again on the newer object.
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		switch d.Status.Target {
-		case acct.Target:
-			return nil
-		case "":
-		default:
-			return fmt.Errorf("the Delegation reconciler assigned another target, %s", d.Status.Target)
-		}
-		d.Status.Target = acct.Target
-		err := s.cfg.Client.Status().Update(ctx, d)
-		if apierrors.IsConflict(err) {
-			if gerr := s.cfg.APIReader.Get(ctx, client.ObjectKeyFromObject(d), d); gerr != nil {
-				return gerr
-			}
-		}
-		return err
-	})
-	if err != nil {
-		undo()
-		return nil, "", fmt.Errorf("set target of Delegation %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	allow, _ := json.Marshal(allowFrom)
 	sec := &corev1.Secret{
@@ -173,22 +154,24 @@ func (s *Server) authenticate(ctx context.Context, user, key string) (*account, 
 		}
 		acct.allow = append(acct.allow, p.Masked())
 	}
+	// The account writes at the target it was made for (a native one's is in its Secret), and
+	// only while that is, by the tenancy rule, the target of its Delegation's namespace.
 	var d *v1alpha1.Delegation
 	if isNative(&sec) {
 		d, err = s.boundDelegation(ctx, &sec)
+		acct.Target = string(sec.Data[keyTarget])
 	} else {
 		d, err = s.registeredDelegation(ctx, name)
+		acct.Target = acct.Subdomain + "." + s.opts.Zone
 	}
 	if err != nil {
 		return nil, err
 	}
+	if owned, err := s.opts.TargetKey.Target(v1alpha1.ClaimOf(d), s.opts.Zone); err != nil || owned != acct.Target {
+		s.cfg.Log.Info("refused an update: the account's target is not its Delegation's own", "username", acct.Username, "delegation", d.Namespace+"/"+d.Name, "reason", err)
+		return nil, errForbidden
+	}
 	acct.Namespace = d.Namespace
-	if acct.Target = d.EffectiveTarget(); acct.Target == "" {
-		return nil, fmt.Errorf("Delegation %s/%s has no target", d.Namespace, d.Name)
-	}
-	if err := s.checkOwner(ctx, d); err != nil {
-		return nil, err
-	}
 	return acct, nil
 }
 
@@ -203,39 +186,6 @@ func (s *Server) registeredDelegation(ctx context.Context, name string) (*v1alph
 		return nil, fmt.Errorf("get Delegation %s/%s: %w", s.opts.Namespace, name, err)
 	}
 	return &d, nil
-}
-
-// checkOwner makes sure the account's namespace owns its target by the rule the CoreDNS
-// plugin and the solver apply (v1alpha1.Claim), so records written there are served. A fresh
-// uuid always is; this is defence in depth.
-func (s *Server) checkOwner(ctx context.Context, d *v1alpha1.Delegation) error {
-	best, err := targetOwner(ctx, s.cfg.Client, d)
-	if err != nil {
-		return err
-	}
-	if best != nil {
-		return fmt.Errorf("the target %s of account Delegation %s/%s belongs to Delegation %s/%s; delete that one", d.EffectiveTarget(), d.Namespace, d.Name, best.Namespace, best.Name)
-	}
-	return nil
-}
-
-// targetOwner returns the Delegation in another namespace that owns d's target by
-// v1alpha1.Claim, or nil when d's namespace does.
-func targetOwner(ctx context.Context, c client.Reader, d *v1alpha1.Delegation) (*v1alpha1.Delegation, error) {
-	var all v1alpha1.DelegationList
-	if err := c.List(ctx, &all); err != nil {
-		return nil, fmt.Errorf("list Delegations: %w", err)
-	}
-	best := d
-	for i := range all.Items {
-		if o := &all.Items[i]; o.EffectiveTarget() == d.EffectiveTarget() && o.Claim().Before(best.Claim()) {
-			best = o
-		}
-	}
-	if best.Namespace == d.Namespace {
-		return nil, nil
-	}
-	return best, nil
 }
 
 // writeRecord publishes value at the account's target, in its Delegation's namespace.

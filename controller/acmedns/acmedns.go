@@ -6,7 +6,8 @@
 // Where a client could notice, the answers are acme-dns's (github.com/joohoi/acme-dns, api.go
 // and auth.go): the same status codes, the same `{"error": "…"}` bodies, the same order of
 // checks. Where it could not, this package does better: records are kept instead of only the
-// last two, a trusted proxy header is read from the right, failures are rate limited.
+// last two, a proxy header is believed only from configured proxies and read from the right,
+// failures and registrations are rate limited per client address.
 package acmedns
 
 import (
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -40,6 +42,12 @@ const (
 	// DefaultFailureRate refills one failure every 6 s: ten wrong passwords in a row, then
 	// ten a minute.
 	DefaultFailureRate = rate.Limit(1.0 / 6)
+	// DefaultRegisterBurst and DefaultRegisterRate: five accounts in a row per client
+	// address, then one a minute.
+	DefaultRegisterBurst = 5
+	DefaultRegisterRate  = rate.Limit(1.0 / 60)
+	// DefaultHealthInterval is how long /health trusts its last look at the API server.
+	DefaultHealthInterval = 10 * time.Second
 )
 
 // requestTimeout bounds the API calls of one request.
@@ -53,15 +61,30 @@ type Options struct {
 	Namespace string
 	// Registration says who may call /register.
 	Registration Registration
-	// TrustedHeader, when set, names the header a trusted reverse proxy puts the client's
-	// address in (X-Forwarded-For); its last entry, the one the proxy added, is used.
+	// TargetKey derives and proves targets (the tenancy rule, v1alpha1.TargetKey.Target);
+	// required. /register proves its accounts' targets with it, and an account writes only
+	// while its Delegation's target is, by this key, its namespace's own.
+	TargetKey v1alpha1.TargetKey
+	// TrustedHeader, when set, names the header a reverse proxy puts the client's address in
+	// (X-Forwarded-For). It is believed only from a peer in TrustedProxies, and read from the
+	// right: the entry the proxy added, skipping those added by other trusted proxies.
 	TrustedHeader string
+	// TrustedProxies are the addresses of the reverse proxies TrustedHeader is believed from;
+	// required with it. Anyone else's header is ignored.
+	TrustedProxies []netip.Prefix
 	// MaxBodyBytes limits request bodies; larger ones are malformed.
 	MaxBodyBytes int64
 	// FailureRate and FailureBurst shape the token bucket of failed requests per client
 	// address; an empty bucket is answered 429 before any password is checked.
 	FailureRate  rate.Limit
 	FailureBurst int
+	// RegisterRate and RegisterBurst shape the token bucket of /register calls per client
+	// address, successful or not; an empty bucket is answered 429.
+	RegisterRate  rate.Limit
+	RegisterBurst int
+	// HealthInterval is how long /health reuses its last look at the API server, so that
+	// probes, however many, cost at most one API call per interval.
+	HealthInterval time.Duration
 }
 
 // Registration is who may register accounts: anyone (Open), nobody (closed: the zero value),
@@ -80,15 +103,25 @@ func ParseRegistration(s string) (Registration, error) {
 	case "closed", "":
 		return Registration{}, nil
 	}
-	var reg Registration
+	cidrs, err := ParseCIDRs(s)
+	if err != nil {
+		return Registration{}, fmt.Errorf("--acme-dns-registration %q: %w; write open, closed or CIDR[,CIDR...]", s, err)
+	}
+	return Registration{CIDRs: cidrs}, nil
+}
+
+// ParseCIDRs parses a comma-separated list of CIDRs (10.0.0.0/8,fd00::/8), as the
+// --acme-dns-registration and --acme-dns-trusted-proxies flags hold.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
 	for _, c := range strings.Split(s, ",") {
 		p, err := netip.ParsePrefix(strings.TrimSpace(c))
 		if err != nil {
-			return Registration{}, fmt.Errorf("--acme-dns-registration %q: %q is not a CIDR; write open, closed or CIDR[,CIDR...]", s, c)
+			return nil, fmt.Errorf("%q is not a CIDR", strings.TrimSpace(c))
 		}
-		reg.CIDRs = append(reg.CIDRs, p.Masked())
+		out = append(out, p.Masked())
 	}
-	return reg, nil
+	return out, nil
 }
 
 // Config is what the Server talks to.
@@ -108,11 +141,13 @@ type Config struct {
 
 // Server is the acme-dns API as an http.Handler.
 type Server struct {
-	cfg      Config
-	opts     Options
-	mux      *http.ServeMux
-	failures *failureLimiter
-	now      func() time.Time
+	cfg           Config
+	opts          Options
+	mux           *http.ServeMux
+	failures      *limiter
+	registrations *limiter
+	apiHealth     apiHealth
+	now           func() time.Time
 	// compare is bcrypt.CompareHashAndPassword; tests count its calls.
 	compare func(hash, password []byte) error
 }
@@ -132,6 +167,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, errors.New("acmedns: no zone")
 	}
 	opts.Zone = v1alpha1.CanonicalName(opts.Zone)
+	if !opts.TargetKey.Valid() {
+		return nil, fmt.Errorf("acmedns: %w", v1alpha1.ErrNoTargetKey)
+	}
+	if (opts.TrustedHeader == "") != (len(opts.TrustedProxies) == 0) {
+		return nil, errors.New("acmedns: a trusted header and trusted proxies go together: the header is believed only from the proxies")
+	}
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
 	}
@@ -144,13 +185,23 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.FailureBurst <= 0 {
 		opts.FailureBurst = DefaultFailureBurst
 	}
+	if opts.RegisterRate <= 0 {
+		opts.RegisterRate = DefaultRegisterRate
+	}
+	if opts.RegisterBurst <= 0 {
+		opts.RegisterBurst = DefaultRegisterBurst
+	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = DefaultHealthInterval
+	}
 	s := &Server{
-		cfg:      cfg,
-		opts:     opts,
-		mux:      http.NewServeMux(),
-		failures: newFailureLimiter(opts.FailureRate, opts.FailureBurst),
-		now:      time.Now,
-		compare:  bcrypt.CompareHashAndPassword,
+		cfg:           cfg,
+		opts:          opts,
+		mux:           http.NewServeMux(),
+		failures:      newLimiter(opts.FailureRate, opts.FailureBurst),
+		registrations: newLimiter(opts.RegisterRate, opts.RegisterBurst),
+		now:           time.Now,
+		compare:       bcrypt.CompareHashAndPassword,
 	}
 	s.mux.HandleFunc("POST /register", s.register)
 	s.mux.HandleFunc("POST /update", s.update)
@@ -187,7 +238,9 @@ type updateRequest struct {
 // malformed_json_payload, a bad CIDR with 400 invalid_allowfrom_cidr, and 201 with the new
 // account. With registration disabled acme-dns has no /register route (404); a client outside
 // the registration CIDRs gets 401 forbidden, as acme-dns answers an update from outside
-// allowfrom.
+// allowfrom. Every other call takes a token from the client's registration bucket, and one
+// with an empty bucket gets 429 too_many_requests: each account is a Delegation and a Secret
+// in the API server, so a client may not make them as fast as it can ask.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	addr, key := s.clientAddr(r)
 	if s.failures.blocked(key) {
@@ -200,6 +253,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.opts.Registration.Open && !contains(s.opts.Registration.CIDRs, addr) {
 		s.fail(w, key, http.StatusUnauthorized, "forbidden", "registration from outside the allowed networks", "address", key)
+		return
+	}
+	if !s.registrations.take(key) {
+		s.cfg.Log.V(1).Info("register: too many registrations", "address", key)
+		writeError(w, http.StatusTooManyRequests, "too_many_requests")
 		return
 	}
 	var req registerRequest
@@ -280,53 +338,95 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"txt": "`+req.Value+`"}`))
 }
 
+// healthTimeout bounds /health's wait for the caches and its API call.
+const healthTimeout = 5 * time.Second
+
 // health is GET /health: 200 with no body, as acme-dns, but only while the caches are synced
-// and the API server answers.
+// and the API server answered the last look (apiHealth), else 503.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
 	if s.cfg.Synced != nil && !s.cfg.Synced(ctx) {
 		http.Error(w, "caches not synced", http.StatusServiceUnavailable)
 		return
 	}
-	var list v1alpha1.DelegationList
-	if err := s.cfg.APIReader.List(ctx, &list, client.InNamespace(s.opts.Namespace), client.Limit(1)); err != nil {
+	if err := s.apiHealth.check(r.Context(), s); err != nil {
 		http.Error(w, "API server unreachable", http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
+// apiHealth is the last look at the API server, so that /health, which anyone who reaches
+// the API may call as often as it likes, costs the API server at most one call per
+// HealthInterval. Callers that arrive while a look is under way wait for it and share it.
+type apiHealth struct {
+	mu  sync.Mutex
+	at  time.Time // when the last look ended; zero before the first
+	err error
+}
+
+// check returns the result of the last look, looking again when it is HealthInterval old.
+// The look does not end with the request that starts it (others wait for it too), but it is
+// bounded by healthTimeout.
+func (h *apiHealth) check(ctx context.Context, s *Server) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.at.IsZero() && s.now().Sub(h.at) < s.opts.HealthInterval {
+		return h.err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healthTimeout)
+	defer cancel()
+	var list v1alpha1.DelegationList
+	h.err = s.cfg.APIReader.List(ctx, &list, client.InNamespace(s.opts.Namespace), client.Limit(1))
+	h.at = s.now()
+	return h.err
+}
+
 // fail answers a client error and takes a token from the client's failure bucket.
 func (s *Server) fail(w http.ResponseWriter, key string, code int, msg, why string, kv ...any) {
-	s.failures.fail(key)
+	s.failures.take(key)
 	s.cfg.Log.V(1).Info(why, kv...)
 	writeError(w, code, msg)
 }
 
-// clientAddr returns the client's address (invalid when unknown) and the key its failures
-// are counted under. Behind TrustedHeader the last entry is the one the trusted proxy added;
-// acme-dns accepts any entry, which lets a client name an allowed address itself.
+// unknownClient is the one rate-limit key of every peer whose address cannot be parsed (not
+// a TCP peer): unknown clients cannot multiply their buckets.
+const unknownClient = "unknown"
+
+// clientAddr returns the client's address (invalid when unknown: it passes no allowfrom and
+// no registration CIDR) and the key its requests are rate limited under, which is never
+// anything the client chooses, not even its port.
+//
+// The client is the peer, unless the peer is one of TrustedProxies: then it is read from
+// TrustedHeader, from the right (the entry the proxy added last), skipping the entries of
+// other trusted proxies in a chain. acme-dns believes any entry from anyone, which lets a
+// client name an allowed address itself. A trusted proxy's request without a usable header
+// has no known client; it is rate limited under the proxy's address.
 func (s *Server) clientAddr(r *http.Request) (netip.Addr, string) {
-	if s.opts.TrustedHeader != "" {
-		if vals := r.Header.Values(s.opts.TrustedHeader); len(vals) > 0 {
-			parts := strings.Split(vals[len(vals)-1], ",")
-			if a, ok := parseAddr(parts[len(parts)-1]); ok {
-				return a, failureKey(a)
-			}
+	peer, ok := parseAddr(r.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, unknownClient
+	}
+	if s.opts.TrustedHeader == "" || !contains(s.opts.TrustedProxies, peer) {
+		return peer, limitKey(peer)
+	}
+	entries := strings.Split(strings.Join(r.Header.Values(s.opts.TrustedHeader), ","), ",")
+	for i := len(entries) - 1; i >= 0; i-- {
+		a, ok := parseAddr(entries[i])
+		if !ok {
+			break // a proxy wrote something else: no client is known
 		}
-		// No usable header: the peer is the proxy, whose address must not pass for the client's.
-		return netip.Addr{}, "header-missing:" + r.RemoteAddr
+		if i == 0 || !contains(s.opts.TrustedProxies, a) {
+			return a, limitKey(a)
+		}
 	}
-	if a, ok := parseAddr(r.RemoteAddr); ok {
-		return a, failureKey(a)
-	}
-	return netip.Addr{}, r.RemoteAddr
+	return netip.Addr{}, limitKey(peer)
 }
 
-// failureKey is what failures of a are counted under: the address, or its /64 for IPv6,
+// limitKey is what the requests of a are counted under: the address, or its /64 for IPv6,
 // which one client usually has whole.
-func failureKey(a netip.Addr) string {
+func limitKey(a netip.Addr) string {
 	if a.Is6() {
 		return netip.PrefixFrom(a, 64).Masked().String()
 	}

@@ -2,15 +2,18 @@ package acmedns
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,7 +29,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -60,18 +63,22 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{k8s: env.Client, cached: cached, cache: c, cfg: env.Config}
+	f := &fixture{k8s: env.Client, cached: cached, cache: c, cfg: env.Config, key: newKey(t)}
 
 	t.Run("RegisterUpdate", f.testRegisterUpdate)
 	t.Run("UpdateRefusals", f.testUpdateRefusals)
 	t.Run("RegisterRefusals", f.testRegisterRefusals)
 	t.Run("UnknownUserConstantTime", f.testUnknownUser)
 	t.Run("RateLimit", f.testRateLimit)
+	t.Run("RateLimitIgnoresPorts", f.testRateLimitPorts)
 	t.Run("TrustedHeader", f.testTrustedHeader)
+	t.Run("ForgedHeader", f.testForgedHeader)
+	t.Run("RegisterFlood", f.testRegisterFlood)
 	t.Run("KeptOnUpdate", f.testKeptOnUpdate)
 	t.Run("Health", f.testHealth)
+	t.Run("HealthCached", f.testHealthCached)
 	t.Run("Goacmedns", f.testGoacmedns)
-	t.Run("ReconcilerFirst", f.testReconcilerFirst)
+	t.Run("ProofRemoved", f.testProofRemoved)
 	t.Run("NativeAccount", f.testNativeAccount)
 	t.Run("NativeCleanup", f.testNativeCleanup)
 	t.Run("NativeRefusals", f.testNativeRefusals)
@@ -83,11 +90,24 @@ type fixture struct {
 	cached client.WithWatch
 	cache  cache.Cache
 	cfg    *rest.Config
+	key    v1alpha1.TargetKey
 	n      atomic.Int32
 }
 
-// server returns a Server for a fresh namespace, with open registration and a bucket large
-// enough not to get in the way unless opts say otherwise.
+// newKey returns a fresh target key of 32 random bytes.
+func newKey(t testing.TB) v1alpha1.TargetKey {
+	t.Helper()
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	k, err := v1alpha1.NewTargetKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// server returns a Server for a fresh namespace, with the fixture's target key, open
+// registration and buckets large enough not to get in the way unless opts say otherwise.
 func (f *fixture) server(t *testing.T, opts Options) *Server {
 	t.Helper()
 	ns := fmt.Sprintf("acme-dns-%d", f.n.Add(1))
@@ -101,6 +121,10 @@ func (f *fixture) server(t *testing.T, opts Options) *Server {
 	if opts.FailureBurst == 0 {
 		opts.FailureBurst = 1000
 	}
+	if opts.RegisterBurst == 0 {
+		opts.RegisterBurst = 1000
+	}
+	opts.TargetKey = f.key
 	s, err := New(Config{Client: f.cached, APIReader: f.k8s, Synced: f.cache.WaitForCacheSync}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +139,16 @@ func call(h http.Handler, method, path, remote string, header map[string]string,
 	for k, v := range header {
 		r.Header.Set(k, v)
 	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+// callHeader is call with a header of several values.
+func callHeader(h http.Handler, method, path, remote string, header http.Header, body string) (int, string) {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.RemoteAddr = remote
+	r.Header = header
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w.Code, w.Body.String()
@@ -198,8 +232,12 @@ func (f *fixture) testRegisterUpdate(t *testing.T) {
 	if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: AccountName(a.Username)}, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Status.Target != target || d.Spec.Target != target || d.Spec.Domain != a.Fulldomain {
-		t.Errorf("Delegation spec %+v status.target %q", d.Spec, d.Status.Target)
+	if d.Status.Target != "" || d.Spec.Target != target || d.Spec.Domain != a.Fulldomain {
+		t.Errorf("Delegation spec %+v status.target %q; want the target in spec only (the Delegation reconciler writes the status)", d.Spec, d.Status.Target)
+	}
+	// The proof makes the target the namespace's own by the rule the CoreDNS plugin serves by.
+	if got, err := f.key.Target(v1alpha1.ClaimOf(&d), zone); err != nil || got != target {
+		t.Errorf("the account's Delegation has target %q (%v) by the tenancy rule, want %s", got, err, target)
 	}
 	var sec corev1.Secret
 	if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: s.opts.Namespace, Name: AccountName(a.Username)}, &sec); err != nil {
@@ -406,26 +444,156 @@ func (f *fixture) testRateLimit(t *testing.T) {
 	}
 }
 
+// proxies are the trusted proxies of the header tests.
+var proxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}
+
 func (f *fixture) testTrustedHeader(t *testing.T) {
-	s := f.server(t, Options{TrustedHeader: "X-Forwarded-For"})
+	s := f.server(t, Options{TrustedHeader: "X-Forwarded-For", TrustedProxies: proxies})
 	a := f.register(t, s, "10.0.0.1:1", `{"allowfrom": ["192.0.2.0/24"]}`)
 	const proxy = "10.0.0.1:1"
 	for i, tc := range []struct {
-		xff  string
+		xff  []string
 		code int
 	}{
-		{"192.0.2.9", 200},
-		{"10.1.2.3, 192.0.2.9", 200},
-		{"192.0.2.9, 10.1.2.3", 401}, // the client wrote the allowed address itself
-		{"", 401},                    // no header: the proxy's address is not the client's
+		{[]string{"192.0.2.9"}, 200},
+		{[]string{"10.1.2.3, 192.0.2.9"}, 200},
+		{[]string{"192.0.2.9:4711"}, 200},
+		{[]string{"192.0.2.9, 10.0.0.2"}, 200},   // a chain: 10.0.0.2 is another trusted proxy
+		{[]string{"10.1.2.3", "192.0.2.9"}, 200}, // two header lines are one list
+		{[]string{"192.0.2.9, 10.1.2.3"}, 401},   // the client wrote the allowed address itself
+		{[]string{"192.0.2.9", "198.51.100.1"}, 401},
+		{[]string{"192.0.2.9, not-an-address"}, 401},
+		{nil, 401}, // no header: the proxy's address is not the client's
 	} {
-		h := creds(a)
-		if tc.xff != "" {
-			h["X-Forwarded-For"] = tc.xff
-		}
-		if code, out := call(s, http.MethodPost, "/update", proxy, h, updateBody(a.Subdomain, txt1)); code != tc.code {
+		h := http.Header{"X-Api-User": {a.Username}, "X-Api-Key": {a.Password}, "X-Forwarded-For": tc.xff}
+		if code, out := callHeader(s, http.MethodPost, "/update", proxy, h, updateBody(a.Subdomain, txt1)); code != tc.code {
 			t.Errorf("Test %d (X-Forwarded-For %q): %d %s, want %d", i, tc.xff, code, out, tc.code)
 		}
+	}
+}
+
+// testForgedHeader is the attack on the trusted header: a client that is not one of the
+// proxies writes X-Forwarded-For itself, to pass an account's allowfrom and to get a fresh
+// failure bucket for every guess. Neither works: its own address counts.
+func (f *fixture) testForgedHeader(t *testing.T) {
+	s := f.server(t, Options{TrustedHeader: "X-Forwarded-For", TrustedProxies: proxies, FailureBurst: 3, FailureRate: 1e-6})
+	a := f.register(t, s, "10.0.0.1:1", `{"allowfrom": ["192.0.2.0/24"]}`)
+	bad := map[string]string{"X-Api-User": a.Username, "X-Api-Key": strings.Repeat("A", 40)}
+	const attacker = "198.51.100.7"
+	// The right credentials, an allowed address in the header, from outside the proxies.
+	h := creds(a)
+	h["X-Forwarded-For"] = "192.0.2.9"
+	if code, out := call(s, http.MethodPost, "/update", attacker+":4000", h, updateBody(a.Subdomain, txt1)); code != 401 {
+		t.Errorf("forged X-Forwarded-For from outside the proxies: %d %s, want 401 (outside allowfrom)", code, out)
+	}
+	// Two more failures, each claiming another address: all counted under the attacker's.
+	for i := range 2 {
+		bad["X-Forwarded-For"] = fmt.Sprintf("203.0.113.%d", i+1)
+		if code, _ := call(s, http.MethodPost, "/update", fmt.Sprintf("%s:%d", attacker, 4001+i), bad, updateBody(a.Subdomain, txt1)); code != 401 {
+			t.Fatalf("failure %d: %d, want 401", i, code)
+		}
+	}
+	h["X-Forwarded-For"] = "203.0.113.99"
+	if code, out := call(s, http.MethodPost, "/update", attacker+":4010", h, updateBody(a.Subdomain, txt1)); code != http.StatusTooManyRequests {
+		t.Errorf("after 3 failures with 3 forged addresses: %d %s, want 429 under the peer's address", code, out)
+	}
+	// Through the proxy the attacker is the same client; the account's own client is not.
+	h["X-Forwarded-For"] = attacker
+	if code, _ := call(s, http.MethodPost, "/update", "10.0.0.1:1", h, updateBody(a.Subdomain, txt1)); code != http.StatusTooManyRequests {
+		t.Errorf("the attacker through the proxy: %d, want 429", code)
+	}
+	h["X-Forwarded-For"] = "192.0.2.9"
+	if code, out := call(s, http.MethodPost, "/update", "10.0.0.1:1", h, updateBody(a.Subdomain, txt1)); code != 200 {
+		t.Errorf("the account's client through the proxy: %d %s, want 200", code, out)
+	}
+	if got := f.records(t, s); len(got) != 1 {
+		t.Errorf("records %v, want only the one from the proxy", got)
+	}
+}
+
+// testRateLimitPorts: the failures of one address count in one bucket whatever ports they
+// come from, also where the client's address is unknown: a trusted proxy's request without
+// the header, or a peer whose address cannot be parsed.
+func (f *fixture) testRateLimitPorts(t *testing.T) {
+	s := f.server(t, Options{TrustedHeader: "X-Forwarded-For", TrustedProxies: proxies, FailureBurst: 3, FailureRate: 1e-6})
+	a := f.register(t, s, "10.0.0.1:1", "")
+	bad := map[string]string{"X-Api-User": a.Username, "X-Api-Key": strings.Repeat("A", 40)}
+	for _, tc := range []struct {
+		name   string
+		remote string // with %d for the port
+		header map[string]string
+	}{
+		{"peer", "192.0.2.66:%d", nil},
+		{"IPv6 peer", "[2001:db8:66::1]:%d", nil},
+		{"proxy without the header", "10.0.0.2:%d", nil},
+		{"proxy with an unparsable header", "10.0.0.3:%d", map[string]string{"X-Forwarded-For": "unknown"}},
+		{"client behind the proxy", "10.0.0.4:%d", map[string]string{"X-Forwarded-For": "192.0.2.77:%d"}},
+		{"peer not an address", "pipe-%d", nil},
+	} {
+		remote := func(port int) string {
+			if strings.Contains(tc.remote, "%d") {
+				return fmt.Sprintf(tc.remote, port)
+			}
+			return tc.remote
+		}
+		header := func(h map[string]string, port int) map[string]string {
+			out := map[string]string{}
+			for k, v := range h {
+				out[k] = v
+			}
+			for k, v := range tc.header {
+				if strings.Contains(v, "%d") {
+					v = fmt.Sprintf(v, port)
+				}
+				out[k] = v
+			}
+			return out
+		}
+		for port := 1000; port < 1003; port++ {
+			if code, out := call(s, http.MethodPost, "/update", remote(port), header(bad, port), updateBody(a.Subdomain, txt1)); code != 401 {
+				t.Fatalf("%s: failure from port %d: %d %s, want 401", tc.name, port, code, out)
+			}
+		}
+		if code, out := call(s, http.MethodPost, "/update", remote(1003), header(creds(a), 1003), updateBody(a.Subdomain, txt1)); code != http.StatusTooManyRequests {
+			t.Errorf("%s: after 3 failures from 3 ports, the right password from a fourth: %d %s, want 429", tc.name, code, out)
+		}
+	}
+}
+
+// testRegisterFlood: /register is throttled per client address, successes counted too, so a
+// client cannot fill the API server with accounts.
+func (f *fixture) testRegisterFlood(t *testing.T) {
+	s := f.server(t, Options{RegisterBurst: 3, RegisterRate: 1.0 / 60})
+	clock := time.Now()
+	s.registrations.now = func() time.Time { return clock }
+	for port := range 3 {
+		f.register(t, s, fmt.Sprintf("192.0.2.80:%d", port+1), "")
+	}
+	if code, out := call(s, http.MethodPost, "/register", "192.0.2.80:9", nil, ""); code != http.StatusTooManyRequests || out != `{"error": "too_many_requests"}` {
+		t.Errorf("fourth registration: %d %s, want 429 too_many_requests", code, out)
+	}
+	f.register(t, s, "192.0.2.81:1", "") // another address has its own bucket
+	clock = clock.Add(time.Minute)       // one more a minute
+	f.register(t, s, "192.0.2.80:10", "")
+	if code, _ := call(s, http.MethodPost, "/register", "192.0.2.80:11", nil, ""); code != http.StatusTooManyRequests {
+		t.Errorf("after a minute, the second registration: %d, want 429", code)
+	}
+	// A flood of concurrent registrations from one IPv6 /64 gets its burst, no more.
+	var wg sync.WaitGroup
+	var created atomic.Int32
+	for i := range 20 {
+		wg.Go(func() {
+			if code, _ := call(s, http.MethodPost, "/register", fmt.Sprintf("[2001:db8:80::%x]:1", i+1), nil, ""); code == http.StatusCreated {
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := created.Load(); n != 3 {
+		t.Errorf("20 concurrent registrations from one /64: %d created, want 3", n)
+	}
+	if n := f.count(t, s, &v1alpha1.DelegationList{}); n != 3+1+1+3 {
+		t.Errorf("%d account Delegations, want 8", n)
 	}
 }
 
@@ -478,6 +646,80 @@ func (f *fixture) testHealth(t *testing.T) {
 	}
 }
 
+// countingReader counts the Lists that reach the API server, each taking delay; it fails
+// them while down is set.
+type countingReader struct {
+	client.Reader
+	delay time.Duration
+	lists atomic.Int32
+	down  atomic.Bool
+}
+
+func (c *countingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	c.lists.Add(1)
+	time.Sleep(c.delay)
+	if c.down.Load() {
+		return errors.New("connection refused")
+	}
+	return c.Reader.List(ctx, list, opts...)
+}
+
+// testHealthCached is the attack on /health: anyone who reaches the API calls it as fast as
+// it can. However many calls, the API server sees one per interval, and still learns of an
+// outage within one.
+func (f *fixture) testHealthCached(t *testing.T) {
+	s := f.server(t, Options{HealthInterval: 10 * time.Second})
+	api := &countingReader{Reader: f.k8s, delay: 100 * time.Millisecond}
+	s.cfg.APIReader = api
+	var mu sync.Mutex
+	clock := time.Now()
+	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	health := func(n int) (codes map[int]int) {
+		codes = map[int]int{}
+		var wg sync.WaitGroup
+		var cmu sync.Mutex
+		for range n {
+			wg.Go(func() {
+				code, _ := call(s, http.MethodGet, "/health", "192.0.2.1:1", nil, "")
+				cmu.Lock()
+				codes[code]++
+				cmu.Unlock()
+			})
+		}
+		wg.Wait()
+		return codes
+	}
+	for i, step := range []struct {
+		advance time.Duration
+		down    bool
+		want    int // every answer's code
+		lists   int32
+	}{
+		{0, false, 200, 1},               // 50 at once share one look
+		{9 * time.Second, false, 200, 1}, // within the interval: none
+		{time.Second, false, 200, 2},     // the interval passed: one more
+		{10 * time.Second, true, 503, 3}, // the API server is down: seen at the next look
+		{5 * time.Second, false, 503, 3}, // back, but the last look failed
+		{5 * time.Second, false, 200, 4}, // and the next look sees it back
+	} {
+		advance(step.advance)
+		api.down.Store(step.down)
+		if codes := health(50); codes[step.want] != 50 {
+			t.Errorf("Step %d: 50 calls answered %v, want %d", i, codes, step.want)
+		}
+		if n := api.lists.Load(); n != step.lists {
+			t.Errorf("Step %d: %d API calls in all, want %d", i, n, step.lists)
+		}
+	}
+	// Unsynced caches: 503 without asking the API server.
+	advance(time.Minute)
+	s.cfg.Synced = func(context.Context) bool { return false }
+	if codes := health(5); codes[http.StatusServiceUnavailable] != 5 || api.lists.Load() != 4 {
+		t.Errorf("unsynced: %v, %d API calls, want 503 and no call", codes, api.lists.Load())
+	}
+}
+
 // testGoacmedns drives the API with cert-manager's acme-dns client over HTTP.
 func (f *fixture) testGoacmedns(t *testing.T) {
 	s := f.server(t, Options{})
@@ -513,30 +755,109 @@ func (f *fixture) testGoacmedns(t *testing.T) {
 	}
 }
 
-// testReconcilerFirst registers while the Delegation reconciler writes the status between
-// the create and the register's status update, as it may in the controller.
-func (f *fixture) testReconcilerFirst(t *testing.T) {
+// testProofRemoved: an account writes only while its Delegation's target is, by the tenancy
+// rule, its namespace's own: with the proof changed, removed, made with another key or for
+// another target, /update is refused; with the proof back, it works again.
+func (f *fixture) testProofRemoved(t *testing.T) {
+	ctx := context.Background()
 	s := f.server(t, Options{})
-	raced := 0
-	s.cfg.Client = interceptor.NewClient(f.cached, interceptor.Funcs{
-		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			if d, ok := obj.(*v1alpha1.Delegation); ok && raced == 0 {
-				raced++
-				other := d.DeepCopy()
-				other.Status.Target = d.Spec.Target
-				other.Status.ObservedGeneration = 1
-				if err := f.k8s.Status().Update(ctx, other); err != nil {
-					t.Errorf("the reconciler's update: %v", err)
-				}
-			}
-			return c.SubResource(sub).Update(ctx, obj, opts...)
-		},
-	})
 	a := f.register(t, s, "192.0.2.1:1", "")
-	if raced != 1 {
-		t.Fatalf("the status update was not intercepted")
+	update := func(v string) int {
+		code, _ := call(s, http.MethodPost, "/update", "192.0.2.1:1", creds(a), updateBody(a.Subdomain, v))
+		return code
 	}
-	if code, out := call(s, http.MethodPost, "/update", "192.0.2.1:1", creds(a), updateBody(a.Subdomain, txt1)); code != 200 {
-		t.Errorf("update: %d %s", code, out)
+	if code := update(txt1); code != 200 {
+		t.Fatalf("update: %d", code)
+	}
+	key := types.NamespacedName{Namespace: s.opts.Namespace, Name: AccountName(a.Username)}
+	target := a.Subdomain + "." + zone
+	other := uuid.NewString() + "." + zone
+	set := func(target, proof string) {
+		t.Helper()
+		var d v1alpha1.Delegation
+		if err := f.k8s.Get(ctx, key, &d); err != nil {
+			t.Fatal(err)
+		}
+		d.Spec.Target = target
+		if proof == "" {
+			delete(d.Annotations, v1alpha1.TargetProofAnnotation)
+		} else {
+			d.Annotations[v1alpha1.TargetProofAnnotation] = proof
+		}
+		if err := f.k8s.Update(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tc := range []struct {
+		name, target, proof string
+	}{
+		{"proof removed", target, ""},
+		{"proof for another namespace", target, f.key.Proof("shop", a.Fulldomain, target)},
+		{"proof for another domain", target, f.key.Proof(s.opts.Namespace, "example.com", target)},
+		{"proof with another key", target, newKey(t).Proof(s.opts.Namespace, a.Fulldomain, target)},
+		{"proof garbled", target, strings.Repeat("A", 43)},
+		{"another target, proved", other, f.key.Proof(s.opts.Namespace, a.Fulldomain, other)},
+	} {
+		set(tc.target, tc.proof)
+		if code := update(txt2); code != 401 {
+			t.Errorf("Test %d (%s): update %d, want 401", i, tc.name, code)
+		}
+	}
+	set(target, f.key.Proof(s.opts.Namespace, a.Fulldomain, target))
+	if code := update(txt3); code != 200 {
+		t.Errorf("proof back: update %d, want 200", code)
+	}
+	got := f.records(t, s)
+	if len(got) != 1 || len(got[target]) != 2 {
+		t.Errorf("records %v, want %s and %s at %s", got, txt1, txt3, target)
+	}
+}
+
+// TestNewRefuses checks the options New refuses: no target key, a trusted header without
+// trusted proxies and proxies without a header.
+func TestNewRefuses(t *testing.T) {
+	c := fake.NewClientBuilder().WithScheme(kubetest.Scheme()).Build()
+	key := newKey(t)
+	for i, tc := range []struct {
+		opts Options
+		ok   bool
+	}{
+		{Options{Zone: zone, TargetKey: key}, true},
+		{Options{Zone: zone}, false},
+		{Options{TargetKey: key}, false},
+		{Options{Zone: zone, TargetKey: key, TrustedHeader: "X-Forwarded-For"}, false},
+		{Options{Zone: zone, TargetKey: key, TrustedProxies: proxies}, false},
+		{Options{Zone: zone, TargetKey: key, TrustedHeader: "X-Forwarded-For", TrustedProxies: proxies}, true},
+	} {
+		if _, err := New(Config{Client: c}, tc.opts); (err == nil) != tc.ok {
+			t.Errorf("Test %d: err %v, want ok %v", i, err, tc.ok)
+		}
+	}
+}
+
+// TestValidTXT: only an ACME DNS-01 digest is written, 43 characters of base64url.
+func TestValidTXT(t *testing.T) {
+	for i, tc := range []struct {
+		s  string
+		ok bool
+	}{
+		{txt1, true},
+		{txt2, true},
+		{txt3, true},
+		{"", false},
+		{txt1[:42], false},
+		{txt1 + "A", false},
+		{txt1[:42] + "=", false},
+		{"+" + txt1[1:], false},
+		{"/" + txt1[1:], false},
+		{txt1[:42] + " ", false},
+		{txt1[:42] + "\n", false},
+		{txt1[:42] + "\x00", false},
+		{txt1[:42] + "\"", false},
+		{txt1[:41] + "é", false}, // 43 bytes, not 43 characters
+	} {
+		if got := validTXT(tc.s); got != tc.ok {
+			t.Errorf("Test %d (%q): %v, want %v", i, tc.s, got, tc.ok)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -45,9 +46,12 @@ import (
 //     account with its password as cert-manager's acmeDNS solver reads it (SecretKey). It is
 //     the only place the password exists.
 //
-// /update through such an account writes its records in the Delegation's namespace, at the
-// Delegation's target, and only while the Delegation still exists with the same UID, the
-// same annotation and the same target.
+// The account is bound to the target the tenancy rule gives the Delegation
+// (v1alpha1.TargetKey.Target: derived from its namespace and domain, or its spec.target with a
+// valid proof), never to status.target, which is only what the Delegation reconciler shows.
+// /update through such an account writes its records in the Delegation's namespace, at that
+// target, and only while the Delegation still exists with the same UID and the same
+// annotation, and the rule still gives it the same target.
 const (
 	// SecretKey is the key of the user's Secret that holds the account JSON; the Issuer's
 	// acmeDNS.accountSecretRef.key.
@@ -82,7 +86,7 @@ func isNative(sec *corev1.Secret) bool {
 }
 
 // boundDelegation returns the Delegation a native account was made for, or errForbidden when
-// it is gone, was replaced, lost its annotation, or has another target now.
+// it is gone, was replaced or lost its annotation; authenticate checks its target.
 func (s *Server) boundDelegation(ctx context.Context, sec *corev1.Secret) (*v1alpha1.Delegation, error) {
 	ns, name, ok := strings.Cut(sec.Annotations[delegationAnnotation], "/")
 	if !ok {
@@ -95,7 +99,7 @@ func (s *Server) boundDelegation(ctx context.Context, sec *corev1.Secret) (*v1al
 		}
 		return nil, fmt.Errorf("get Delegation %s/%s: %w", ns, name, err)
 	}
-	if !stillBound(sec, &d) || d.Status.Target != string(sec.Data[keyTarget]) {
+	if !stillBound(sec, &d) {
 		return nil, errForbidden
 	}
 	return &d, nil
@@ -118,6 +122,10 @@ type AccountReconciler struct {
 	Recorder  events.EventRecorder
 	// Namespace holds the account Secrets (Options.Namespace).
 	Namespace string
+	// TargetKey and Zone give a Delegation its target (v1alpha1.TargetKey.Target), as
+	// Options.TargetKey and Options.Zone; both required.
+	TargetKey v1alpha1.TargetKey
+	Zone      string
 	// ServerURL is the URL cert-manager reaches the API at: the accounts' server_url.
 	ServerURL string
 	// Resync is how often an annotated Delegation is looked at again.
@@ -128,6 +136,10 @@ type AccountReconciler struct {
 // Secrets in Namespace (through a cache of its own, limited to them), so that accounts of
 // Delegations deleted while the controller was down are removed at its start.
 func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if !r.TargetKey.Valid() || r.Zone == "" {
+		return errors.New("acme-dns accounts: a target key and a zone are required")
+	}
+	r.Zone = v1alpha1.CanonicalName(r.Zone)
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
 	}
@@ -168,12 +180,14 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// accountRelevant passes the Delegation updates that change its account: the annotation, the
-// target, the domain (the key of the JSON), the acme-dns account label, deletion.
+// accountRelevant passes the Delegation updates that change its account: the annotation, what
+// its target follows from (spec.target, the proof), the domain (also the key of the JSON), the
+// acme-dns account label, deletion.
 func accountRelevant(e event.UpdateEvent) bool {
 	o, n := e.ObjectOld.(*v1alpha1.Delegation), e.ObjectNew.(*v1alpha1.Delegation)
 	return o.Annotations[v1alpha1.ACMEDNSSecretAnnotation] != n.Annotations[v1alpha1.ACMEDNSSecretAnnotation] ||
-		o.Status.Target != n.Status.Target || o.Spec.Domain != n.Spec.Domain ||
+		o.Annotations[v1alpha1.TargetProofAnnotation] != n.Annotations[v1alpha1.TargetProofAnnotation] ||
+		o.Spec.Target != n.Spec.Target || o.Spec.Domain != n.Spec.Domain ||
 		o.Labels[AccountLabel] != n.Labels[AccountLabel] || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 }
 
@@ -198,9 +212,14 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// The tenancy rule alone gives the target: no other Delegation, no status takes part.
+	target, targetErr := "", error(nil)
+	if d.UID != "" {
+		target, targetErr = r.TargetKey.Target(v1alpha1.ClaimOf(&d), r.Zone)
+	}
 	var keep *corev1.Secret
 	for i := range accounts {
-		if a := &accounts[i]; keep == nil && stillBound(a, &d) && string(a.Data[keyTarget]) == d.Status.Target {
+		if a := &accounts[i]; keep == nil && targetErr == nil && stillBound(a, &d) && string(a.Data[keyTarget]) == target {
 			keep = a
 		} else if err := r.removeAccount(ctx, a); err != nil {
 			return ctrl.Result{}, err
@@ -220,22 +239,17 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			d.Namespace, secretName)
 		return ctrl.Result{}, nil
 	}
-	if d.Status.Target == "" {
-		return ctrl.Result{}, nil // the Delegation reconciler assigns one; its status update brings us back
+	if targetErr != nil {
+		// The message is the rule's own sentence about this Delegation: it names no other.
+		r.warn(&d, ReasonTargetNotOwned, "No acme-dns account is written for this Delegation: %s.", targetErr)
+		return ctrl.Result{}, nil // a change of spec or annotations brings us back
 	}
-	if owner, err := targetOwner(ctx, r.Client, &d); err != nil {
-		return ctrl.Result{}, err
-	} else if owner != nil {
-		r.warn(&d, ReasonTargetNotOwned, "The target %s belongs to Delegation %s/%s, so no acme-dns account is written for it.",
-			d.Status.Target, owner.Namespace, owner.Name)
-		return ctrl.Result{RequeueAfter: r.Resync}, nil
-	}
-	return ctrl.Result{RequeueAfter: r.Resync}, r.ensure(ctx, &d, secretName, keep)
+	return ctrl.Result{RequeueAfter: r.Resync}, r.ensure(ctx, &d, target, secretName, keep)
 }
 
-// ensure makes the user's Secret hold a working account for d. The password is kept as long
-// as the Secret holds one that matches the hash, so reconciles do not churn it.
-func (r *AccountReconciler) ensure(ctx context.Context, d *v1alpha1.Delegation, secretName string, acct *corev1.Secret) error {
+// ensure makes the user's Secret hold a working account for d at target. The password is
+// kept as long as the Secret holds one that matches the hash, so reconciles do not churn it.
+func (r *AccountReconciler) ensure(ctx context.Context, d *v1alpha1.Delegation, target, secretName string, acct *corev1.Secret) error {
 	log := logf.FromContext(ctx)
 	var user corev1.Secret
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: secretName}, &user)
@@ -271,11 +285,10 @@ func (r *AccountReconciler) ensure(ctx context.Context, d *v1alpha1.Delegation, 
 		if err != nil {
 			return fmt.Errorf("hash password: %w", err)
 		}
-		if acct, err = r.writeAccount(ctx, d, secretName, acct, hash); err != nil {
+		if acct, err = r.writeAccount(ctx, d, target, secretName, acct, hash); err != nil {
 			return err
 		}
 	}
-	target := d.Status.Target
 	data, err := json.Marshal(map[string]goacmedns.Account{
 		records.Domain(d.Spec.Domain): {
 			FullDomain: strings.TrimSuffix(target, "."),
@@ -319,8 +332,8 @@ func (r *AccountReconciler) ensure(ctx context.Context, d *v1alpha1.Delegation, 
 	return nil
 }
 
-// writeAccount creates the account Secret for d with hash, or sets the hash of acct.
-func (r *AccountReconciler) writeAccount(ctx context.Context, d *v1alpha1.Delegation, secretName string, acct *corev1.Secret, hash []byte) (*corev1.Secret, error) {
+// writeAccount creates the account Secret for d at target with hash, or sets the hash of acct.
+func (r *AccountReconciler) writeAccount(ctx context.Context, d *v1alpha1.Delegation, target, secretName string, acct *corev1.Secret, hash []byte) (*corev1.Secret, error) {
 	if acct != nil {
 		acct = acct.DeepCopy()
 		acct.Data[keyPasswordHash] = hash
@@ -330,7 +343,7 @@ func (r *AccountReconciler) writeAccount(ctx context.Context, d *v1alpha1.Delega
 		return acct, nil
 	}
 	username := uuid.NewString()
-	subdomain, _, _ := strings.Cut(d.Status.Target, ".")
+	subdomain, _, _ := strings.Cut(target, ".")
 	acct = &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: r.Namespace, Name: AccountName(username),
@@ -343,7 +356,7 @@ func (r *AccountReconciler) writeAccount(ctx context.Context, d *v1alpha1.Delega
 		Type: SecretType,
 		Data: map[string][]byte{
 			keyPasswordHash: hash, keySubdomain: []byte(subdomain), keyAllowFrom: []byte("[]"),
-			keyTarget: []byte(d.Status.Target),
+			keyTarget: []byte(target),
 		},
 	}
 	if err := r.Client.Create(ctx, acct); err != nil {

@@ -19,6 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
 	"github.com/acmezone/acmezone/controller/solver"
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
@@ -36,9 +37,11 @@ func start(t *testing.T, autoDelegate bool) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts := *testOptions
+	opts.AutoDelegate = autoDelegate
 	if err := (&Reconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("acmezone-controller"),
-		AutoDelegate: autoDelegate, ClusterResourceNamespace: "cert-manager", Recheck: time.Second,
+		Options: &opts, ClusterResourceNamespace: "cert-manager", Recheck: time.Second,
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +59,23 @@ func start(t *testing.T, autoDelegate bool) client.Client {
 	t.Cleanup(func() { cancel(); <-done })
 
 	return env.Client
+}
+
+var testOptions = func() *controller.Options {
+	k, err := v1alpha1.NewTargetKey([]byte("challenge-tests-0123456789abcdef0123456789"))
+	if err != nil {
+		panic(err)
+	}
+	return &controller.Options{Zone: "acme.example.com.", TargetKey: k}
+}()
+
+// own is the target of namespace for domain.
+func own(ns, domain string) string {
+	t, err := testOptions.TargetKey.Target(v1alpha1.TargetClaim{Namespace: ns, Domain: domain}, testOptions.Zone)
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
 
 func newChallenge(ns, name, domain, issuerKind string) *cmacme.Challenge {
@@ -117,12 +137,13 @@ func TestWatcher(t *testing.T) {
 		t.Errorf("auto-created Delegation has domain %q", d.Spec.Domain)
 	}
 
-	// While it is not verified, the Challenge gets the seed's warning with the exact CNAME.
+	// While it is not verified, the Challenge gets the seed's warning with the exact CNAME: the
+	// namespace's own target, whatever status says.
 	d.Status.Target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
 	if err := c.Status().Update(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	want := "please add a CNAME record with your DNS provider: _acme-challenge.example.com CNAME b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com"
+	want := "please add a CNAME record with your DNS provider: _acme-challenge.example.com CNAME " + strings.TrimSuffix(own("shop", "example.com"), ".")
 	waitFor(t, "the CNAME warning on the Challenge", func() bool {
 		for _, n := range eventNotes(t, c, ch) {
 			if strings.HasPrefix(n, "Warning CNAMEMissing: "+want) {
@@ -133,7 +154,7 @@ func TestWatcher(t *testing.T) {
 	})
 
 	// Adoption: the solver's record for this Challenge gets the Challenge as owner.
-	rec := v1alpha1.NewChallengeRecord("shop", d.Status.Target, ch.Spec.Key)
+	rec := v1alpha1.NewChallengeRecord("shop", own("shop", "example.com"), ch.Spec.Key)
 	rec.Labels = map[string]string{solver.ChallengeUIDLabel: string(ch.UID)}
 	if err := c.Create(ctx, rec); err != nil {
 		t.Fatal(err)
@@ -226,8 +247,9 @@ func TestNoAutoDelegation(t *testing.T) {
 	}
 }
 
-// TestIsolation: a Challenge whose issuer uses namespace blog, for a domain delegated in shop,
-// gets no Delegation of its own and a Warning that says why.
+// TestIsolation: a Challenge whose issuer uses namespace blog, for a domain shop has a
+// Delegation for, gets blog's own Delegation (its own target, used only if the public CNAME
+// ever points there), and nothing it is told names shop.
 func TestIsolation(t *testing.T) {
 	c := start(t, true)
 	ctx := context.Background()
@@ -244,20 +266,18 @@ func TestIsolation(t *testing.T) {
 	if err := c.Create(ctx, ch); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the DomainDelegatedElsewhere warning", func() bool {
+	waitFor(t, "blog's CNAME warning", func() bool {
 		for _, n := range eventNotes(t, c, ch) {
-			if strings.Contains(n, "DomainDelegatedElsewhere: example.com is delegated in namespace shop") {
+			if strings.Contains(n, "CNAMEMissing: please add a CNAME record with your DNS provider: _acme-challenge.example.com CNAME "+strings.TrimSuffix(own("blog", "example.com"), ".")) {
 				return true
 			}
 		}
 		return false
 	})
-	var list v1alpha1.DelegationList
-	if err := c.List(ctx, &list, client.InNamespace("blog")); err != nil {
-		t.Fatal(err)
-	}
-	if len(list.Items) != 0 {
-		t.Errorf("a Delegation was created in blog for a domain delegated in shop: %v", list.Items)
+	for _, n := range eventNotes(t, c, ch) {
+		if strings.Contains(n, "shop") || strings.Contains(n, strings.TrimSuffix(own("shop", "example.com"), ".")) {
+			t.Errorf("an Event in blog names shop or its target: %s", n)
+		}
 	}
 }
 
@@ -309,13 +329,9 @@ func TestWarningReachesCertificate(t *testing.T) {
 	waitFor(t, "the auto-created Delegation", func() bool {
 		return c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "example.com"}, d) == nil
 	})
-	d.Status.Target = "0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com."
-	if err := c.Status().Update(ctx, d); err != nil {
-		t.Fatal(err)
-	}
 	waitFor(t, "the CNAME warning on the Certificate", func() bool {
 		for _, n := range eventNotes(t, c, crt) {
-			if strings.Contains(n, "_acme-challenge.example.com CNAME 0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com") {
+			if strings.Contains(n, "_acme-challenge.example.com CNAME "+strings.TrimSuffix(own("shop", "example.com"), ".")) {
 				return true
 			}
 		}

@@ -60,7 +60,9 @@ func TestExpiry(t *testing.T) {
 	// an account made through /register, whose domain nobody knows.
 	const shopTarget, regTarget = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com.", "9f3a0c1e-1111-4a34-ac99-d5097d5b2b68.acme.example.com."
 	for _, d := range []*v1alpha1.Delegation{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"}, Spec: v1alpha1.DelegationSpec{Domain: "example.com", Target: shopTarget}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com", Annotations: map[string]string{
+			v1alpha1.TargetProofAnnotation: testOptions.TargetKey.Proof("shop", "example.com", shopTarget)}},
+			Spec: v1alpha1.DelegationSpec{Domain: "example.com", Target: shopTarget}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "acmezone", Name: "acme-dns-x", Labels: map[string]string{v1alpha1.ACMEDNSAccountLabel: "x"}},
 			Spec: v1alpha1.DelegationSpec{Domain: "9f3a0c1e-1111-4a34-ac99-d5097d5b2b68.acme.example.com", Target: regTarget}},
 	} {
@@ -119,7 +121,7 @@ func TestExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&ExpiryReconciler{Client: mgr.GetClient(), MaxAge: time.Hour, Resync: time.Hour}).SetupWithManager(mgr); err != nil {
+	if err := (&ExpiryReconciler{Client: mgr.GetClient(), Options: testOptions, MaxAge: time.Hour, Resync: time.Hour}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&ExpiryReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err == nil {

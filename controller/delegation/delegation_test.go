@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/miekg/dns"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,24 +16,19 @@ import (
 	"github.com/acmezone/acmezone/controller/records/recordstest"
 )
 
-func TestTargetAssignedAndStable(t *testing.T) {
+func TestTargetDerivedAndStable(t *testing.T) {
 	ns := newNamespace(t, "stable")
 	srv := recordstest.NewServer(t, delegated...) // the zone is delegated, the CNAME not there yet
+	target := derived(t, ns, "example.com")
 
-	// Two controllers at once: only one target may win.
+	// Two controllers at once: both show the same target, the rule's.
 	stop1 := startController(t, srv.Addr, ns)
 	stop2 := startController(t, srv.Addr, ns)
-	createDelegation(t, ns, "example-com", "example.com", "")
-	d := waitFor(t, ns, "example-com", "a target", func(d *v1alpha1.Delegation) (bool, string) {
-		return d.Status.Target != "", "no target"
-	})
-	target := d.Status.Target
-	id, err := uuid.Parse(strings.TrimSuffix(target, ".acme.example.com."))
-	if err != nil || id.Version() != 4 || target != id.String()+".acme.example.com." {
-		t.Errorf("target %q, want <lower-case uuid v4>.acme.example.com.", target)
-	}
-
+	d := createDelegation(t, ns, "example-com", "example.com", "")
 	d = waitFor(t, ns, "example-com", "Verified=False CNAMEMissing", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionFalse, "CNAMEMissing"))
+	if d.Status.Target != target {
+		t.Errorf("target %q, want the derived %q", d.Status.Target, target)
+	}
 	wantRecords := []v1alpha1.DNSRecord{
 		{Type: "A", Name: "ns.example.com", Content: "34.84.45.1"},
 		{Type: "NS", Name: "acme.example.com", Content: "ns.example.com"},
@@ -52,60 +45,53 @@ func TestTargetAssignedAndStable(t *testing.T) {
 	if c := condition(t, d, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != ReasonNotVerified {
 		t.Errorf("Ready %s %s, want False %s", c.Status, c.Reason, ReasonNotVerified)
 	}
-	if c := condition(t, d, v1alpha1.ConditionConflict); c.Status != metav1.ConditionFalse {
-		t.Errorf("Conflict %s, want False", c.Status)
-	}
 	if d.Status.ObservedGeneration != d.Generation {
 		t.Errorf("observedGeneration %d, want %d", d.Status.ObservedGeneration, d.Generation)
 	}
 	waitForEvent(t, d, "Warning", "NotVerified", "add: _acme-challenge.example.com CNAME "+bare(target))
 
-	// Both controllers keep checking (with backoff); the target stays.
+	// Both controllers keep checking (with backoff); Events are posted on changes only.
 	time.Sleep(1500 * time.Millisecond)
-	if d = waitFor(t, ns, "example-com", "", func(*v1alpha1.Delegation) (bool, string) { return true, "" }); d.Status.Target != target {
-		t.Errorf("target changed from %q to %q while two controllers ran", target, d.Status.Target)
-	}
 	if n := countEvents(t, d, "NotVerified"); n != 1 {
 		t.Errorf("%d NotVerified Events, want 1: Events are posted on changes only", n)
 	}
 
-	// A restarted controller keeps the target, even when spec.target asks for another one.
+	// A spec.target that is not this namespace's own: no target at all, and Ready says why.
 	stop1()
 	stop2()
 	startController(t, srv.Addr, ns)
-	d.Spec.Target = "Other.ACME.example.com."
+	d.Spec.Target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
 	if err := k8s.Update(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	d = waitFor(t, ns, "example-com", "TargetFixed", hasCondition(ConditionTargetFixed, metav1.ConditionTrue, ReasonSpecTargetIgnored))
-	if d.Status.Target != target {
-		t.Errorf("target changed from %q to %q after spec.target changed", target, d.Status.Target)
+	d = waitFor(t, ns, "example-com", "Ready=False InvalidTarget", hasCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInvalidTarget))
+	if d.Status.Target != "" || len(d.Status.Records) != 0 {
+		t.Errorf("target %q, records %v for a spec.target that is not the namespace's own", d.Status.Target, d.Status.Records)
 	}
-	if d.Status.ObservedGeneration != d.Generation || d.Generation != 2 {
-		t.Errorf("observedGeneration %d, generation %d; want both 2", d.Status.ObservedGeneration, d.Generation)
+	if msg := condition(t, d, v1alpha1.ConditionReady).Message; !strings.Contains(msg, "spec.target is not this namespace's own target") || !strings.Contains(msg, "remove spec.target") {
+		t.Errorf("Ready message %q does not say what is wrong and what to do", msg)
 	}
-	msg := condition(t, d, ConditionTargetFixed).Message
-	for _, s := range []string{"spec.target is other.acme.example.com.", "the target stays " + target, "because the CNAME _acme-challenge.example.com"} {
-		if !strings.Contains(msg, s) {
-			t.Errorf("TargetFixed message %q does not say %q", msg, s)
-		}
-	}
-	waitForEvent(t, d, "Warning", "TargetFixed", "the target stays "+target)
+	waitForEvent(t, d, "Warning", ReasonInvalidTarget, "not this namespace's own")
 
+	// Removing it, or deleting and re-creating the Delegation, gives the same target back.
 	d.Spec.Target = ""
 	if err := k8s.Update(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	d = waitFor(t, ns, "example-com", "no TargetFixed", func(d *v1alpha1.Delegation) (bool, string) {
-		return d.Status.ObservedGeneration == 3 && meta.FindStatusCondition(d.Status.Conditions, ConditionTargetFixed) == nil, "TargetFixed still there"
+	d = waitFor(t, ns, "example-com", "the target back", func(d *v1alpha1.Delegation) (bool, string) {
+		return d.Status.ObservedGeneration == 3 && d.Status.Target == target, "target " + d.Status.Target
 	})
-	if d.Status.Target != target {
-		t.Errorf("target changed from %q to %q after spec.target was removed", target, d.Status.Target)
+	if err := k8s.Delete(context.Background(), d); err != nil {
+		t.Fatal(err)
 	}
+	createDelegation(t, ns, "example", "EXAMPLE.com.", "")
+	waitFor(t, ns, "example", "the same target after re-creation", func(d *v1alpha1.Delegation) (bool, string) {
+		return d.Status.Target == target, "target " + d.Status.Target
+	})
 
 	// The user adds the CNAME: the next check (after backoff, no spec change) verifies it.
 	srv.Set(t, correct("example.com", target)...)
-	d = waitFor(t, ns, "example-com", "Verified", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve))
+	d = waitFor(t, ns, "example", "Verified", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve))
 	wantMsg = "_acme-challenge.example.com points to " + bare(target) + ", and acme.example.com is delegated to ns.example.com."
 	if c := condition(t, d, v1alpha1.ConditionVerified); c.Message != wantMsg {
 		t.Errorf("Verified message %q, want %q", c.Message, wantMsg)
@@ -118,49 +104,44 @@ func TestTargetAssignedAndStable(t *testing.T) {
 
 func TestSpecTarget(t *testing.T) {
 	ns := newNamespace(t, "spec-target")
-	const target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
-	srv := recordstest.NewServer(t, append(correct("example.com", target), `_acme-challenge.shop.example. 10 IN TXT "key"`)...)
+	own := derived(t, ns, "example.com")
+	const legacy = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	srv := recordstest.NewServer(t, append(correct("example.com", own), correct("example.net", legacy)[2:]...)...)
 	startController(t, srv.Addr, ns)
 
-	// spec.target is honoured, in canonical form.
-	createDelegation(t, ns, "example-com", "Example.COM", strings.ToUpper(target))
+	// The namespace's own target, spelt differently, is honoured in canonical form.
+	createDelegation(t, ns, "example-com", "Example.COM", strings.ToUpper(own))
 	d := waitFor(t, ns, "example-com", "Verified", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve))
-	if d.Status.Target != target {
-		t.Errorf("target %q, want %q", d.Status.Target, target)
-	}
-	wantRecords := []v1alpha1.DNSRecord{
-		{Type: "A", Name: "ns.example.com", Content: "34.84.45.1"},
-		{Type: "NS", Name: "acme.example.com", Content: "ns.example.com"},
-		{Type: "CNAME", Name: "_acme-challenge.example.com", Content: "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com"},
-	}
-	if !slices.Equal(d.Status.Records, wantRecords) {
-		t.Errorf("status.records %v, want %v", d.Status.Records, wantRecords)
-	}
-	if c := meta.FindStatusCondition(d.Status.Conditions, ConditionTargetFixed); c != nil {
-		t.Errorf("TargetFixed %+v for a spec.target that only differs in case", c)
+	if d.Status.Target != own {
+		t.Errorf("target %q, want %q", d.Status.Target, own)
 	}
 
-	// acmezone serves the user's own zone: no CNAME to add.
-	createDelegation(t, ns, "shop-example", "shop.example", "_acme-challenge.shop.example.")
-	d = waitFor(t, ns, "shop-example", "Verified", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve))
-	if !slices.Equal(d.Status.Records, wantRecords[:2]) {
-		t.Errorf("status.records %v, want %v", d.Status.Records, wantRecords[:2])
+	// A target of another kind (acme-dns's, an earlier version's) with its proof is honoured.
+	p := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "example-net", Annotations: map[string]string{
+			v1alpha1.TargetProofAnnotation: testOptions.TargetKey.Proof(ns, "example.net", legacy)}},
+		Spec: v1alpha1.DelegationSpec{Domain: "example.net", Target: legacy},
 	}
-	want := "the TXT lookup of _acme-challenge.shop.example is answered at _acme-challenge.shop.example, and acme.example.com is delegated to ns.example.com."
-	if c := condition(t, d, v1alpha1.ConditionVerified); c.Message != want {
-		t.Errorf("Verified message %q, want %q", c.Message, want)
+	if err := k8s.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor(t, ns, "example-net", "Verified", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve))
+	if d.Status.Target != legacy {
+		t.Errorf("target %q, want the proved %q", d.Status.Target, legacy)
 	}
 
-	// The zone's apex and its name server's name are not a namespace's to write TXT records at.
-	for name, target := range map[string]string{"apex": "ACME.example.com.", "nameserver": "ns.example.com."} {
-		createDelegation(t, ns, name, name+".example.org", target)
-		d = waitFor(t, ns, name, "InvalidTarget", hasCondition(v1alpha1.ConditionConflict, metav1.ConditionTrue, ReasonInvalidTarget))
-		if d.Status.Target != "" {
-			t.Errorf("%s: target %q assigned, want none", name, d.Status.Target)
+	// Names that are not targets are refused by the API server (the CRD's pattern) or, when
+	// the pattern lets them through, by the rule.
+	for _, target := range []string{"_acme-challenge.acme.example.com.", "ACME.example.com.", "ns.example.com.", "_acme-challenge.shop.example."} {
+		d := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "bad-"}, Spec: v1alpha1.DelegationSpec{Domain: "shop.example", Target: target}}
+		if err := k8s.Create(context.Background(), d); err == nil || !strings.Contains(err.Error(), "spec.target") {
+			t.Errorf("spec.target %q: created (%v), want refused by the CRD's validation", target, err)
 		}
-		if msg := condition(t, d, v1alpha1.ConditionConflict).Message; !strings.Contains(msg, "spec.target "+v1alpha1.CanonicalName(target)) || !strings.Contains(msg, "Remove spec.target") {
-			t.Errorf("%s: Conflict message %q does not name the target and the way out", name, msg)
-		}
+	}
+	createDelegation(t, ns, "other-zone", "shop.example", "b6e4682c-5109-4a34-ac99-d5097d5b2b68.example.org.")
+	d = waitFor(t, ns, "other-zone", "InvalidTarget", hasCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInvalidTarget))
+	if d.Status.Target != "" || !strings.Contains(condition(t, d, v1alpha1.ConditionReady).Message, "<uuid>.<zone>") {
+		t.Errorf("target %q, Ready %q; want none and the form explained", d.Status.Target, condition(t, d, v1alpha1.ConditionReady).Message)
 	}
 }
 
@@ -226,7 +207,7 @@ func TestVerificationFailures(t *testing.T) {
 				srv.SetRcode(name, rcode)
 			}
 			startController(t, srv.Addr, ns)
-			createDelegation(t, ns, "example-com", "example.com", target)
+			createProved(t, ns, "example-com", "example.com", target)
 
 			d := waitFor(t, ns, "example-com", "Verified=False "+tc.reason, hasCondition(v1alpha1.ConditionVerified, metav1.ConditionFalse, tc.reason))
 			if c := condition(t, d, v1alpha1.ConditionVerified); c.Message != tc.msg {
@@ -248,64 +229,98 @@ func TestVerificationFailures(t *testing.T) {
 	}
 }
 
-func TestConflict(t *testing.T) {
-	const target = "7d1f0c52-3a8e-4b96-8f21-c4e05a9b3d17.acme.example.com."
-	nsA, nsB, nsC := newNamespace(t, "conflict-a"), newNamespace(t, "conflict-b"), newNamespace(t, "conflict-c")
-	srv := recordstest.NewServer(t, correct("example.com", target)...)
+// TestPublicDNSDecides: Delegations of several namespaces for one domain each get their own
+// target; the one the public CNAME points at is Verified, the other learns only that it is
+// not its own, never the other's namespace or target.
+func TestPublicDNSDecides(t *testing.T) {
+	nsA, nsB, nsC := newNamespace(t, "dns-a"), newNamespace(t, "dns-b"), newNamespace(t, "dns-c")
+	targetA, targetB := derived(t, nsA, "example.com"), derived(t, nsB, "example.com")
+	if targetA == targetB {
+		t.Fatalf("two namespaces got one target %s", targetA)
+	}
+	srv := recordstest.NewServer(t, correct("example.com", targetA)...)
 	startController(t, srv.Addr, nsA, nsB, nsC)
 
-	a := createDelegation(t, nsA, "example-com", "example.com", target)
+	createDelegation(t, nsA, "example-com", "example.com", "")
 	waitFor(t, nsA, "example-com", "Verified", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve))
-	// Creation timestamps have whole seconds: make the next claim visibly younger.
-	time.Sleep(time.Until(a.CreationTimestamp.Add(1100 * time.Millisecond)))
-
-	// The same domain (written differently) in another namespace: the newer one is in conflict.
 	createDelegation(t, nsB, "mine", "Example.com.", "")
-	b := waitFor(t, nsB, "mine", "Conflict", hasCondition(v1alpha1.ConditionConflict, metav1.ConditionTrue, ReasonDomainDelegated))
-	msg := condition(t, b, v1alpha1.ConditionConflict).Message
-	for _, s := range []string{"Delegation " + nsA + "/example-com is older and already delegates example.com", "records at its target " + target + " are served only for namespace " + nsA} {
-		if !strings.Contains(msg, s) {
-			t.Errorf("Conflict message %q does not say %q", msg, s)
+	b := waitFor(t, nsB, "mine", "Verified=False CNAMEWrongTarget", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionFalse, "CNAMEWrongTarget"))
+	if b.Status.Target != targetB {
+		t.Errorf("target %q, want its own %q", b.Status.Target, targetB)
+	}
+	msg := condition(t, b, v1alpha1.ConditionVerified).Message
+	if want := "is a CNAME to another target in acme.example.com, not to " + bare(targetB) + "; change it"; !strings.Contains(msg, want) {
+		t.Errorf("Verified message %q does not say %q", msg, want)
+	}
+	// A steals nothing from A either: a spec.target naming A's target gives C no target.
+	createDelegation(t, nsC, "steal", "other.example", targetA)
+	c := waitFor(t, nsC, "steal", "InvalidTarget", hasCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInvalidTarget))
+	for _, d := range []*v1alpha1.Delegation{b, c} {
+		for _, cond := range d.Status.Conditions {
+			if strings.Contains(cond.Message, nsA) || strings.Contains(cond.Message, bare(targetA)) {
+				t.Errorf("%s/%s: condition %s discloses namespace %s or its target: %q", d.Namespace, d.Name, cond.Type, nsA, cond.Message)
+			}
 		}
 	}
-	if c := condition(t, b, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != ReasonInConflict {
-		t.Errorf("Ready %s %s, want False %s", c.Status, c.Reason, ReasonInConflict)
-	}
-	if c := condition(t, b, v1alpha1.ConditionVerified); c.Status != metav1.ConditionUnknown {
-		t.Errorf("Verified %s, want Unknown while in conflict", c.Status)
-	}
-	if b.Status.Target == "" || b.Status.Target == target {
-		t.Errorf("target %q, want a target of its own", b.Status.Target)
-	}
-	waitForEvent(t, b, "Warning", "Conflict", "Delegation "+nsA+"/example-com is older")
-	if a := waitFor(t, nsA, "example-com", "", func(*v1alpha1.Delegation) (bool, string) { return true, "" }); condition(t, a, v1alpha1.ConditionConflict).Status != metav1.ConditionFalse {
-		t.Errorf("the older Delegation has Conflict %s, want False", condition(t, a, v1alpha1.ConditionConflict).Status)
-	}
-
-	// Another domain, but spec.target names the older Delegation's target: not assigned.
-	createDelegation(t, nsC, "steal", "other.example", target)
-	c := waitFor(t, nsC, "steal", "Conflict", hasCondition(v1alpha1.ConditionConflict, metav1.ConditionTrue, ReasonTargetInUse))
-	if c.Status.Target != "" || len(c.Status.Records) != 0 {
-		t.Errorf("target %q and records %v given to a Delegation whose spec.target is taken", c.Status.Target, c.Status.Records)
-	}
-	if msg := condition(t, c, v1alpha1.ConditionConflict).Message; !strings.Contains(msg, "is the target of Delegation "+nsA+"/example-com") {
-		t.Errorf("Conflict message %q does not name the holder", msg)
-	}
-
-	// The older Delegation goes: the newer one owns the domain now, and is checked (its CNAME
-	// still points at the old target); the target is free for the other domain.
-	if err := k8s.Delete(context.Background(), a); err != nil {
+	var events eventsv1.EventList
+	if err := k8s.List(context.Background(), &events); err != nil {
 		t.Fatal(err)
 	}
-	b = waitFor(t, nsB, "mine", "no Conflict", hasCondition(v1alpha1.ConditionConflict, metav1.ConditionFalse, ReasonNoConflict))
-	waitForEvent(t, b, "Normal", "ConflictResolved", "example.com")
-	b = waitFor(t, nsB, "mine", "Verified=False CNAMEWrongTarget", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionFalse, "CNAMEWrongTarget"))
-	if msg := condition(t, b, v1alpha1.ConditionVerified).Message; !strings.Contains(msg, "is a CNAME to "+bare(target)+", not to "+bare(b.Status.Target)+"; change it") {
-		t.Errorf("Verified message %q", msg)
+	for _, e := range events.Items {
+		if e.Regarding.Namespace != nsA && (strings.Contains(e.Note, nsA) || strings.Contains(e.Note, bare(targetA))) {
+			t.Errorf("Event %s about %s/%s discloses namespace %s or its target: %q", e.Reason, e.Regarding.Namespace, e.Regarding.Name, nsA, e.Note)
+		}
 	}
-	c = waitFor(t, nsC, "steal", "no Conflict", hasCondition(v1alpha1.ConditionConflict, metav1.ConditionFalse, ReasonNoConflict))
-	if c.Status.Target != target {
-		t.Errorf("target %q, want %q once free", c.Status.Target, target)
+
+	// A's Delegation goes: B keeps its own target and is still not what the CNAME names.
+	if err := k8s.Delete(context.Background(), &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "example-com"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	b = waitFor(t, nsB, "mine", "Verified=False", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionFalse, "CNAMEWrongTarget"))
+	if b.Status.Target != targetB {
+		t.Errorf("target %q after the other namespace's Delegation went, want %q", b.Status.Target, targetB)
+	}
+}
+
+// TestLegacyTargetKept: a target an earlier version gave (a random UUID in status.target) is
+// kept by the Delegation the earlier rule served, with a proof, so the user's CNAME keeps
+// working; a younger Delegation with the same status in another namespace, and any Delegation
+// created after the key, are not.
+func TestLegacyTargetKept(t *testing.T) {
+	nsA, nsB := newNamespace(t, "legacy-a"), newNamespace(t, "legacy-b")
+	const legacy = "5e0c1d2a-7b3f-4e8d-9a6c-0f1e2d3c4b5a.acme.example.com."
+	srv := recordstest.NewServer(t, correct("example.com", legacy)...)
+	withStatus := func(ns, name string) *v1alpha1.Delegation {
+		d := createDelegation(t, ns, name, "example.com", "")
+		d.Status.Target = legacy
+		if err := k8s.Status().Update(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a := withStatus(nsA, "example-com")
+	time.Sleep(time.Until(a.CreationTimestamp.Add(1100 * time.Millisecond)))
+	withStatus(nsB, "hijack") // what the earlier version let happen
+	time.Sleep(1100 * time.Millisecond)
+	opts := testOptions
+	opts.LegacyBefore = time.Now()
+	time.Sleep(1100 * time.Millisecond)
+	withStatus(nsB, "after") // created after the key: a status a tenant may have forged
+	startControllerWith(t, opts, srv.Addr, nsA, nsB)
+
+	d := waitFor(t, nsA, "example-com", "Verified", hasCondition(v1alpha1.ConditionVerified, metav1.ConditionTrue, ReasonRecordsResolve))
+	if d.Status.Target != legacy || d.Spec.Target != legacy || d.Annotations[v1alpha1.TargetProofAnnotation] == "" {
+		t.Errorf("target %q, spec.target %q, proof %q: want the earlier target kept with a proof", d.Status.Target, d.Spec.Target, d.Annotations[v1alpha1.TargetProofAnnotation])
+	}
+	waitForEvent(t, d, "Normal", ReasonTargetKept, "keeps its target "+bare(legacy))
+	for _, name := range []string{"hijack", "after"} {
+		o := waitFor(t, nsB, name, "its own target", func(d *v1alpha1.Delegation) (bool, string) {
+			return d.Status.Target == derived(t, nsB, "example.com"), "target " + d.Status.Target
+		})
+		if o.Spec.Target != "" || o.Annotations[v1alpha1.TargetProofAnnotation] != "" {
+			t.Errorf("%s/%s got spec.target %q and proof %q", nsB, name, o.Spec.Target, o.Annotations[v1alpha1.TargetProofAnnotation])
+		}
 	}
 }
 

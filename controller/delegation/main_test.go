@@ -81,6 +81,25 @@ func TestMain(m *testing.M) {
 var testOptions = controller.Options{
 	Zone:        "acme.example.com.",
 	NameServers: []controller.NameServer{{Name: "ns.example.com.", Addrs: []net.IP{net.ParseIP("34.84.45.1")}}},
+	TargetKey:   mustKey("0123456789abcdef0123456789abcdef-delegation-tests"),
+}
+
+func mustKey(s string) v1alpha1.TargetKey {
+	k, err := v1alpha1.NewTargetKey([]byte(s))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// derived is the target the rule gives namespace for domain.
+func derived(t *testing.T, namespace, domain string) string {
+	t.Helper()
+	target, err := testOptions.TargetKey.Target(v1alpha1.TargetClaim{Namespace: namespace, Domain: domain}, testOptions.Zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
 }
 
 // delegated are the records that make the zone reachable.
@@ -112,6 +131,12 @@ func newNamespace(t *testing.T, prefix string) string {
 // function stops it; the test's end stops it too.
 func startController(t *testing.T, dnsAddr string, namespaces ...string) (stop func()) {
 	t.Helper()
+	return startControllerWith(t, testOptions, dnsAddr, namespaces...)
+}
+
+// startControllerWith is startController with other Options.
+func startControllerWith(t *testing.T, opts controller.Options, dnsAddr string, namespaces ...string) (stop func()) {
+	t.Helper()
 	caches := map[string]cache.Config{}
 	for _, ns := range namespaces {
 		caches[ns] = cache.Config{}
@@ -127,7 +152,7 @@ func startController(t *testing.T, dnsAddr string, namespaces ...string) (stop f
 		t.Fatal(err)
 	}
 	r := &Reconciler{
-		Options:  testOptions,
+		Options:  opts,
 		Resolver: &records.Resolver{Servers: []string{dnsAddr}, Timeout: time.Second},
 		RetryMin: 100 * time.Millisecond,
 		RetryMax: 400 * time.Millisecond,
@@ -159,6 +184,20 @@ func createDelegation(t *testing.T, ns, name, domain, target string) *v1alpha1.D
 	d := &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       v1alpha1.DelegationSpec{Domain: domain, Target: target},
+	}
+	if err := k8s.Create(context.Background(), d); err != nil {
+		t.Fatalf("create Delegation %s/%s: %v", ns, name, err)
+	}
+	return d
+}
+
+// createProved creates a Delegation whose spec.target is proved by the annotation.
+func createProved(t *testing.T, ns, name, domain, target string) *v1alpha1.Delegation {
+	t.Helper()
+	d := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{
+			v1alpha1.TargetProofAnnotation: testOptions.TargetKey.Proof(ns, domain, target)}},
+		Spec: v1alpha1.DelegationSpec{Domain: domain, Target: target},
 	}
 	if err := k8s.Create(context.Background(), d); err != nil {
 		t.Fatalf("create Delegation %s/%s: %v", ns, name, err)

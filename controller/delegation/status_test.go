@@ -65,10 +65,9 @@ func TestSetConditionsReason(t *testing.T) {
 		t.Errorf("Verified %+v, want False NSNotDelegated \"p1. p2. p3.\" at generation 4", c)
 	}
 
-	// A conflict: not verified, not ready, whatever the checks say.
-	setConditions(d, testOptions, &conflict{reason: ReasonDomainDelegated, message: "m"}, nil, now)
+	// No target: not verified, not ready, whatever the checks say.
+	setConditions(d, testOptions, v1alpha1.ErrTargetNotOwned, nil, now)
 	for typ, want := range map[string]metav1.ConditionStatus{
-		v1alpha1.ConditionConflict: metav1.ConditionTrue,
 		v1alpha1.ConditionVerified: metav1.ConditionUnknown,
 		v1alpha1.ConditionReady:    metav1.ConditionFalse,
 	} {
@@ -78,7 +77,7 @@ func TestSetConditionsReason(t *testing.T) {
 	}
 }
 
-func TestOlder(t *testing.T) {
+func TestLegacyOwnerBefore(t *testing.T) {
 	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	t1 := metav1.NewTime(t0.Add(time.Second))
 	mk := func(ns, name string, ts metav1.Time) *v1alpha1.Delegation {
@@ -95,7 +94,7 @@ func TestOlder(t *testing.T) {
 		{mk("a", "b", t0), mk("a", "a", t0), false},
 	}
 	for i, tc := range tests {
-		if got := older(tc.a, tc.b); got != tc.want {
+		if got := legacyOwnerBefore(tc.a, tc.b); got != tc.want {
 			t.Errorf("Test %d: older(%s/%s, %s/%s) = %v, want %v", i, tc.a.Namespace, tc.a.Name, tc.b.Namespace, tc.b.Name, got, tc.want)
 		}
 	}

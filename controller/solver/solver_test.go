@@ -6,15 +6,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
@@ -30,6 +29,23 @@ func delegation(ns, name, domain, specTarget, statusTarget string) *v1alpha1.Del
 		Spec:       v1alpha1.DelegationSpec{Domain: domain, Target: specTarget},
 		Status:     v1alpha1.DelegationStatus{Target: statusTarget},
 	}
+}
+
+var testOptions = func() *controller.Options {
+	k, err := v1alpha1.NewTargetKey([]byte("solver-tests-0123456789abcdef0123456789"))
+	if err != nil {
+		panic(err)
+	}
+	return &controller.Options{Zone: "acme.example.com.", TargetKey: k}
+}()
+
+// own is the target of namespace for domain.
+func own(ns, domain string) string {
+	t, err := testOptions.Target(delegation(ns, "", domain, "", ""))
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
 
 func create(t *testing.T, c client.Client, d *v1alpha1.Delegation) {
@@ -60,17 +76,18 @@ func records(t *testing.T, c client.Client) []string {
 	return out
 }
 
+var shopTarget = own("shop", "example.com")
+
 const (
-	shopTarget = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
-	blogTarget = "0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com."
-	keyApex    = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
-	keyWild    = "Zk3vYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX1"
+	keyApex = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+	keyWild = "Zk3vcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX1"
 )
 
 func TestPresentCleanUp(t *testing.T) {
 	c := startAPIServer(t)
-	s := &Solver{Client: c}
-	create(t, c, delegation("shop", "example-com", "example.com", "", shopTarget))
+	s := &Solver{Client: c, Options: testOptions}
+	// status.target is only shown: the solver computes the target, whatever status says.
+	create(t, c, delegation("shop", "example-com", "example.com", "", "0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com."))
 
 	// cert-manager's default cnameStrategy None: the resolved name is _acme-challenge.<domain>,
 	// found by domain; the record goes to the Delegation's target.
@@ -112,42 +129,36 @@ func TestPresentCleanUp(t *testing.T) {
 	}
 }
 
+// TestRefusals: the solver writes only at the requesting namespace's own target, and its
+// refusals say nothing about other namespaces.
 func TestRefusals(t *testing.T) {
 	c := startAPIServer(t)
-	create(t, c, delegation("shop", "example-com", "example.com", "", shopTarget))
-	time.Sleep(1100 * time.Millisecond) // whole-second creation timestamps: make the next ones younger
-	create(t, c, delegation("blog", "blog-example", "blog.example", "", blogTarget))
-	// mallory claims shop's target in spec only, and example.com itself.
-	create(t, c, delegation("mallory", "steal", "example.com", shopTarget, ""))
-	// blog's second Delegation is the newer one for a domain delegated elsewhere.
-	dup := delegation("blog", "dup", "dup.example", "", "5a1f2c3d-0000-4000-8000-000000000001.acme.example.com.")
-	create(t, c, dup)
-	meta.SetStatusCondition(&dup.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionConflict, Status: metav1.ConditionTrue,
-		Reason: "DomainDelegated", Message: "dup.example is delegated in namespace shop"})
-	if err := c.Status().Update(context.Background(), dup); err != nil {
-		t.Fatal(err)
-	}
+	create(t, c, delegation("shop", "example-com", "example.com", "", ""))
+	// mallory names shop's target in spec.target, even with shop's status.
+	create(t, c, delegation("mallory", "steal", "steal.example", shopTarget, shopTarget))
+	// mallory copies shop's proof of a proved target: bound to shop.
+	legacy := "5e0c1d2a-7b3f-4e8d-9a6c-0f1e2d3c4b5a.acme.example.com."
+	copied := delegation("mallory", "copied", "example.com", legacy, "")
+	copied.Annotations = map[string]string{v1alpha1.TargetProofAnnotation: testOptions.TargetKey.Proof("shop", "example.com", legacy)}
+	create(t, c, copied)
 
 	for i, tc := range []struct {
 		auto    bool
 		ch      *whapi.ChallengeRequest
 		errWant string
 	}{
-		// Namespace B (blog) asks for namespace A's (shop's) target: no Delegation of its own.
+		// blog asks for shop's target: it has no Delegation of its own, and learns nothing of shop.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "example.com", ResolvedFQDN: shopTarget, Key: keyApex},
-			errWant: "no Delegation for example.com in namespace blog; example.com is delegated in namespace shop (Delegation shop/example-com)"},
+			errWant: "no Delegation for example.com in namespace blog; create one"},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "new.example", ResolvedFQDN: "_acme-challenge.new.example.", Key: keyApex},
 			errWant: "no Delegation for new.example in namespace blog; create one"},
 		{auto: true, ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "new.example", ResolvedFQDN: "_acme-challenge.new.example.", Key: keyApex},
 			errWant: "auto-delegation is on"},
-		// mallory has a Delegation naming shop's target, but shop's claim is confirmed.
-		{ch: &whapi.ChallengeRequest{ResourceNamespace: "mallory", DNSName: "example.com", ResolvedFQDN: shopTarget, Key: keyApex},
-			errWant: "belongs to Delegation shop/example-com, not to namespace mallory"},
+		// mallory's spec.target names shop's target: no target at all.
+		{ch: &whapi.ChallengeRequest{ResourceNamespace: "mallory", DNSName: "steal.example", ResolvedFQDN: shopTarget, Key: keyApex},
+			errWant: "Delegation mallory/steal for steal.example has no target: spec.target is not this namespace's own"},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "mallory", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex},
-			errWant: "belongs to Delegation shop/example-com"},
-		// A Delegation in conflict is not written for.
-		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "dup.example", ResolvedFQDN: "_acme-challenge.dup.example.", Key: keyApex},
-			errWant: "is in conflict: dup.example is delegated in namespace shop"},
+			errWant: "Delegation mallory/copied for example.com has no target: spec.target is not this namespace's own"},
 		// Unknown domain.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "unknown.example", ResolvedFQDN: "_acme-challenge.unknown.example.", Key: keyApex},
 			errWant: "no Delegation for unknown.example in namespace shop"},
@@ -155,22 +166,38 @@ func TestRefusals(t *testing.T) {
 		{ch: nil, errWant: "empty challenge request"},
 		{ch: &whapi.ChallengeRequest{DNSName: "example.com", Key: keyApex}, errWant: "no resourceNamespace"},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", Key: keyApex}, errWant: "names no domain"},
-		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: ""}, errWant: "printable ASCII"},
-		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: "line\nbreak"}, errWant: "printable ASCII"},
-		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: strings.Repeat("k", 256)}, errWant: "printable ASCII"},
+		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: ""}, errWant: "43 characters of base64url"},
+		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: keyApex[:42] + "\n"}, errWant: "43 characters of base64url"},
+		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: keyApex + "A"}, errWant: "43 characters of base64url"},
+		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: keyApex[:42] + "="}, errWant: "43 characters of base64url"},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "exa mple..com", Key: keyApex}, errWant: "is not a domain name"},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: keyApex, Config: &apiextensionsv1.JSON{Raw: []byte(`{"zone":"x"}`)}}, errWant: "takes no config"},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", Key: keyApex, Config: &apiextensionsv1.JSON{Raw: []byte(`[1,`)}}, errWant: "not a JSON object"},
 	} {
-		s := &Solver{Client: c, AutoDelegate: tc.auto}
+		opts := *testOptions
+		opts.AutoDelegate = tc.auto
+		s := &Solver{Client: c, Options: &opts}
 		for _, op := range []func(*whapi.ChallengeRequest) error{s.Present, s.CleanUp} {
 			err := op(tc.ch)
 			if err == nil || !strings.Contains(err.Error(), tc.errWant) {
 				t.Errorf("Test %d: error %v, want one containing %q", i, err, tc.errWant)
 			}
+			if err != nil && strings.Contains(err.Error(), "shop") && tc.ch != nil && tc.ch.ResourceNamespace != "shop" {
+				t.Errorf("Test %d: the refusal names namespace shop: %v", i, err)
+			}
 		}
 		if got := records(t, c); len(got) != 0 {
 			t.Fatalf("Test %d: a refused request wrote %v", i, got)
 		}
+	}
+
+	// A squatter's own Delegation for shop's domain is served at its own target only.
+	create(t, c, delegation("blog", "example-com", "example.com", "", shopTarget))
+	s := &Solver{Client: c, Options: testOptions}
+	if err := s.Present(&whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := records(t, c), []string{"blog/" + own("blog", "example.com") + "=" + keyApex}; !slices.Equal(got, want) {
+		t.Errorf("blog's Present wrote %v, want %v (never shop's %s)", got, want, shopTarget)
 	}
 }
