@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -50,6 +52,11 @@ type ControlPlane struct {
 	Kubeconfig string
 	// LogPath is kube-apiserver's log.
 	LogPath string
+	// WebhookIP is the webhook Service's cluster IP, where the controller listens.
+	WebhookIP string
+	// Resolver is the controller's --resolver, HOST:PORT; ResolverIP:53 (the stack's unbound)
+	// unless set before StartController.
+	Resolver string
 	// WebhookCert and WebhookKey are the solver's serving certificate files.
 	WebhookCert, WebhookKey string
 	webhookCA               []byte
@@ -59,6 +66,12 @@ type ControlPlane struct {
 // loopback, and the front-proxy client certificate and request-header CA that delegated
 // authentication of aggregated requests needs.
 func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
+	return StartControlPlaneAt(dir, WebhookIP, crdDirs...)
+}
+
+// StartControlPlaneAt is StartControlPlane with the webhook at webhookIP (in ServiceCIDR), so
+// that two control planes can run at once.
+func StartControlPlaneAt(dir, webhookIP string, crdDirs ...string) (*ControlPlane, error) {
 	proxyCA, err := newCA("front-proxy-ca")
 	if err != nil {
 		return nil, err
@@ -99,7 +112,7 @@ func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start kube-apiserver and etcd: %w", err)
 	}
-	cp := &ControlPlane{Env: env, Config: cfg, LogPath: apiLog.Name()}
+	cp := &ControlPlane{Env: env, Config: cfg, LogPath: apiLog.Name(), WebhookIP: webhookIP}
 	if cp.Kubeconfig, err = kubetest.WriteKubeconfig(dir, cfg); err != nil {
 		_ = env.Stop()
 		return nil, err
@@ -109,7 +122,7 @@ func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
 		return nil, err
 	}
 	serving, err := newLeaf(webhookCA, webhookService, false,
-		[]string{webhookService + "." + webhookNamespace + ".svc"}, []net.IP{net.ParseIP(WebhookIP)})
+		[]string{webhookService + "." + webhookNamespace + ".svc"}, []net.IP{net.ParseIP(webhookIP)})
 	if err != nil {
 		return nil, err
 	}
@@ -141,18 +154,18 @@ func (cp *ControlPlane) RegisterWebhook(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: webhookNamespace}}, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: webhookNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", webhookNamespace, err)
 	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: webhookService},
 		Spec: corev1.ServiceSpec{
-			ClusterIP: WebhookIP,
+			ClusterIP: cp.WebhookIP,
 			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(webhookListenPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
 	if _, err := cs.CoreV1().Services(webhookNamespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create Service %s with cluster IP %s: %w", webhookService, WebhookIP, err)
+		return fmt.Errorf("create Service %s with cluster IP %s: %w", webhookService, cp.WebhookIP, err)
 	}
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Namespace: webhookNamespace, Name: webhookService + "-placeholder",
@@ -223,10 +236,10 @@ const (
 
 // StartController runs bin/acmezone-controller: the webhook on WebhookIP:443, the acme-dns API
 // on ACMEDNSAddr, the reconcilers against the control plane, resolving through the stack's
-// resolver.
-func (cp *ControlPlane) StartController(dir, binary string, extra ...string) (*Process, error) {
+// resolver, with the target key in keyFile ("": the extra arguments name the key).
+func (cp *ControlPlane) StartController(dir, binary, keyFile string, extra ...string) (*Process, error) {
 	args := []string{
-		"--bind-address=" + WebhookIP,
+		"--bind-address=" + cp.WebhookIP,
 		fmt.Sprintf("--secure-port=%d", webhookListenPort),
 		"--tls-cert-file=" + cp.WebhookCert,
 		"--tls-private-key-file=" + cp.WebhookKey,
@@ -235,7 +248,7 @@ func (cp *ControlPlane) StartController(dir, binary string, extra ...string) (*P
 		"--authorization-kubeconfig=" + cp.Kubeconfig,
 		"--zone=acme.example.com",
 		"--nameserver=ns.example.com=" + AcmezoneIP,
-		"--resolver=" + ResolverIP + ":53",
+		"--resolver=" + cmp.Or(cp.Resolver, ResolverIP+":53"),
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 		// Registration stays closed: accounts come from annotated Delegations, whose Secrets
@@ -245,6 +258,9 @@ func (cp *ControlPlane) StartController(dir, binary string, extra ...string) (*P
 		"--acme-dns-registration=closed",
 		"--acme-dns-server-url=" + ACMEDNSURL,
 		"--acme-dns-record-max-age=" + RecordMaxAge.String(),
+	}
+	if keyFile != "" {
+		args = append(args, "--target-key-file="+keyFile)
 	}
 	return Start(dir, "acmezone-controller", binary, append(args, extra...)...)
 }

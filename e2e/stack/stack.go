@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
@@ -25,6 +26,8 @@ const ClusterResourceNamespace = "cert-manager"
 // Stack is every part of the seed's flow, running on loopback.
 type Stack struct {
 	Dir         string
+	KeyFile     string             // the target key, shared by acmezone's CoreDNS and controller
+	Key         v1alpha1.TargetKey // its content
 	CP          *ControlPlane
 	Client      client.Client
 	Provider    *Provider
@@ -44,6 +47,9 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *St
 			s.Down()
 		}
 	}()
+	if s.KeyFile, s.Key, err = WriteTargetKey(dir); err != nil {
+		return nil, err
+	}
 	bin := func(name string) string { return filepath.Join(root, "bin", name) }
 	step := func(what string, fn func() error) error {
 		start := time.Now()
@@ -85,7 +91,7 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *St
 		return nil, err
 	}
 	if err := step("acmezone CoreDNS on "+AcmezoneIP+":53", func() (err error) {
-		s.Acmezone, err = StartAcmezone(ctx, dir, bin("coredns"), s.CP.Kubeconfig)
+		s.Acmezone, err = StartAcmezone(ctx, dir, bin("coredns"), s.CP.Kubeconfig, s.KeyFile)
 		s.track(s.Acmezone)
 		return err
 	}); err != nil {
@@ -108,7 +114,7 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *St
 		return nil, err
 	}
 	if err := step("acmezone-controller, webhook on "+WebhookIP+":443, acme-dns API on "+ACMEDNSAddr, func() (err error) {
-		s.Controller, err = s.CP.StartController(dir, bin("acmezone-controller"))
+		s.Controller, err = s.CP.StartController(dir, bin("acmezone-controller"), s.KeyFile)
 		s.track(s.Controller)
 		if err != nil {
 			return err
@@ -195,6 +201,15 @@ func (s *Stack) Events(ctx context.Context, obj client.Object) ([]string, error)
 
 func cmmetaSecret(name string) cmmeta.SecretKeySelector {
 	return cmmeta.SecretKeySelector{LocalObjectReference: cmmeta.LocalObjectReference{Name: name}}
+}
+
+// Target is the target of namespace's Delegation for domain: where its records are served.
+func (s *Stack) Target(namespace, domain string) string {
+	t, err := s.Key.Target(v1alpha1.TargetClaim{Namespace: namespace, Domain: domain}, "acme.example.com.")
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
 
 // WildcardCertificate is the seed's Certificate: example.com and *.example.com in namespace

@@ -35,7 +35,11 @@ func TestWebhookThroughAggregator(t *testing.T) {
 	}
 	defer cp.Stop()
 
-	ctrlProc, err := cp.StartController(dir, filepath.Join(root, "bin", "acmezone-controller"))
+	keyFile, key, err := WriteTargetKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrlProc, err := cp.StartController(dir, filepath.Join(root, "bin", "acmezone-controller"), keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +63,13 @@ func TestWebhookThroughAggregator(t *testing.T) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)
 	}
-	target := "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	target, err := key.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
-		Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
 	}
 	if err := c.Create(ctx, d); err != nil {
 		t.Fatal(err)
@@ -106,7 +113,7 @@ func TestWebhookThroughAggregator(t *testing.T) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mallory"}}); err != nil {
 		t.Fatal(err)
 	}
-	if r := call(whapi.ChallengeActionPresent, "mallory", "another-key"); r.Success || r.Result == nil {
+	if r := call(whapi.ChallengeActionPresent, "mallory", "Zk3vcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX1"); r.Success || r.Result == nil {
 		t.Errorf("Present from namespace mallory succeeded: %+v", r)
 	} else {
 		t.Logf("refusal shown to cert-manager: %s", r.Result.Message)
