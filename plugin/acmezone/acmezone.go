@@ -10,11 +10,18 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
 // maxCNAMEChain bounds how many in-zone CNAMEs one answer follows.
 const maxCNAMEChain = 8
+
+// maxUDPSize is the largest answer written over UDP, whatever buffer size the client's EDNS0
+// announces: the size of DNS flag day 2020, which needs no IP fragmentation. A larger answer
+// is truncated with TC set and comes whole over TCP, so a query over UDP is amplified at most
+// about 25 times.
+const maxUDPSize = 1232
 
 // ACMEZone is the plugin handler.
 type ACMEZone struct {
@@ -131,11 +138,33 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			break // out of zone: the resolver follows it
 		}
 	}
-	if err := w.WriteMsg(m); err != nil {
+	if err := write(w, r, m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
 	countResponse(server, zone, result)
 	return dns.RcodeSuccess, nil
+}
+
+// write writes the reply m to the query r, over UDP truncated to the client's buffer and at
+// most maxUDPSize bytes. CoreDNS's server wraps w in a request.ScrubWriter, which truncates to
+// the size the request announces when it writes; the plugin lowers that size in the request
+// (as the bufsize plugin does) and truncates the reply itself too, with the OPT record
+// included, so that the bound holds whatever writer or plugin chain is in front of it. A reply
+// truncated with compression stays compressed: the ScrubWriter, seeing a request of at most
+// maxUDPSize bytes, finds that it fits and leaves it as it is.
+func write(w dns.ResponseWriter, r, m *dns.Msg) error {
+	state := request.Request{W: w, Req: r}
+	udp := state.Proto() == "udp"
+	if opt := r.IsEdns0(); opt != nil {
+		if udp && opt.UDPSize() > maxUDPSize {
+			opt.SetUDPSize(maxUDPSize)
+		}
+		state.SizeAndDo(m) // the OPT record, so that Truncate counts it
+	}
+	if udp {
+		m.Truncate(min(state.Size(), maxUDPSize))
+	}
+	return w.WriteMsg(m)
 }
 
 // glue returns the in-zone address records of the name servers in nsRRs.
@@ -155,7 +184,7 @@ func (a *ACMEZone) glue(snap *snapshot, nsRRs []dns.RR) []dns.RR {
 func (a *ACMEZone) fail(server string, w dns.ResponseWriter, r *dns.Msg, rcode int, result string) (int, error) {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
-	if err := w.WriteMsg(m); err != nil {
+	if err := write(w, r, m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 	}
 	countResponse(server, "", result)

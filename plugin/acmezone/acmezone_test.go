@@ -3,6 +3,9 @@ package acmezone
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -24,10 +29,42 @@ const testCorefile = `acmezone acme.example.com {
 	ttl 10
 }`
 
-// newTestPlugin parses corefile and fills the store directly, the way the informers would.
+// testKey is the target key of every test plugin (newTestPlugin writes it to a file), so that
+// tests can compute targets as the controller does.
+var testKey = func() v1alpha1.TargetKey {
+	k, err := v1alpha1.NewTargetKey([]byte("the acmezone plugin's unit-test target key, 32+ bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// writeKey writes testKey's bytes to a file in a temporary directory and returns its path.
+func writeKey(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "target-key")
+	if err := os.WriteFile(path, []byte("the acmezone plugin's unit-test target key, 32+ bytes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// withKey adds a target_key line for a file holding testKey at the end of the (last) block of
+// corefile, unless it has one.
+func withKey(t testing.TB, corefile string) string {
+	t.Helper()
+	i := strings.LastIndex(corefile, "}")
+	if i < 0 || strings.Contains(corefile, "target_key") {
+		return corefile
+	}
+	return corefile[:i] + "\ttarget_key " + writeKey(t) + "\n" + corefile[i:]
+}
+
+// newTestPlugin parses corefile (with the test key) and fills the store directly, the way the
+// informers would.
 func newTestPlugin(t testing.TB, corefile string) *ACMEZone {
 	t.Helper()
-	cfg, err := parse(caddy.NewTestController("dns", corefile))
+	cfg, err := parse(caddy.NewTestController("dns", withKey(t, corefile)))
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -59,57 +96,91 @@ func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
 
 func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
 
-// claim is a Delegation's claim created at t; setDelegation fills in namespace and name.
-func claim(t time.Time) v1alpha1.Claim { return v1alpha1.Claim{Created: t} }
-
-// confirmed marks a claim as having its target in status.
-func confirmed(c v1alpha1.Claim) v1alpha1.Claim {
-	c.Confirmed = true
-	return c
+// deleg is a Delegation of domain without spec.target: served at its namespace's derived
+// target.
+func deleg(domain string) *delegationIn {
+	return &delegationIn{claim: v1alpha1.TargetClaim{Domain: domain}}
 }
+
+// pinned is a Delegation of domain whose spec.target is target, with the proof annotation
+// proof ("" for none).
+func pinned(domain, target, proof string) *delegationIn {
+	return &delegationIn{claim: v1alpha1.TargetClaim{Domain: domain, SpecTarget: target, Proof: proof}}
+}
+
+// targetOf is the derived target of a Delegation of domain in namespace ns, in the test zone.
+func targetOf(ns, domain string) string {
+	t, err := testKey.Target(v1alpha1.TargetClaim{Namespace: ns, Domain: domain}, "acme.example.com.")
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// setConfigMap hands the ConfigMap ns/name with data (one key, "records") to the store, parsed
+// as the reflector's sink parses it.
+func setConfigMap(a *ACMEZone, ns, name, zone, data string) *staticSet {
+	set := a.configMapRecords(&corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{ZoneLabel: zone}},
+		Data:       map[string]string{"records": data},
+	})
+	a.store.setStatic(nn(ns, name), set)
+	return set
+}
+
+// The targets of the fixture: each namespace's own, derived from its namespace and domain, and
+// one given by an earlier version and kept with a proof.
+var (
+	shopTarget     = targetOf("shop", "example.com")
+	emptyTarget    = targetOf("shop", "empty.example")
+	otherTarget    = targetOf("other", "other.example")
+	migratedTarget = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	// mixedCase is shopTarget as a resolver with 0x20 randomisation may ask it.
+	mixedCase = strings.ToUpper(shopTarget[:8]) + shopTarget[8:len(shopTarget)-len("acme.example.com.")] + "Acme.EXAMPLE.com."
+)
 
 func fill(t testing.TB, a *ACMEZone) {
 	t.Helper()
 	old := time.Now().Add(-time.Hour)
 	s := a.store
-	s.setDelegation(nn("shop", "example-com"), &delegationIn{target: "t1.acme.example.com.", claim: claim(old)})
-	s.setDelegation(nn("shop", "empty"), &delegationIn{target: "empty.acme.example.com.", claim: claim(old)})
-	s.setDelegation(nn("other", "theirs"), &delegationIn{target: "t2.acme.example.com.", claim: claim(old)})
-	// A younger claim on shop's target from another namespace: it must not win.
-	s.setDelegation(nn("intruder", "steal"), &delegationIn{target: "t1.acme.example.com.", claim: claim(time.Now())})
-	// An older claim, but only in spec, against a target the controller confirmed: it loses.
-	s.setDelegation(nn("other", "confirmed"), &delegationIn{target: "t3.acme.example.com.", claim: confirmed(claim(old))})
-	s.setDelegation(nn("intruder", "older"), &delegationIn{target: "t3.acme.example.com.", claim: claim(old.Add(-time.Hour))})
-	s.setRecord(nn("other", "t3"), &recordIn{fqdn: "t3.acme.example.com.", value: "confirmed-owner", created: old})
-	s.setRecord(nn("intruder", "t3"), &recordIn{fqdn: "t3.acme.example.com.", value: "forged-by-intruder", created: old})
+	s.setDelegation(nn("shop", "example-com"), deleg("example.com"))
+	s.setDelegation(nn("shop", "empty"), deleg("empty.example"))
+	s.setDelegation(nn("other", "theirs"), deleg("other.example"))
+	s.setDelegation(nn("shop", "migrated"), pinned("migrated.example", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
+	s.setRecord(nn("shop", "migrated"), &recordIn{fqdn: migratedTarget, value: "migrated-value", created: old})
 
-	s.setRecord(nn("shop", "k2"), &recordIn{fqdn: "t1.acme.example.com.", value: "zzz-second-key", created: old})
-	s.setRecord(nn("shop", "k1"), &recordIn{fqdn: "t1.acme.example.com.", value: "aaa-first-key", created: old})
-	s.setRecord(nn("shop", "dup"), &recordIn{fqdn: "t1.acme.example.com.", value: "aaa-first-key", created: old})
-	s.setRecord(nn("intruder", "forged"), &recordIn{fqdn: "t1.acme.example.com.", value: "forged-by-intruder", created: old})
-	s.setRecord(nn("shop", "wrong-ns"), &recordIn{fqdn: "t2.acme.example.com.", value: "not-shops-target", created: old})
+	s.setRecord(nn("shop", "k2"), &recordIn{fqdn: shopTarget, value: "zzz-second-key", created: old})
+	s.setRecord(nn("shop", "k1"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
+	s.setRecord(nn("shop", "dup"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
+	s.setRecord(nn("shop", "wrong-ns"), &recordIn{fqdn: otherTarget, value: "not-shops-target", created: old})
 	s.setRecord(nn("shop", "undelegated"), &recordIn{fqdn: "nodeleg.acme.example.com.", value: "nobody-delegated-this", created: old})
 	s.setRecord(nn("shop", "outside"), &recordIn{fqdn: "t1.other.org.", value: "outside-the-zone", created: old})
-	// The zone's own names as targets: the apex, the in-zone name server, a ConfigMap name.
-	for _, name := range []string{"acme.example.com.", "ns.acme.example.com.", "www.acme.example.com."} {
-		s.setDelegation(nn("grabber", name), &delegationIn{target: name, claim: claim(old)})
+
+	// The attacks of namespace intruder on shop's target, which anyone reads in public DNS: a
+	// record there, Delegations naming it in spec.target without a proof, with shop's proof
+	// copied, and with a proof for another domain; none of them places intruder there.
+	s.setRecord(nn("intruder", "forged"), &recordIn{fqdn: shopTarget, value: "forged-by-intruder", created: old})
+	s.setDelegation(nn("intruder", "steal"), pinned("example.com", shopTarget, ""))
+	s.setDelegation(nn("intruder", "copied"), pinned("example.com", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
+	s.setDelegation(nn("intruder", "other-domain"), pinned("intruder.example", shopTarget, testKey.Proof("intruder", "other.example", shopTarget)))
+	s.setRecord(nn("intruder", "forged-migrated"), &recordIn{fqdn: migratedTarget, value: "forged-by-intruder", created: old})
+	// The zone's own names as targets: the apex, its challenge name, the in-zone name server,
+	// a ConfigMap name. None has the target form, so none is anyone's target.
+	for _, name := range []string{"acme.example.com.", "_acme-challenge.acme.example.com.", "ns.acme.example.com.", "www.acme.example.com."} {
+		s.setDelegation(nn("grabber", name), pinned("example.com", name, ""))
 		s.setRecord(nn("grabber", name), &recordIn{fqdn: name, value: "grabbed-" + name, created: old})
 	}
 
-	rrs, errs := parseZoneData("acme.example.com.", `
+	setConfigMap(a, "kube-system", "static", "acme.example.com", `
 www      300 IN A     192.0.2.10
 www      300 IN AAAA  2001:db8::10
 @            IN CAA   0 issue "letsencrypt.org"
 deep.a.b     IN TXT   "below two empty non-terminals"
-alias        IN CNAME t1
+alias        IN CNAME `+shopTarget+`
 loop1        IN CNAME loop2
 loop2        IN CNAME loop1
 away         IN CNAME target.other.org.
-`, 10)
-	if len(errs) > 0 {
-		t.Fatalf("zone data: %v", errs)
-	}
-	s.setStatic(nn("kube-system", "static"), rrs)
+`)
 	s.goLive()
 }
 
@@ -140,20 +211,27 @@ var dnsTestCases = []test.Case{
 		Answer: []dns.RR{test.AAAA("ns.acme.example.com.	3600	IN	AAAA	2001:db8::53")},
 	},
 	{
-		// Two values at one name, deduplicated; the intruder's record is not served.
-		Qname: "t1.acme.example.com.", Qtype: dns.TypeTXT,
+		// Two values at one name, deduplicated; the intruder's record is not served, whatever
+		// its Delegations name in spec.target.
+		Qname: shopTarget, Qtype: dns.TypeTXT,
 		Answer: []dns.RR{
-			test.TXT("t1.acme.example.com.	10	IN	TXT	aaa-first-key"),
-			test.TXT("t1.acme.example.com.	10	IN	TXT	zzz-second-key"),
+			test.TXT(shopTarget + "	10	IN	TXT	aaa-first-key"),
+			test.TXT(shopTarget + "	10	IN	TXT	zzz-second-key"),
 		},
 	},
 	{
 		// The question's case is kept, in the answer and in the SOA's owner.
-		Qname: "T1.Acme.EXAMPLE.com.", Qtype: dns.TypeTXT,
+		Qname: mixedCase, Qtype: dns.TypeTXT,
 		Answer: []dns.RR{
-			test.TXT("T1.Acme.EXAMPLE.com.	10	IN	TXT	aaa-first-key"),
-			test.TXT("T1.Acme.EXAMPLE.com.	10	IN	TXT	zzz-second-key"),
+			test.TXT(mixedCase + "	10	IN	TXT	aaa-first-key"),
+			test.TXT(mixedCase + "	10	IN	TXT	zzz-second-key"),
 		},
+	},
+	{
+		// A spec.target proved for shop: shop's record only, not the intruder's, whose
+		// Delegation copied shop's proof.
+		Qname: migratedTarget, Qtype: dns.TypeTXT,
+		Answer: []dns.RR{test.TXT(migratedTarget + "	10	IN	TXT	migrated-value")},
 	},
 	{
 		Qname: "NoSuch.Acme.Example.COM.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError,
@@ -161,17 +239,13 @@ var dnsTestCases = []test.Case{
 	},
 	{
 		// A delegated target without a record right now: NODATA, not NXDOMAIN.
-		Qname: "empty.acme.example.com.", Qtype: dns.TypeTXT,
+		Qname: emptyTarget, Qtype: dns.TypeTXT,
 		Ns: []dns.RR{test.SOA(soaLine)},
 	},
 	{
 		// shop wrote at other's target: not served, the name exists (NODATA).
-		Qname: "t2.acme.example.com.", Qtype: dns.TypeTXT,
+		Qname: otherTarget, Qtype: dns.TypeTXT,
 		Ns: []dns.RR{test.SOA(soaLine)},
-	},
-	{
-		Qname: "t3.acme.example.com.", Qtype: dns.TypeTXT,
-		Answer: []dns.RR{test.TXT("t3.acme.example.com.	10	IN	TXT	confirmed-owner")},
 	},
 	{
 		// A record without any Delegation is not served and the name does not exist.
@@ -179,7 +253,13 @@ var dnsTestCases = []test.Case{
 		Ns: []dns.RR{test.SOA(soaLine)},
 	},
 	{
-		Qname: "t1.acme.example.com.", Qtype: dns.TypeA,
+		// A Delegation with spec.target _acme-challenge.<zone> is placed nowhere: answering
+		// there would give certificates for the zone itself.
+		Qname: "_acme-challenge.acme.example.com.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA(soaLine)},
+	},
+	{
+		Qname: shopTarget, Qtype: dns.TypeA,
 		Ns: []dns.RR{test.SOA(soaLine)},
 	},
 	{
@@ -228,14 +308,14 @@ var dnsTestCases = []test.Case{
 		// A CNAME in the zone is followed inside the zone.
 		Qname: "alias.acme.example.com.", Qtype: dns.TypeTXT,
 		Answer: []dns.RR{
-			test.CNAME("alias.acme.example.com.	10	IN	CNAME	t1.acme.example.com."),
-			test.TXT("t1.acme.example.com.	10	IN	TXT	aaa-first-key"),
-			test.TXT("t1.acme.example.com.	10	IN	TXT	zzz-second-key"),
+			test.CNAME("alias.acme.example.com.	10	IN	CNAME	" + shopTarget),
+			test.TXT(shopTarget + "	10	IN	TXT	aaa-first-key"),
+			test.TXT(shopTarget + "	10	IN	TXT	zzz-second-key"),
 		},
 	},
 	{
 		Qname: "alias.acme.example.com.", Qtype: dns.TypeCNAME,
-		Answer: []dns.RR{test.CNAME("alias.acme.example.com.	10	IN	CNAME	t1.acme.example.com.")},
+		Answer: []dns.RR{test.CNAME("alias.acme.example.com.	10	IN	CNAME	" + shopTarget)},
 	},
 	{
 		// Out of the zone: the CNAME alone, the resolver follows it.
@@ -244,8 +324,8 @@ var dnsTestCases = []test.Case{
 	},
 	{
 		// RFC 8482: ANY gets one HINFO.
-		Qname: "t1.acme.example.com.", Qtype: dns.TypeANY,
-		Answer: []dns.RR{test.HINFO(`t1.acme.example.com.	10	IN	HINFO	"RFC8482" ""`)},
+		Qname: shopTarget, Qtype: dns.TypeANY,
+		Answer: []dns.RR{test.HINFO(shopTarget + `	10	IN	HINFO	"RFC8482" ""`)},
 	},
 	{
 		Qname: "acme.example.com.", Qtype: dns.TypeAXFR, Rcode: dns.RcodeRefused,
@@ -265,6 +345,7 @@ func TestServeDNS(t *testing.T) {
 	serial := a.store.load().soa["acme.example.com."].Serial
 
 	for i, tc := range dnsTestCases {
+		sort.Sort(test.RRSet(tc.Answer)) // SortAndCheck sorts the reply's records
 		m := tc.Msg()
 		rec := dnstest.NewRecorder(&test.ResponseWriter{})
 		if _, err := a.ServeDNS(context.Background(), rec, m); err != nil {
@@ -305,14 +386,15 @@ func TestTXTOrderIsStable(t *testing.T) {
 	var first []string
 	for round := range 3 {
 		a := newTestPlugin(t, testCorefile)
-		a.store.setDelegation(nn("ns", "d"), &delegationIn{target: "t.acme.example.com."})
+		target := targetOf("ns", "d.example")
+		a.store.setDelegation(nn("ns", "d"), deleg("d.example"))
 		for i := range values {
 			v := values[(i+round)%len(values)]
-			a.store.setRecord(nn("ns", v), &recordIn{fqdn: "t.acme.example.com.", value: v})
+			a.store.setRecord(nn("ns", v), &recordIn{fqdn: target, value: v})
 		}
 		a.store.goLive()
 		var got []string
-		for _, rr := range query(t, a, "t.acme.example.com.", dns.TypeTXT).Answer {
+		for _, rr := range query(t, a, target, dns.TypeTXT).Answer {
 			got = append(got, rr.(*dns.TXT).Txt[0])
 		}
 		if round == 0 {
@@ -366,8 +448,8 @@ func TestFallthrough(t *testing.T) {
 		t.Errorf("in-zone NXDOMAIN with fallthrough: rc %d, msg written %v; want the next plugin's NXDOMAIN and no message", rc, rec.Msg != nil)
 	}
 	// Names that exist are still answered here.
-	if resp := query(t, a, "t1.acme.example.com.", dns.TypeTXT); len(resp.Answer) != 2 {
-		t.Errorf("with fallthrough: t1 TXT has %d answers, want 2", len(resp.Answer))
+	if resp := query(t, a, shopTarget, dns.TypeTXT); len(resp.Answer) != 2 {
+		t.Errorf("with fallthrough: shop's target has %d TXT answers, want 2", len(resp.Answer))
 	}
 }
 
@@ -377,25 +459,23 @@ func TestUpdatesChangeAnswers(t *testing.T) {
 	s := a.store
 	s.setRecord(nn("shop", "k1"), nil)
 	s.setRecord(nn("shop", "dup"), nil)
-	if resp := query(t, a, "t1.acme.example.com.", dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "zzz-second-key" {
+	if resp := query(t, a, shopTarget, dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "zzz-second-key" {
 		t.Errorf("after deleting one key: %v, want only zzz-second-key", resp.Answer)
 	}
-	// Deleting shop's Delegation hands t1 to the intruder's (younger) Delegation.
+	// shop's Delegation is gone (a namespace clean-up, a GitOps re-create): the target does
+	// not pass to the intruder, whose Delegations and record wait there.
 	s.setDelegation(nn("shop", "example-com"), nil)
-	if resp := query(t, a, "t1.acme.example.com.", dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "forged-by-intruder" {
-		t.Errorf("after the owner's Delegation is gone: %v, want the next owner's record", resp.Answer)
+	if resp := query(t, a, shopTarget, dns.TypeTXT); resp.Rcode != dns.RcodeNameError {
+		t.Errorf("after the owner's Delegation is gone: %s %v, want NXDOMAIN", dns.RcodeToString[resp.Rcode], resp.Answer)
 	}
-	s.setDelegation(nn("intruder", "steal"), nil)
-	if resp := query(t, a, "t1.acme.example.com.", dns.TypeTXT); resp.Rcode != dns.RcodeNameError {
-		t.Errorf("without Delegations t1 is %s, want NXDOMAIN", dns.RcodeToString[resp.Rcode])
+	// Re-created, it gets the same target back, and shop's records are served again.
+	s.setDelegation(nn("shop", "example-com-again"), deleg("Example.COM."))
+	if resp := query(t, a, shopTarget, dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "zzz-second-key" {
+		t.Errorf("after re-creating the Delegation: %v, want shop's zzz-second-key", resp.Answer)
 	}
-	// Once the ConfigMap's records are gone, www is a name like any other: the grabber's
-	// Delegation and record there are served.
+	// Once the ConfigMap's records are gone, www is a name like any other, and still nobody's
+	// target: it does not have the target form.
 	s.setStatic(nn("kube-system", "static"), nil)
-	if resp := query(t, a, "www.acme.example.com.", dns.TypeTXT); len(resp.Answer) != 1 {
-		t.Errorf("www TXT after the ConfigMap is gone: %v, want the grabber's record", resp.Answer)
-	}
-	s.setDelegation(nn("grabber", "www.acme.example.com."), nil)
 	// Removing the ConfigMap removed its names and the empty non-terminals above them.
 	for _, name := range []string{"www.acme.example.com.", "a.b.acme.example.com.", "b.acme.example.com."} {
 		if resp := query(t, a, name, dns.TypeA); resp.Rcode != dns.RcodeNameError {
@@ -407,51 +487,84 @@ func TestUpdatesChangeAnswers(t *testing.T) {
 	}
 }
 
-// TestTruncation checks that a large TXT RRset over UDP honours the EDNS0 buffer and sets TC,
-// through the ScrubWriter CoreDNS's server wraps every writer in.
-func TestTruncation(t *testing.T) {
-	a := newTestPlugin(t, testCorefile)
-	a.store.setDelegation(nn("ns", "d"), &delegationIn{target: "big.acme.example.com."})
-	for i := range 40 {
-		v := fmt.Sprintf("%043d", i)
-		a.store.setRecord(nn("ns", v), &recordIn{fqdn: "big.acme.example.com.", value: v})
+// TestUDPAnswersAreBounded checks that no answer over UDP is larger than 1232 bytes on the
+// wire, whatever EDNS0 buffer the client announces, through the ScrubWriter CoreDNS's server
+// wraps every writer in and without it; that a truncated answer has TC set; and that TCP gets
+// the whole answer.
+func TestUDPAnswersAreBounded(t *testing.T) {
+	a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\tmax_values 100", 1))
+	names := map[string]int{}
+	for _, set := range []struct {
+		domain string
+		n, len int
+	}{
+		{"many.example", 40, 43},   // ACME values: more than fit, compressed or not
+		{"long.example", 5, 200},   // fit only compressed: between 1232 and 1480 bytes without
+		{"small.example", 2, 43},   // fits any buffer
+		{"edge.example", 20, 43},   // about 1232 bytes compressed
+		{"huge.example", 100, 255}, // 26 KB over TCP
+	} {
+		target := targetOf("ns", set.domain)
+		a.store.setDelegation(nn("ns", set.domain), deleg(set.domain))
+		for i := range set.n {
+			v := fmt.Sprintf("%0*d", set.len, i)
+			a.store.setRecord(nn("ns", set.domain+v), &recordIn{fqdn: target, value: v})
+		}
+		names[target] = set.n
 	}
 	a.store.goLive()
 
-	for _, tc := range []struct {
-		bufsize   uint16 // 0: no EDNS0
-		tcp       bool
-		truncated bool
-		answers   int
-	}{
-		{bufsize: 0, truncated: true},
-		{bufsize: 1232, truncated: true},
-		{bufsize: 4096, answers: 40},
-		{tcp: true, answers: 40},
-	} {
-		m := new(dns.Msg)
-		m.SetQuestion("big.acme.example.com.", dns.TypeTXT)
-		if tc.bufsize > 0 {
-			m.SetEdns0(tc.bufsize, false)
+	for target, n := range names {
+		for _, bufsize := range []uint16{0, 512, 1232, 1400, 4096, 65535} {
+			for _, tcp := range []bool{false, true} {
+				for _, scrub := range []bool{true, false} {
+					m := new(dns.Msg)
+					m.SetQuestion(target, dns.TypeTXT)
+					if bufsize > 0 {
+						m.SetEdns0(bufsize, false)
+					}
+					rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: tcp})
+					var w dns.ResponseWriter = rec
+					if scrub {
+						w = request.NewScrubWriter(m, rec)
+					}
+					if _, err := a.ServeDNS(context.Background(), w, m); err != nil {
+						t.Fatal(err)
+					}
+					resp := rec.Msg
+					wire, err := resp.Pack()
+					if err != nil {
+						t.Fatal(err)
+					}
+					what := fmt.Sprintf("%d values, bufsize %d, tcp %v, ScrubWriter %v", n, bufsize, tcp, scrub)
+					limit := min(max(512, int(bufsize)), 1232)
+					switch {
+					case tcp && (resp.Truncated || len(resp.Answer) != n):
+						t.Errorf("%s: TC=%v with %d answers, want all %d", what, resp.Truncated, len(resp.Answer), n)
+					case !tcp && len(wire) > limit:
+						t.Errorf("%s: %d bytes over UDP, want at most %d", what, len(wire), limit)
+					case !tcp && len(resp.Answer) < n && !resp.Truncated:
+						t.Errorf("%s: %d of %d answers without TC", what, len(resp.Answer), n)
+					case !tcp && len(resp.Answer) == n && resp.Truncated:
+						t.Errorf("%s: every answer and TC", what)
+					}
+					if opt := resp.IsEdns0(); (opt != nil) != (bufsize > 0) {
+						t.Errorf("%s: OPT in reply is %v, want it echoed only when asked", what, opt != nil)
+					}
+				}
+			}
 		}
-		rw := &test.ResponseWriter{TCP: tc.tcp}
-		rec := dnstest.NewRecorder(rw)
-		if _, err := a.ServeDNS(context.Background(), request.NewScrubWriter(m, rec), m); err != nil {
-			t.Fatal(err)
-		}
-		resp := rec.Msg
-		if resp.Truncated != tc.truncated {
-			t.Errorf("bufsize %d tcp %v: TC=%v, want %v", tc.bufsize, tc.tcp, resp.Truncated, tc.truncated)
-		}
-		if !tc.truncated && len(resp.Answer) != tc.answers {
-			t.Errorf("bufsize %d tcp %v: %d answers, want %d", tc.bufsize, tc.tcp, len(resp.Answer), tc.answers)
-		}
-		if size := resp.Len(); !tc.tcp && size > max(512, int(tc.bufsize)) {
-			t.Errorf("bufsize %d: reply is %d bytes", tc.bufsize, size)
-		}
-		if opt := resp.IsEdns0(); (opt != nil) != (tc.bufsize > 0) {
-			t.Errorf("bufsize %d: OPT in reply is %v, want it echoed only when asked", tc.bufsize, opt != nil)
-		}
+	}
+	// The amplification the issue measured: a 65535-byte buffer for a name with many values.
+	m := new(dns.Msg)
+	m.SetQuestion(targetOf("ns", "huge.example"), dns.TypeTXT)
+	m.SetEdns0(65535, false)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := a.ServeDNS(context.Background(), request.NewScrubWriter(m, rec), m); err != nil {
+		t.Fatal(err)
+	}
+	if wire, _ := rec.Msg.Pack(); len(wire) > 1232 || !rec.Msg.Truncated {
+		t.Errorf("bufsize 65535: %d bytes, TC=%v; want at most 1232 bytes with TC", len(wire), rec.Msg.Truncated)
 	}
 }
 
@@ -470,7 +583,7 @@ func TestTransfer(t *testing.T) {
 		t.Fatalf("AXFR must start and end with the SOA, got %v", rrs)
 	}
 	joined := fmt.Sprint(rrs)
-	for _, want := range []string{"aaa-first-key", "zzz-second-key", "192.0.2.10", "ns.example.com."} {
+	for _, want := range []string{"aaa-first-key", "zzz-second-key", "migrated-value", "192.0.2.10", "ns.example.com."} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("AXFR lacks %q", want)
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 // benchSizes are the numbers of delegated targets (each with one ChallengeRecord) the
@@ -22,11 +24,10 @@ var (
 	benchPlugins = map[int]*ACMEZone{}
 )
 
-// benchTarget is the i-th delegated target of a benchmark store, shaped like the
-// controller's <uuid>.<zone> targets.
-func benchTarget(i int) string {
-	return fmt.Sprintf("%08x-5109-4a34-ac99-d5097d5b2b68.acme.example.com.", i)
-}
+// benchDomain is the domain of the i-th Delegation of a benchmark store, benchTarget its
+// target.
+func benchDomain(i int) string { return fmt.Sprintf("d%d.example.com", i) }
+func benchTarget(i int) string { return targetOf("bench", benchDomain(i)) }
 
 // benchPlugin returns a plugin whose store holds n Delegations and n ChallengeRecords, filled
 // the way the informers fill it at start (everything, then one publish). Built once per size:
@@ -42,7 +43,7 @@ func benchPlugin(b *testing.B, n int) *ACMEZone {
 	old := time.Now().Add(-time.Hour)
 	for i := range n {
 		target := benchTarget(i)
-		a.store.addDelegation(nn("bench", fmt.Sprintf("d%d", i)), &delegationIn{target: target, claim: claim(old)})
+		a.store.addDelegation(nn("bench", fmt.Sprintf("d%d", i)), deleg(benchDomain(i)))
 		a.store.addRecord(nn("bench", fmt.Sprintf("r%d", i)), &recordIn{fqdn: target, value: fmt.Sprintf("key-%043d", i), created: old})
 	}
 	a.store.goLive()
@@ -98,6 +99,10 @@ func BenchmarkServeDNS(b *testing.B) {
 // included: it is what the server holds.
 func BenchmarkStoreMemory(b *testing.B) {
 	const n = 100_000
+	targets := make([]string, n)
+	for i := range targets {
+		targets[i] = targetOf("large", benchDomain(i))
+	}
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -107,9 +112,9 @@ func BenchmarkStoreMemory(b *testing.B) {
 		records := make([]any, n)
 		delegations := make([]any, n)
 		for i := range n {
-			target := benchTarget(i)
+			target := strings.Clone(targets[i])
 			records[i] = &item{key: nn(fmt.Sprint("large"), fmt.Sprintf("txt-%040x", i)), record: &recordIn{fqdn: target, value: fmt.Sprintf("key-%039d", i), created: old}}
-			delegations[i] = &item{key: nn(fmt.Sprint("large"), fmt.Sprintf("d-%07d", i)), delegation: &delegationIn{target: strings.Clone(target), claim: claim(old)}}
+			delegations[i] = &item{key: nn(fmt.Sprint("large"), fmt.Sprintf("d-%07d", i)), delegation: &delegationIn{claim: v1alpha1.TargetClaim{Namespace: "large", Domain: benchDomain(i)}}}
 		}
 		for _, k := range []struct {
 			resource string
@@ -124,7 +129,7 @@ func BenchmarkStoreMemory(b *testing.B) {
 		a.store.goLive()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if got := len(a.store.load().lookup(benchTarget(n / 2)).get(dns.TypeTXT)); got != 1 {
+		if got := len(a.store.load().lookup(targets[n/2]).get(dns.TypeTXT)); got != 1 {
 			b.Fatalf("%d TXT records at a target, want 1", got)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "live-B/pair")

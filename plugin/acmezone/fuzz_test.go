@@ -2,6 +2,7 @@ package acmezone
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -11,7 +12,8 @@ import (
 )
 
 // FuzzServeDNS feeds arbitrary wire messages to the handler. Whatever arrives, it must not
-// panic, must answer every message that parses, and must never serve a record it was not given.
+// panic, must answer every message that parses, must never serve a record of another
+// namespace than the target's, and must never write more than 1232 bytes over UDP.
 func FuzzServeDNS(f *testing.F) {
 	a := newTestPlugin(f, testCorefile)
 	fill(f, a)
@@ -19,8 +21,9 @@ func FuzzServeDNS(f *testing.F) {
 		name  string
 		qtype uint16
 	}{
-		{"t1.acme.example.com.", dns.TypeTXT},
-		{"T1.ACME.example.com.", dns.TypeANY},
+		{shopTarget, dns.TypeTXT},
+		{mixedCase, dns.TypeANY},
+		{migratedTarget, dns.TypeTXT},
 		{"a.b.acme.example.com.", dns.TypeA},
 		{"acme.example.com.", dns.TypeAXFR},
 		{"example.org.", dns.TypeNS},
@@ -54,9 +57,16 @@ func FuzzServeDNS(f *testing.F) {
 			t.Fatalf("reply is not a response to the question:\n%s", rec.Msg)
 		}
 		for _, rr := range rec.Msg.Answer {
-			if txt, ok := rr.(*dns.TXT); ok && txt.Txt[0] == "forged-by-intruder" {
+			if txt, ok := rr.(*dns.TXT); ok && (txt.Txt[0] == "forged-by-intruder" || strings.HasPrefix(txt.Txt[0], "grabbed-")) {
 				t.Fatalf("served another namespace's record:\n%s", rec.Msg)
 			}
+		}
+		reply, err := rec.Msg.Pack()
+		if err != nil {
+			t.Fatalf("the reply does not pack (%v):\n%s", err, rec.Msg)
+		}
+		if len(reply) > maxUDPSize {
+			t.Fatalf("%d bytes over UDP:\n%s", len(reply), rec.Msg)
 		}
 	})
 }

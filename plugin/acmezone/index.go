@@ -81,17 +81,15 @@ func (r *recSlot) setServed(served bool) {
 	}
 }
 
-// delSlot is how the store keeps a Delegation, in the entry of its target. Its name is not
-// kept: it only breaks ties between claims of one namespace, and the owner is a namespace.
+// delSlot is how the store keeps a Delegation, in the entry of its target. Only its namespace
+// takes part in the tenancy rule (see tenantOf).
 type delSlot struct {
-	id        objID
-	created   int64 // Unix nanoseconds, noTime for none
-	ns        uint32
-	confirmed bool
+	id objID
+	ns uint32
 }
 
 // entry is everything the store holds at one canonical name and what is served there: 80
-// bytes. An entry in a published snapshot is immutable: the writer changes a copy (see
+// bytes (the flags share one word). An entry in a published snapshot is immutable: the writer changes a copy (see
 // store.edit). The snapshot is the index: there is no second map of names, and no map of
 // objects either (see store.locate).
 type entry struct {
@@ -101,6 +99,9 @@ type entry struct {
 	fixed *fixedSets // records from the Corefile and ConfigMaps; nil for none
 	ttl   uint32     // TTL of the served TXT RRset, the smallest of its records' (RFC 2181 5.2)
 	self  bool       // the name has data or is a delegated target
+	// conflict says Delegations of several namespaces are placed at the name (see tenantOf):
+	// logged and counted once when it starts.
+	conflict bool
 	// exists says the name is answered (NOERROR) rather than NXDOMAIN: it has data, is a
 	// delegated target, the apex, or an empty non-terminal above such names.
 	exists bool
@@ -209,10 +210,36 @@ type recordIn struct {
 	created time.Time
 }
 
-// delegationIn is one Delegation as the store needs it.
+// servableValue reports whether a ChallengeRecord's value may be served: one TXT string of 1
+// to 255 bytes of printable ASCII, as the CRD requires. The plugin checks it again so that
+// nothing else reaches the wire, whatever wrote the object.
+func servableValue(v string) bool {
+	if len(v) == 0 || len(v) > 255 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// txtString is the dns.TXT string of the value v: miekg/dns reads a backslash as the start of
+// an escape when it packs a TXT string (\007 would be a BEL), so backslashes are doubled and
+// the wire carries v exactly as written.
+func txtString(v string) string {
+	if strings.IndexByte(v, '\\') < 0 {
+		return v
+	}
+	return strings.ReplaceAll(v, `\`, `\\`)
+}
+
+// delegationIn is one Delegation as the store needs it: what the tenancy rule reads of it.
+// The store places it at claim's target (TargetKey.Target) with the Delegation's namespace as
+// the store knows it; the claim's own Namespace is not read.
 type delegationIn struct {
-	target string // canonical, "" when none
-	claim  v1alpha1.Claim
+	claim v1alpha1.TargetClaim
 }
 
 // noTime stands for the zero time.Time, which Unix nanoseconds cannot hold; it sorts first,
@@ -227,14 +254,6 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// timeOf is the inverse of unixNano.
-func timeOf(ns int64) time.Time {
-	if ns == noTime {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
-}
-
 // store turns the objects seen by the reflectors into snapshots. Writers (reflector callbacks)
 // serialise on mu; readers only load the published snapshot.
 //
@@ -245,11 +264,35 @@ func timeOf(ns int64) time.Time {
 //
 // An object is found where its last known state puts it: a ChallengeRecord at its fqdn, a
 // Delegation at its target (the reflectors hand over the old object on a delete), and the
-// objects without a place here (no target yet, or outside the zones) in placeless. Only an
-// update that moves an object needs a walk over all entries; targets never move once assigned.
+// objects without a place here in placeless. Only an update that moves an object needs a walk
+// over all entries; a Delegation's target moves only when its spec.target or proof does.
+//
+// Invariants, between two changes (mu not held) and in every published snapshot:
+//
+//   - A held object is in exactly one place. A ChallengeRecord is a recSlot in the entry of
+//     its fqdn when that name is in a zone and its value may be served (servableValue), else
+//     in placeless. A Delegation is a delSlot in the entry of key.Target(claim, order...),
+//     else (the rule gives no target) in placeless.
+//   - An entry or shard map a reader may hold is never written: edit copies it first, marks
+//     the copy dirty and lists it in dirty; owned[i] says shards[i] is the writer's copy.
+//   - What a published entry serves follows from the held objects alone, by build: a recSlot
+//     is served iff tenantOf gives its namespace for the entry, and its value is among the
+//     maxValues newest values served there. Nothing else (age, status, order of arrival)
+//     takes part.
+//   - A ConfigMap's records are indexed by name (statics, staticsAt), so building an entry
+//     reads only the records at its name and a rebuild is linear in the data. A ConfigMap is
+//     served whole or not at all (staticSet.served): in each zone they are admitted in key
+//     order while the zone stays within maxRecords.
+//   - desc[name] counts the names below name (within its zone) that exist on their own;
+//     entry.exists is self, or desc > 0, or the apex.
+//   - nserved counts the served recSlots, nstatic the records of served ConfigMaps.
 type store struct {
 	zones      []string // canonical zone names, longest first
+	order      []string // the same in Corefile order: derived targets live in the first
+	key        v1alpha1.TargetKey
 	defaultTTL uint32
+	maxValues  int                 // TXT values served at one name
+	maxRecords int                 // static records of one zone
 	soaTmpl    map[string]dns.SOA  // per zone, serial filled in on publish
 	fixed      map[string][]dns.RR // NS at the apex and in-zone glue, from the Corefile
 	observe    func(delay time.Duration)
@@ -258,7 +301,7 @@ type store struct {
 	shards    [shardCount]map[string]*entry // the next snapshot's maps
 	owned     [shardCount]bool              // shards[i] is a copy no reader has seen
 	placeless map[objID]placeless           // objects held that no name serves
-	statics   map[types.NamespacedName][]dns.RR
+	statics   map[types.NamespacedName]*staticSet
 	staticsAt map[string][]types.NamespacedName // name → ConfigMaps with records there
 	desc      map[string]int                    // number of self names strictly below
 	nsNames   []string                          // namespaces, by the index slots hold
@@ -267,26 +310,56 @@ type store struct {
 	live      bool      // publish on every change (after the initial sync)
 	since     time.Time // records created before this are not timed
 	serial    uint32
-	nstatic   int // records held from ConfigMaps
+	nstatic   int // records served from ConfigMaps
 	nserved   int // ChallengeRecords the published snapshot answers
 	walks     int // searches through every entry (locate)
 
 	snap atomic.Pointer[snapshot]
 }
 
+// staticSet is one ConfigMap's records, parsed (outside the store's lock) and indexed by
+// canonical owner name.
+type staticSet struct {
+	zone   string // the zone of its label, canonical
+	names  map[string][]dns.RR
+	count  int
+	served bool // admitted within its zone's maxRecords
+	warned bool // refused, and the refusal logged
+}
+
+// newStaticSet indexes a ConfigMap's records of zone by name.
+func newStaticSet(zone string, rrs []dns.RR) *staticSet {
+	set := &staticSet{zone: zone, names: map[string][]dns.RR{}, count: len(rrs)}
+	for _, rr := range rrs {
+		name := canonical(rr.Header().Name)
+		set.names[name] = append(set.names[name], rr)
+	}
+	return set
+}
+
 func newStore(cfg *config, observe func(time.Duration)) *store {
 	s := &store{
 		zones:      slices.Clone(cfg.zones),
+		order:      slices.Clone(cfg.zones),
+		key:        cfg.targetKey,
 		defaultTTL: cfg.ttl,
+		maxValues:  cfg.maxValues,
+		maxRecords: cfg.maxRecords,
 		soaTmpl:    map[string]dns.SOA{},
 		fixed:      map[string][]dns.RR{},
 		observe:    observe,
 		placeless:  map[objID]placeless{},
-		statics:    map[types.NamespacedName][]dns.RR{},
+		statics:    map[types.NamespacedName]*staticSet{},
 		staticsAt:  map[string][]types.NamespacedName{},
 		desc:       map[string]int{},
 		nsIndex:    map[string]uint32{},
 		since:      time.Now(),
+	}
+	if s.maxValues <= 0 {
+		s.maxValues = defaultMaxValues
+	}
+	if s.maxRecords <= 0 {
+		s.maxRecords = defaultMaxStaticRecords
 	}
 	slices.SortFunc(s.zones, func(a, b string) int { return len(b) - len(a) })
 	for _, z := range s.zones {
@@ -316,6 +389,21 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 		s.edit(name, true)
 	}
 	return s
+}
+
+// target is where the Delegation d of namespace ns is served: TargetKey.Target, the tenancy
+// rule, with the zones in Corefile order; "" for nowhere.
+func (s *store) target(ns string, d *delegationIn) string {
+	if d == nil {
+		return ""
+	}
+	c := d.claim
+	c.Namespace = ns
+	t, err := s.key.Target(c, s.order...)
+	if err != nil || s.zoneOf(t) == "" {
+		return ""
+	}
+	return t
 }
 
 // zoneOf returns the most specific served zone that holds the canonical name, or "".
@@ -423,19 +511,24 @@ func (s *store) record(key types.NamespacedName, rec *recordIn, how int, last *r
 
 // delegation adds, replaces or removes a Delegation, as record does a ChallengeRecord.
 func (s *store) delegation(key types.NamespacedName, d *delegationIn, how int, last *delegationIn) {
-	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, how, last) })
+	if last == nil {
+		last = d
+	}
+	s.change(func() {
+		s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, how, s.target(key.Namespace, last))
+	})
 }
 
-// setStatic replaces the records of one ConfigMap (nil or empty removes them).
-func (s *store) setStatic(key types.NamespacedName, rrs []dns.RR) {
-	s.change(func() { s.putStatic(key, rrs) })
+// setStatic replaces the records of one ConfigMap (nil removes them).
+func (s *store) setStatic(key types.NamespacedName, set *staticSet) {
+	s.change(func() { s.putStatic(key, set) })
 }
 
 // objects is the content of one list of one kind: what the store replaces on a (re)list.
 type objects struct {
 	records     map[types.NamespacedName]*recordIn
 	delegations map[types.NamespacedName]*delegationIn
-	statics     map[types.NamespacedName][]dns.RR
+	statics     map[types.NamespacedName]*staticSet
 }
 
 // replace makes the store's objects of one kind in namespace ("" for all) what list holds,
@@ -479,14 +572,14 @@ func (s *store) replace(namespace string, list objects) {
 		}
 		for key, d := range list.delegations {
 			id := idOf(kindDelegation, key)
-			s.putDelegation(id, key.Namespace, d, isNew, &delegationIn{target: held[id]})
+			s.putDelegation(id, key.Namespace, d, isNew, held[id])
 			delete(held, id)
 		}
 		for id, name := range held { // not listed: deleted while the watch was down
 			if list.records != nil {
 				s.putRecord(id, "", nil, isNew, &recordIn{fqdn: name})
 			} else {
-				s.putDelegation(id, "", nil, isNew, &delegationIn{target: name})
+				s.putDelegation(id, "", nil, isNew, name)
 			}
 		}
 	}
@@ -496,8 +589,8 @@ func (s *store) replace(namespace string, list objects) {
 				s.putStatic(key, nil)
 			}
 		}
-		for key, rrs := range list.statics {
-			s.putStatic(key, rrs)
+		for key, set := range list.statics {
+			s.putStatic(key, set)
 		}
 	}
 	s.publishIfLive()
@@ -553,12 +646,18 @@ func (s *store) putRecord(id objID, ns string, rec *recordIn, how int, last *rec
 	if last != nil {
 		hint = last.fqdn
 	}
-	inZone := rec != nil && s.zoneOf(rec.fqdn) != ""
+	// A value that is not one TXT string of printable ASCII is never served (the CRD refuses
+	// it too); a backslash is escaped, so that the wire carries the value as written.
+	inZone := rec != nil && s.zoneOf(rec.fqdn) != "" && servableValue(rec.value)
+	var txt string
+	if inZone {
+		txt = txtString(rec.value)
+	}
 	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.rec(id) })
 	switch {
 	case e != nil:
 		old := &e.recs[i]
-		if inZone && rec.fqdn == e.name && rec.value == old.txt[0] && rec.ttl == old.ttl {
+		if inZone && rec.fqdn == e.name && txt == old.txt[0] && rec.ttl == old.ttl {
 			return // a resync or a metadata change: nothing served changes
 		}
 		served := old.served()
@@ -577,30 +676,22 @@ func (s *store) putRecord(id objID, ns string, rec *recordIn, how int, last *rec
 	case inZone:
 		e := s.edit(rec.fqdn, true)
 		e.recs = append(e.recs, recSlot{
-			id: id, txt: [1]string{rec.value}, created: unixNano(rec.created), ttl: rec.ttl, nsFlags: s.nsOf(ns),
+			id: id, txt: [1]string{txt}, created: unixNano(rec.created), ttl: rec.ttl, nsFlags: s.nsOf(ns),
 		})
 	case rec != nil:
-		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindRecord} // outside the zones
+		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindRecord} // outside the zones, or not servable
 	}
 }
 
-// putDelegation adds, replaces (d != nil) or removes a Delegation; last is its last known
-// state, nil for d itself.
-func (s *store) putDelegation(id objID, ns string, d *delegationIn, how int, last *delegationIn) {
-	if last == nil {
-		last = d
-	}
-	hint := ""
-	if last != nil {
-		hint = last.target
-	}
-	placed := d != nil && d.target != "" && s.zoneOf(d.target) != ""
+// putDelegation adds, replaces (d != nil) or removes a Delegation; hint is the target of its
+// last known state.
+func (s *store) putDelegation(id objID, ns string, d *delegationIn, how int, hint string) {
+	target := s.target(ns, d)
 	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.del(id) })
 	switch {
 	case e != nil:
-		old := e.dels[i]
-		if placed && d.target == e.name && d.claim.Confirmed == old.confirmed && unixNano(d.claim.Created) == old.created {
-			return
+		if target == e.name {
+			return // a status or metadata change: the Delegation stays where it is
 		}
 		e = s.edit(e.name, false)
 		e.dels = slices.Delete(e.dels, i, i+1)
@@ -608,44 +699,104 @@ func (s *store) putDelegation(id objID, ns string, d *delegationIn, how int, las
 			e.dels = nil
 		}
 	case held:
+		if d != nil && target == "" {
+			return // still placeless
+		}
 		delete(s.placeless, id)
 	}
 	switch {
-	case placed:
-		e := s.edit(d.target, true)
-		e.dels = append(e.dels, delSlot{id: id, created: unixNano(d.claim.Created), ns: s.nsOf(ns), confirmed: d.claim.Confirmed})
+	case target != "":
+		e := s.edit(target, true)
+		e.dels = append(e.dels, delSlot{id: id, ns: s.nsOf(ns)})
 	case d != nil:
-		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindDelegation} // no target yet, or outside the zones
+		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindDelegation} // the rule gives no target
 	}
 }
 
-func (s *store) putStatic(key types.NamespacedName, rrs []dns.RR) {
-	s.nstatic -= len(s.statics[key])
-	for _, rr := range s.statics[key] {
-		name := canonical(rr.Header().Name)
-		if keys := slices.DeleteFunc(s.staticsAt[name], func(k types.NamespacedName) bool { return k == key }); len(keys) > 0 {
-			s.staticsAt[name] = keys
-		} else {
-			delete(s.staticsAt, name)
+// putStatic replaces the records of one ConfigMap (set nil: removes them) and admits the
+// ConfigMaps of the zones concerned again.
+func (s *store) putStatic(key types.NamespacedName, set *staticSet) {
+	var zones []string
+	if old := s.statics[key]; old != nil {
+		zones = append(zones, old.zone)
+		if old.served {
+			s.nstatic -= old.count
 		}
-		s.edit(name, true)
+		for name := range old.names {
+			if keys := slices.DeleteFunc(s.staticsAt[name], func(k types.NamespacedName) bool { return k == key }); len(keys) > 0 {
+				s.staticsAt[name] = keys
+			} else {
+				delete(s.staticsAt, name)
+			}
+			if old.served {
+				s.edit(name, true)
+			}
+		}
+		delete(s.statics, key)
 	}
-	delete(s.statics, key)
-	var kept []dns.RR
-	for _, rr := range rrs {
-		name := canonical(rr.Header().Name)
-		if s.zoneOf(name) == "" {
-			continue
-		}
-		kept = append(kept, rr)
-		if !slices.Contains(s.staticsAt[name], key) {
+	if set != nil && set.count > 0 {
+		for name := range set.names {
+			if s.zoneOf(name) == "" { // parseZoneData keeps only names in the zone
+				set.count -= len(set.names[name])
+				delete(set.names, name)
+				continue
+			}
 			s.staticsAt[name] = append(s.staticsAt[name], key)
 		}
-		s.edit(name, true)
+		set.served, set.warned = false, false
+		s.statics[key] = set
+		if !slices.Contains(zones, set.zone) {
+			zones = append(zones, set.zone)
+		}
 	}
-	if len(kept) > 0 {
-		s.statics[key] = kept
-		s.nstatic += len(kept)
+	for _, z := range zones {
+		s.admit(z)
+	}
+}
+
+// admit decides which ConfigMaps of zone are served: in the order of their namespace and
+// name, each that keeps the zone within maxRecords static records, so that every replica
+// serves the same ones whatever order they arrived in. A ConfigMap is served whole or not at
+// all.
+func (s *store) admit(zone string) {
+	var keys []types.NamespacedName
+	for key, set := range s.statics {
+		if set.zone == zone {
+			keys = append(keys, key)
+		}
+	}
+	slices.SortFunc(keys, func(a, b types.NamespacedName) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	total := 0
+	for _, key := range keys {
+		set := s.statics[key]
+		fits := total+set.count <= s.maxRecords
+		if fits {
+			total += set.count
+			set.warned = false
+		} else if !set.warned {
+			set.warned = true
+			configMapsRefused.WithLabelValues("records").Inc()
+			log.Warningf("ConfigMap %s is not served: its %d records would make %d static records in zone %s, over the limit of %d; "+
+				"split the data or remove records, or raise the limit with 'configmap_limits MAXBYTES MAXRECORDS' in the acmezone block",
+				key, set.count, total+set.count, zone, s.maxRecords)
+		}
+		if fits == set.served {
+			continue
+		}
+		set.served = fits
+		if fits {
+			s.nstatic += set.count
+		} else {
+			s.nstatic -= set.count
+		}
+		for name := range set.names {
+			s.edit(name, true)
+		}
 	}
 }
 
@@ -664,17 +815,24 @@ func (s *store) publishIfLive() {
 	}
 }
 
-// owner returns the index of the namespace that owns the entry's name by v1alpha1.Claim's rule;
-// ok is false when no Delegation names it.
-func (s *store) owner(e *entry) (ns uint32, ok bool) {
-	var best v1alpha1.Claim
-	for _, d := range e.dels {
-		c := v1alpha1.Claim{Confirmed: d.confirmed, Created: timeOf(d.created), Namespace: s.nsNames[d.ns]}
-		if !ok || c.Before(best) {
-			best, ns, ok = c, d.ns, true
+// tenantOf is the tenancy rule at one name: the namespace whose ChallengeRecords the name
+// serves, given the Delegations placed there (each at the one target TargetKey.Target gives
+// it) and whether the name is one of the zone's own (its apex, an in-zone name server, a name
+// with static records). Records are served iff a Delegation of their namespace is placed at
+// the name and every Delegation placed there is of that namespace. A derived target is one
+// namespace's alone, so Delegations of several namespaces at one name come only from a proof
+// signed by mistake: then nobody's records are served there, and conflict is set.
+func tenantOf(dels []delSlot, zoneName bool) (ns uint32, ok, conflict bool) {
+	if zoneName || len(dels) == 0 {
+		return 0, false, false
+	}
+	ns = dels[0].ns
+	for _, d := range dels[1:] {
+		if d.ns != ns {
+			return 0, false, true
 		}
 	}
-	return ns, ok
+	return ns, true, false
 }
 
 // build recomputes what the entry serves from the stored objects, and reports whether the
@@ -684,36 +842,46 @@ func (s *store) build(e *entry, now time.Time) (self bool) {
 	var rrs []dns.RR
 	rrs = append(rrs, s.fixed[name]...)
 	for _, key := range s.staticsAt[name] {
-		for _, rr := range s.statics[key] {
-			if canonical(rr.Header().Name) == name {
-				rrs = append(rrs, rr)
-			}
+		if set := s.statics[key]; set.served {
+			rrs = append(rrs, set.names[name]...)
 		}
 	}
 	e.fixed = nil
 	if len(rrs) > 0 {
 		e.fixed = &fixedSets{rrsets: groupRRsets(rrs)}
 	}
-	owner, delegated := s.owner(e)
-	self = delegated || len(rrs) > 0
-	if len(rrs) > 0 || s.soaTmpl[name].Hdr.Name != "" {
-		// The zone's own names (its apex, its name servers, names with ConfigMap records)
-		// are nobody's target: TXT records a namespace wrote there would speak for the zone.
-		// The controller refuses such a spec.target too.
-		delegated = false
+	self = len(e.dels) > 0 || len(rrs) > 0
+	// The zone's own names are nobody's target: TXT records a namespace wrote there would
+	// speak for the zone. (Targets have the form <uuid>.<zone>, which static data may not use,
+	// so this only matters for a name server named like one.)
+	owner, delegated, conflict := tenantOf(e.dels, len(rrs) > 0 || s.soaTmpl[name].Hdr.Name != "")
+	if conflict && !e.conflict {
+		targetConflicts.Inc()
+		var nss []string
+		for _, d := range e.dels {
+			if !slices.Contains(nss, s.nsNames[d.ns]) {
+				nss = append(nss, s.nsNames[d.ns])
+			}
+		}
+		slices.Sort(nss)
+		log.Warningf("target %s is claimed by Delegations in several namespaces (%s): no records are served there until only one namespace's remain; "+
+			"a target-proof annotation was signed for the wrong namespace, remove it and spec.target from the Delegations that do not own %s", name, strings.Join(nss, ", "), name)
 	}
-	// Served records first within a value, so appendTXT skips only duplicates of a served one.
+	e.conflict = conflict
+	candidate := func(r *recSlot) bool { return delegated && r.ns() == owner }
+	// Candidates first within a value, so appendTXT skips only duplicates of a served one.
 	slices.SortFunc(e.recs, func(a, b recSlot) int {
 		if c := strings.Compare(a.txt[0], b.txt[0]); c != 0 {
 			return c
 		}
-		return boolOrder(b.ns() == owner && delegated, a.ns() == owner && delegated)
+		return boolOrder(candidate(&b), candidate(&a))
 	})
+	kept := s.newestValues(e, candidate)
 	e.ttl = 0
 	first := true
 	for i := range e.recs {
 		r := &e.recs[i]
-		serve := delegated && r.ns() == owner
+		serve := candidate(r) && (kept == nil || kept[r.txt[0]])
 		if serve {
 			self = true
 			ttl := r.ttl
@@ -738,6 +906,50 @@ func (s *store) build(e *entry, now time.Time) (self bool) {
 		}
 	}
 	return self
+}
+
+// newestValues caps the TXT values the entry serves at maxValues: nil when the candidates
+// (sorted by value) have no more distinct values than that, else the newest values to keep
+// (a value is as new as its newest record; ties go to the smaller value). The capping is
+// logged and counted.
+func (s *store) newestValues(e *entry, candidate func(*recSlot) bool) map[string]bool {
+	type value struct {
+		txt     string
+		created int64
+	}
+	var values []value
+	for i := range e.recs {
+		r := &e.recs[i]
+		if !candidate(r) {
+			continue
+		}
+		if n := len(values); n > 0 && values[n-1].txt == r.txt[0] {
+			values[n-1].created = max(values[n-1].created, r.created)
+			continue
+		}
+		values = append(values, value{r.txt[0], r.created})
+	}
+	if len(values) <= s.maxValues {
+		return nil
+	}
+	slices.SortStableFunc(values, func(a, b value) int {
+		switch {
+		case a.created > b.created:
+			return -1
+		case a.created < b.created:
+			return 1
+		}
+		return 0 // sorted by value already
+	})
+	kept := make(map[string]bool, s.maxValues)
+	for _, v := range values[:s.maxValues] {
+		kept[v.txt] = true
+	}
+	valuesCapped.Inc()
+	log.Warningf("%s has %d TXT values, more than max_values %d: serving the %d newest, %d dropped; "+
+		"delete the ChallengeRecords there that are no longer needed, or raise max_values in the acmezone block",
+		e.name, len(values), s.maxValues, s.maxValues, len(values)-s.maxValues)
+	return kept
 }
 
 // boolOrder orders false before true.

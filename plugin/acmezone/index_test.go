@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/types"
@@ -31,32 +30,31 @@ func txtValues(s *snapshot, name string) string {
 // changes.
 func TestPublishedSnapshotsNeverChange(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
-	old := time.Now().Add(-time.Hour)
+	tgt := func(i int) string { return targetOf("ns", fmt.Sprintf("d%d.example", i)) }
 	for i := range 50 {
-		target := fmt.Sprintf("t%d.acme.example.com.", i)
-		a.store.setDelegation(nn("ns", fmt.Sprintf("d%d", i)), &delegationIn{target: target, claim: claim(old)})
-		a.store.setRecord(nn("ns", fmt.Sprintf("r%d", i)), &recordIn{fqdn: target, value: fmt.Sprintf("v%d", i)})
+		a.store.setDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("d%d.example", i)))
+		a.store.setRecord(nn("ns", fmt.Sprintf("r%d", i)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("v%d", i)})
 	}
 	a.store.goLive()
 	first := a.store.load()
 	want := map[string]string{}
 	for i := range 51 {
-		name := fmt.Sprintf("t%d.acme.example.com.", i)
-		want[name] = txtValues(first, name)
+		want[tgt(i)] = txtValues(first, tgt(i))
 	}
-	if want["t7.acme.example.com."] != "v7" || want["t50.acme.example.com."] != "NXDOMAIN" {
-		t.Fatalf("before the changes: t7 %q, t50 %q", want["t7.acme.example.com."], want["t50.acme.example.com."])
+	if want[tgt(7)] != "v7" || want[tgt(50)] != "NXDOMAIN" {
+		t.Fatalf("before the changes: t7 %q, t50 %q", want[tgt(7)], want[tgt(50)])
 	}
 
 	// Every kind of change: a second value, a removed record, a removed Delegation, a new
-	// name, a record moved to another name, an older claim from another namespace.
-	a.store.setRecord(nn("ns", "r7b"), &recordIn{fqdn: "t7.acme.example.com.", value: "a7"})
+	// name, a record moved to another name, another namespace's Delegation placed at a target
+	// by a proof signed by mistake, a relist.
+	a.store.setRecord(nn("ns", "r7b"), &recordIn{fqdn: tgt(7), value: "a7"})
 	a.store.setRecord(nn("ns", "r8"), nil)
 	a.store.setDelegation(nn("ns", "d9"), nil)
-	a.store.setDelegation(nn("ns", "d50"), &delegationIn{target: "t50.acme.example.com.", claim: claim(old)})
-	a.store.setRecord(nn("ns", "r50"), &recordIn{fqdn: "t50.acme.example.com.", value: "v50"})
-	a.store.setRecord(nn("ns", "r11"), &recordIn{fqdn: "t12.acme.example.com.", value: "v11"})
-	a.store.setDelegation(nn("other", "d13"), &delegationIn{target: "t13.acme.example.com.", claim: claim(old.Add(-time.Hour))})
+	a.store.setDelegation(nn("ns", "d50"), deleg("d50.example"))
+	a.store.setRecord(nn("ns", "r50"), &recordIn{fqdn: tgt(50), value: "v50"})
+	a.store.setRecord(nn("ns", "r11"), &recordIn{fqdn: tgt(12), value: "v11"})
+	a.store.setDelegation(nn("other", "d13"), pinned("x.example", tgt(13), testKey.Proof("other", "x.example", tgt(13))))
 	a.store.replace("ns", objects{records: map[typesNN]*recordIn{}}) // a relist: no records left in ns
 
 	for name, w := range want {
@@ -66,10 +64,10 @@ func TestPublishedSnapshotsNeverChange(t *testing.T) {
 	}
 	now := a.store.load()
 	for name, w := range map[string]string{
-		"t7.acme.example.com.":  "",         // delegated, its records gone with the relist
-		"t9.acme.example.com.":  "NXDOMAIN", // Delegation gone
-		"t50.acme.example.com.": "",
-		"t13.acme.example.com.": "", // owned by "other" now, which has no records
+		tgt(7):  "",         // delegated, its records gone with the relist
+		tgt(9):  "NXDOMAIN", // Delegation gone
+		tgt(50): "",
+		tgt(13): "", // two namespaces placed there: nobody's records
 	} {
 		if got := txtValues(now, name); got != w {
 			t.Errorf("the new snapshot at %s: %q, want %q", name, got, w)
@@ -85,9 +83,9 @@ type typesNN = types.NamespacedName
 // hides the owner's record of the same value.
 func TestDuplicateValuesAnswerOnce(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
-	target := "dup.acme.example.com."
-	a.store.setDelegation(nn("owner", "d"), &delegationIn{target: target, claim: claim(time.Now().Add(-time.Hour))})
-	a.store.setDelegation(nn("late", "d"), &delegationIn{target: target, claim: claim(time.Now())})
+	target := targetOf("owner", "dup.example")
+	a.store.setDelegation(nn("owner", "d"), deleg("dup.example"))
+	a.store.setDelegation(nn("late", "d"), pinned("dup.example", target, ""))
 	a.store.setRecord(nn("late", "r"), &recordIn{fqdn: target, value: "same", ttl: 1})
 	a.store.setRecord(nn("owner", "r1"), &recordIn{fqdn: target, value: "same", ttl: 300})
 	a.store.setRecord(nn("owner", "r2"), &recordIn{fqdn: target, value: "same", ttl: 200})
@@ -112,8 +110,10 @@ func TestDuplicateValuesAnswerOnce(t *testing.T) {
 // TestConcurrentReadsAndWrites runs queries while the store changes; run with -race.
 func TestConcurrentReadsAndWrites(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
-	for i := range 20 {
-		a.store.setDelegation(nn("ns", fmt.Sprintf("d%d", i)), &delegationIn{target: fmt.Sprintf("c%d.acme.example.com.", i)})
+	targets := make([]string, 20)
+	for i := range targets {
+		targets[i] = targetOf("ns", fmt.Sprintf("c%d.example", i))
+		a.store.setDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
 	}
 	a.store.goLive()
 	var wg sync.WaitGroup
@@ -126,7 +126,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 					return
 				default:
 				}
-				m := query(t, a, fmt.Sprintf("c%d.acme.example.com.", i%20), dns.TypeTXT)
+				m := query(t, a, targets[i%20], dns.TypeTXT)
 				for _, rr := range m.Answer {
 					if v := rr.(*dns.TXT).Txt[0]; !strings.HasPrefix(v, "v") {
 						t.Errorf("served %q", v)
@@ -140,7 +140,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		if i%3 == 2 {
 			a.store.setRecord(key, nil)
 		} else {
-			a.store.setRecord(key, &recordIn{fqdn: fmt.Sprintf("c%d.acme.example.com.", i%20), value: fmt.Sprintf("v%d", i)})
+			a.store.setRecord(key, &recordIn{fqdn: targets[i%20], value: fmt.Sprintf("v%d", i)})
 		}
 	}
 	close(stop)
@@ -153,8 +153,7 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
 	s.goLive()
-	old := time.Now().Add(-time.Hour)
-	t1, t2 := "one.acme.example.com.", "two.acme.example.com."
+	t1, t2 := targetOf("ns", "one.example"), targetOf("ns", "two.example")
 	walks := func(step string, want int) {
 		t.Helper()
 		if s.walks != want {
@@ -168,11 +167,13 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 		}
 	}
 
-	// A Delegation without a target yet is held, placeless; its target comes with an update.
-	s.addDelegation(nn("ns", "d1"), &delegationIn{target: "", claim: claim(old)})
-	s.setDelegation(nn("ns", "d1"), &delegationIn{target: "", claim: confirmed(claim(old))}) // a status change
-	s.setDelegation(nn("ns", "d1"), &delegationIn{target: t1, claim: confirmed(claim(old))})
-	s.addDelegation(nn("ns", "d2"), &delegationIn{target: t2, claim: claim(old)})
+	// A Delegation whose spec.target is not its own is held, placeless; it is placed when an
+	// update removes spec.target.
+	s.addDelegation(nn("ns", "d1"), pinned("one.example", t2, ""))
+	s.setDelegation(nn("ns", "d1"), pinned("one.example", t2, "")) // a status change
+	s.setDelegation(nn("ns", "d1"), deleg("one.example"))
+	s.addDelegation(nn("ns", "d2"), deleg("two.example"))
+	s.setDelegation(nn("ns", "d2"), deleg("Two.Example.")) // the same target: in place
 	s.addRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v"})
 	s.setRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v2"}) // in place
 	s.addRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far"})
@@ -198,7 +199,7 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 	walks("a delete with a stale state", 2)
 	serves("after the delete", t1, "")
 	s.deleteRecord(nn("ns", "r"), &recordIn{fqdn: t2})
-	s.deleteDelegation(nn("ns", "d2"), &delegationIn{target: t2})
+	s.deleteDelegation(nn("ns", "d2"), deleg("two.example"))
 	walks("deletes with the right state", 2)
 	serves("after the deletes", t2, "NXDOMAIN")
 	if len(s.placeless) != 0 {
@@ -211,30 +212,32 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 func TestRelistMovesAndRemoves(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
-	old := time.Now().Add(-time.Hour)
+	elsewhere := targetOf("x", "elsewhere.example")
 	for _, ns := range []string{"a", "b"} {
-		s.addDelegation(nn(ns, "d"), &delegationIn{target: ns + ".acme.example.com.", claim: claim(old)})
-		s.addDelegation(nn(ns, "pending"), &delegationIn{claim: claim(old)})
-		s.addRecord(nn(ns, "stay"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-stay"})
-		s.addRecord(nn(ns, "move"), &recordIn{fqdn: "elsewhere.acme.example.com.", value: ns + "-move"})
-		s.addRecord(nn(ns, "gone"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-gone"})
+		target := targetOf(ns, "d.example")
+		s.addDelegation(nn(ns, "d"), deleg("d.example"))
+		s.addDelegation(nn(ns, "pending"), pinned("p.example", elsewhere, "")) // not its own: placeless
+		s.addRecord(nn(ns, "stay"), &recordIn{fqdn: target, value: ns + "-stay"})
+		s.addRecord(nn(ns, "move"), &recordIn{fqdn: elsewhere, value: ns + "-move"})
+		s.addRecord(nn(ns, "gone"), &recordIn{fqdn: target, value: ns + "-gone"})
 		s.addRecord(nn(ns, "far"), &recordIn{fqdn: "x.other.example.", value: ns + "-far"})
 	}
 	s.goLive()
+	aTarget, bTarget := targetOf("a", "d.example"), targetOf("b", "d.example")
 	s.replace("a", objects{records: map[typesNN]*recordIn{
-		nn("a", "stay"): {fqdn: "a.acme.example.com.", value: "a-stay"},
-		nn("a", "move"): {fqdn: "a.acme.example.com.", value: "a-move"},
-		nn("a", "new"):  {fqdn: "a.acme.example.com.", value: "a-new"},
+		nn("a", "stay"): {fqdn: aTarget, value: "a-stay"},
+		nn("a", "move"): {fqdn: aTarget, value: "a-move"},
+		nn("a", "new"):  {fqdn: aTarget, value: "a-new"},
 	}})
 	s.replace("a", objects{delegations: map[typesNN]*delegationIn{
-		nn("a", "d"): {target: "a.acme.example.com.", claim: claim(old)},
+		nn("a", "d"): deleg("d.example"),
 	}})
 	if s.walks != 0 {
 		t.Errorf("the relists walked all entries %d times, want 0", s.walks)
 	}
 	for name, want := range map[string]string{
-		"a.acme.example.com.": "a-move,a-new,a-stay",
-		"b.acme.example.com.": "b-gone,b-stay",
+		aTarget: "a-move,a-new,a-stay",
+		bTarget: "b-gone,b-stay",
 	} {
 		if got := txtValues(s.load(), name); got != want {
 			t.Errorf("%s serves %q, want %q", name, got, want)
@@ -249,8 +252,8 @@ func TestRelistMovesAndRemoves(t *testing.T) {
 	if want := []string{"b/d", "b/r"}; !slices.Equal(kinds, want) {
 		t.Errorf("placeless after the relists: %v, want %v", kinds, want)
 	}
-	if e := s.shards[shardOf("elsewhere.acme.example.com.")]["elsewhere.acme.example.com."]; e == nil || len(e.recs) != 1 {
-		t.Errorf("elsewhere.acme.example.com. should hold only b's moved record, holds %+v", e)
+	if e := s.shards[shardOf(elsewhere)][elsewhere]; e == nil || len(e.recs) != 1 {
+		t.Errorf("%s should hold only b's moved record, holds %+v", elsewhere, e)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coredns/coredns/plugin"
 	"github.com/go-logr/logr/funcr"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -105,6 +106,9 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	}
 	zoneSelector := labels.NewSelector().Add(*req).String()
 
+	// ChallengeRecords and Delegations from the namespaces of `namespaces` (all by default);
+	// ConfigMaps, the administrator's static data, only from those of `configmaps` (none by
+	// default: tenants with edit rights in their namespace must not write zone data).
 	namespaces := a.cfg.namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
@@ -116,6 +120,10 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 		sinks = append(sinks,
 			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "challengerecords", namespace: ns, example: &v1alpha1.ChallengeRecord{}}},
 			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "delegations", namespace: ns, example: &v1alpha1.Delegation{}}},
+		)
+	}
+	for _, ns := range a.cfg.configmaps {
+		sinks = append(sinks,
 			&sink{a: a, namespace: ns, lw: &lister{client: core, resource: "configmaps", namespace: ns, example: &corev1.ConfigMap{}, selector: zoneSelector, decode: decodeConfigMaps(factory)}},
 		)
 	}
@@ -158,7 +166,7 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if !a.store.synced() {
-			log.Warningf("not synced with the API server after %s: answering SERVFAIL until it is; check the kubeconfig, RBAC (list/watch challengerecords, delegations, configmaps) and that the CRDs in deploy/crds are installed", a.cfg.startupTimeout)
+			log.Warningf("not synced with the API server after %s: answering SERVFAIL until it is; check the kubeconfig, RBAC (list/watch challengerecords and delegations, and configmaps in the namespaces of 'configmaps') and that the CRDs in deploy/crds are installed", a.cfg.startupTimeout)
 		}
 	}
 	return nil
@@ -319,7 +327,7 @@ type item struct {
 	key        types.NamespacedName
 	record     *recordIn
 	delegation *delegationIn
-	static     []dns.RR // a ConfigMap's records; nil when it has none or is not served
+	static     *staticSet // a ConfigMap's records; nil when it has none or is not served
 }
 
 func (*item) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
@@ -340,44 +348,22 @@ func (l *itemList) DeepCopyObject() runtime.Object {
 
 // wireObject is a ChallengeRecord or a Delegation as the API server sends it, reduced to the
 // fields the store uses: the decoder skips everything else (managed fields, labels, owner
-// references, conditions) without allocating it. Top-level code, reason and message are
-// those of a Status in a watch stream's ERROR event.
+// references, status) without allocating it.
 type wireObject struct {
 	Metadata struct {
 		Name              string      `json:"name"`
 		Namespace         string      `json:"namespace"`
-		ResourceVersion   string      `json:"resourceVersion"`
 		CreationTimestamp metav1.Time `json:"creationTimestamp"`
 		Annotations       struct {
-			CreatedAt        string `json:"acmezone.io/created-at"`
-			InitialEventsEnd string `json:"k8s.io/initial-events-end"`
+			CreatedAt   string `json:"acmezone.io/created-at"`
+			TargetProof string `json:"acmezone.io/target-proof"`
 		} `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
 		v1alpha1.ChallengeRecordSpec
+		Domain string `json:"domain"`
 		Target string `json:"target"`
 	} `json:"spec"`
-	Status  wireStatus `json:"status"`
-	Code    int32      `json:"code"`
-	Reason  string     `json:"reason"`
-	Message string     `json:"message"`
-}
-
-// wireStatus is a Delegation's status target; a Status object's "status" string is ignored.
-type wireStatus struct {
-	Target string
-}
-
-func (w *wireStatus) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] != '{' {
-		return nil
-	}
-	var v struct {
-		Target string `json:"target"`
-	}
-	err := json.Unmarshal(b, &v)
-	w.Target = v.Target
-	return err
 }
 
 // item converts a listed ChallengeRecord (resource "challengerecords") or Delegation.
@@ -388,9 +374,12 @@ func (o *wireObject) item(resource string) item {
 		it.record = recordOf(&o.Spec.ChallengeRecordSpec, m.CreationTimestamp.Time, m.Annotations.CreatedAt)
 		return it
 	}
-	d := v1alpha1.Delegation{Spec: v1alpha1.DelegationSpec{Target: o.Spec.Target}, Status: v1alpha1.DelegationStatus{Target: o.Status.Target}}
-	d.Namespace, d.Name, d.CreationTimestamp = m.Namespace, m.Name, m.CreationTimestamp
-	it.delegation = delegationOf(&d)
+	it.delegation = &delegationIn{claim: v1alpha1.TargetClaim{
+		Namespace:  m.Namespace,
+		Domain:     o.Spec.Domain,
+		SpecTarget: o.Spec.Target,
+		Proof:      m.Annotations.TargetProof,
+	}}
 	return it
 }
 
@@ -424,9 +413,9 @@ func recordOf(spec *v1alpha1.ChallengeRecordSpec, created time.Time, createdAt s
 	return rec
 }
 
-// delegationOf is what the store keeps of a Delegation.
+// delegationOf is what the store reads of a Delegation.
 func delegationOf(d *v1alpha1.Delegation) *delegationIn {
-	return &delegationIn{target: d.EffectiveTarget(), claim: d.Claim()}
+	return &delegationIn{claim: v1alpha1.ClaimOf(d)}
 }
 
 // sink is a reflector's store: it hands what the reflector lists and watches to the acmezone
@@ -484,7 +473,7 @@ func (k *sink) Replace(list []any, _ string) error {
 	case "delegations":
 		objs.delegations = make(map[types.NamespacedName]*delegationIn, len(list))
 	default:
-		objs.statics = make(map[types.NamespacedName][]dns.RR, len(list))
+		objs.statics = make(map[types.NamespacedName]*staticSet, len(list))
 	}
 	for _, obj := range list {
 		switch o := obj.(type) {
@@ -509,22 +498,47 @@ func (k *sink) Replace(list []any, _ string) error {
 // Resync implements toolscache.ReflectorStore; there is nothing to resync.
 func (*sink) Resync() error { return nil }
 
-// configMapRecords parses a ConfigMap's zone data; nil when its zone is not served here.
-func (a *ACMEZone) configMapRecords(cm *corev1.ConfigMap) []dns.RR {
+// configMapRecords parses a ConfigMap's zone data, outside the store's lock; nil when its zone
+// is not served here or its data is over the size limit (then none of it is served). Entries
+// that do not parse or that static data may not hold (see checkRecord) are skipped with a
+// warning each.
+func (a *ACMEZone) configMapRecords(cm *corev1.ConfigMap) *staticSet {
 	key := keyOf(cm)
 	zone := canonical(cm.Labels[ZoneLabel])
 	if !slices.Contains(a.cfg.zones, zone) {
 		return nil
 	}
-	dataKeys := slices.Sorted(maps.Keys(cm.Data))
+	size := 0
+	for k, v := range cm.Data {
+		size += len(k) + len(v)
+	}
+	if size > a.cfg.maxBytes {
+		configMapsRefused.WithLabelValues("bytes").Inc()
+		log.Warningf("ConfigMap %s is not served: its data has %d bytes, over the limit of %d; "+
+			"split it into several ConfigMaps, or raise the limit with 'configmap_limits MAXBYTES MAXRECORDS' in the acmezone block",
+			key, size, a.cfg.maxBytes)
+		return nil
+	}
+	rules := a.staticRules()
 	var all []dns.RR
-	for _, k := range dataKeys {
-		rrs, errs := parseZoneData(zone, cm.Data[k], a.cfg.ttl)
+	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+		rrs, errs := parseZoneData(zone, cm.Data[k], a.cfg.ttl, rules)
 		for _, e := range errs {
 			rejectedLines.Inc()
 			log.Warningf("ConfigMap %s key %q: %s; the entry is skipped", key, k, e.Error())
 		}
 		all = append(all, rrs...)
 	}
-	return all
+	return newStaticSet(zone, all)
+}
+
+// staticRules are the names of the Corefile that static data may not touch.
+func (a *ACMEZone) staticRules() staticRules {
+	r := staticRules{zones: a.cfg.zones}
+	for _, ns := range a.cfg.nameservers {
+		if plugin.Zones(a.cfg.zones).Matches(ns.name) != "" {
+			r.nameservers = append(r.nameservers, ns.name)
+		}
+	}
+	return r
 }

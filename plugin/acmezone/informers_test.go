@@ -74,11 +74,13 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 		t.Errorf("record 1 created %v: the created-at annotation was not used", got)
 	}
 
+	proof := testKey.Proof("shop", "example.org", "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com.")
 	delegations := &v1alpha1.DelegationList{Items: []v1alpha1.Delegation{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "spec-only", CreationTimestamp: created}, Spec: v1alpha1.DelegationSpec{Domain: "example.com", Target: "A.acme.example.com"}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "confirmed", CreationTimestamp: created}, Spec: v1alpha1.DelegationSpec{Domain: "example.org"},
-			Status: v1alpha1.DelegationStatus{Target: "b.acme.example.com", Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Verified", Message: "ok"}}}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "none"}, Spec: v1alpha1.DelegationSpec{Domain: "example.net"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "derived", CreationTimestamp: created}, Spec: v1alpha1.DelegationSpec{Domain: "example.com"},
+			Status: v1alpha1.DelegationStatus{Target: "ignored.acme.example.com.", Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Verified", Message: "ok"}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "proved", CreationTimestamp: created, Annotations: map[string]string{v1alpha1.TargetProofAnnotation: proof, "other": "x"}},
+			Spec: v1alpha1.DelegationSpec{Domain: "example.org", Target: "B6E4682C-5109-4a34-ac99-d5097d5b2b68.acme.example.com"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "blog", Name: "none"}},
 	}}
 	body, err = json.Marshal(delegations)
 	if err != nil {
@@ -101,8 +103,12 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 			t.Errorf("delegation %s: %+v, want %+v", d.Name, got, want)
 		}
 	}
-	if !page.Items[1].delegation.claim.Confirmed || page.Items[1].delegation.target != "b.acme.example.com." {
-		t.Errorf("status target: %+v, want a confirmed claim on b.acme.example.com.", page.Items[1].delegation)
+	// What the store makes of them: the derived target, the proved spec.target, nowhere.
+	a := newTestPlugin(t, testCorefile)
+	for i, want := range []string{targetOf("shop", "example.com"), "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com.", ""} {
+		if got := a.store.target(page.Items[i].key.Namespace, page.Items[i].delegation); got != want {
+			t.Errorf("delegation %d is placed at %q, want %q", i, got, want)
+		}
 	}
 
 	for _, bad := range []string{`{"items": [{"spec": {"fqdn": 7}}]}`, `not json`, `{"items": [{"metadata": {}}`, `[]`} {
@@ -116,11 +122,11 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 func TestSinkReplace(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	a.store.goLive()
-	old := time.Now().Add(-time.Hour)
+	aTarget, bTarget := targetOf("a", "d.example"), targetOf("b", "d.example")
 	for _, ns := range []string{"a", "b"} {
-		a.store.setDelegation(nn(ns, "d"), &delegationIn{target: ns + ".acme.example.com.", claim: claim(old)})
-		a.store.setRecord(nn(ns, "keep"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-keep"})
-		a.store.setRecord(nn(ns, "gone"), &recordIn{fqdn: ns + ".acme.example.com.", value: ns + "-gone"})
+		a.store.setDelegation(nn(ns, "d"), deleg("d.example"))
+		a.store.setRecord(nn(ns, "keep"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-keep"})
+		a.store.setRecord(nn(ns, "gone"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-gone"})
 	}
 	txt := func(name string) []string {
 		var out []string
@@ -129,7 +135,7 @@ func TestSinkReplace(t *testing.T) {
 		}
 		return out
 	}
-	if got := txt("a.acme.example.com."); len(got) != 2 {
+	if got := txt(aTarget); len(got) != 2 {
 		t.Fatalf("before the relist: %v", got)
 	}
 	rebuilds := func() float64 { return testutil.ToFloat64(snapshotRebuilds) }
@@ -137,16 +143,16 @@ func TestSinkReplace(t *testing.T) {
 
 	k := &sink{a: a, namespace: "a", lw: &lister{resource: "challengerecords"}, synced: func() {}}
 	list := []any{
-		&item{key: nn("a", "keep"), record: &recordIn{fqdn: "a.acme.example.com.", value: "a-keep"}},
-		&item{key: nn("a", "new"), record: &recordIn{fqdn: "a.acme.example.com.", value: "a-new"}},
+		&item{key: nn("a", "keep"), record: &recordIn{fqdn: aTarget, value: "a-keep"}},
+		&item{key: nn("a", "new"), record: &recordIn{fqdn: aTarget, value: "a-new"}},
 	}
 	if err := k.Replace(list, "7"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := txt("a.acme.example.com."), []string{"a-keep", "a-new"}; !reflect.DeepEqual(got, want) {
+	if got, want := txt(aTarget), []string{"a-keep", "a-new"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("namespace a after the relist: %v, want %v", got, want)
 	}
-	if got, want := txt("b.acme.example.com."), []string{"b-gone", "b-keep"}; !reflect.DeepEqual(got, want) {
+	if got, want := txt(bTarget), []string{"b-gone", "b-keep"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("namespace b (out of the sink's scope) after the relist: %v, want %v", got, want)
 	}
 	if n := rebuilds() - before; n != 1 {
@@ -157,17 +163,17 @@ func TestSinkReplace(t *testing.T) {
 	}
 
 	// A watch event carries the typed object.
-	cr := v1alpha1.NewChallengeRecord("b", "b.acme.example.com", "b-event")
+	cr := v1alpha1.NewChallengeRecord("b", bTarget, "b-event")
 	if err := k.Add(cr); err != nil {
 		t.Fatal(err)
 	}
-	if got := txt("b.acme.example.com."); len(got) != 3 {
+	if got := txt(bTarget); len(got) != 3 {
 		t.Errorf("after a watch event: %v, want 3 values", got)
 	}
 	if err := k.Delete(cr); err != nil {
 		t.Fatal(err)
 	}
-	if got := txt("b.acme.example.com."); len(got) != 2 {
+	if got := txt(bTarget); len(got) != 2 {
 		t.Errorf("after the delete event: %v, want 2 values", got)
 	}
 }
@@ -192,31 +198,9 @@ func TestDecodeConfigMaps(t *testing.T) {
 	}
 	got := obj.(*corev1.ConfigMapList)
 	a := newTestPlugin(t, testCorefile)
-	rrs := a.configMapRecords(&got.Items[0])
-	if len(rrs) != 1 || rrs[0].Header().Name != "www.acme.example.com." {
-		t.Errorf("records of the decoded ConfigMap: %v", rrs)
-	}
-}
-
-// The store keeps claim times as Unix nanoseconds; the zero time must still sort first, as
-// v1alpha1.Claim.Before sorts it.
-func TestStoreClaimTimes(t *testing.T) {
-	a := newTestPlugin(t, testCorefile)
-	a.store.goLive()
-	const target = "t.acme.example.com."
-	a.store.setDelegation(nn("young", "d"), &delegationIn{target: target, claim: claim(time.Now())})
-	a.store.setDelegation(nn("zero", "d"), &delegationIn{target: target})
-	for _, ns := range []string{"young", "zero"} {
-		a.store.setRecord(nn(ns, "r"), &recordIn{fqdn: target, value: ns})
-	}
-	rrs := a.store.load().lookup(target).get(dns.TypeTXT)
-	if len(rrs) != 1 || rrs[0].(*dns.TXT).Txt[0] != "zero" {
-		t.Errorf("served %v, want only the record of the claim without a creation time", rrs)
-	}
-	a.store.setDelegation(nn("young", "d"), &delegationIn{target: target, claim: confirmed(claim(time.Now()))})
-	rrs = a.store.load().lookup(target).get(dns.TypeTXT)
-	if len(rrs) != 1 || rrs[0].(*dns.TXT).Txt[0] != "young" {
-		t.Errorf("served %v, want the confirmed claim's record", rrs)
+	set := a.configMapRecords(&got.Items[0])
+	if set == nil || set.count != 1 || len(set.names["www.acme.example.com."]) != 1 {
+		t.Errorf("records of the decoded ConfigMap: %+v", set)
 	}
 }
 

@@ -50,7 +50,32 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "configmap_rejected_entries_total",
-		Help:      "Counter of ConfigMap zone-data entries skipped because they are invalid.",
+		Help:      "Counter of ConfigMap zone-data entries skipped because they are invalid or not allowed.",
+	})
+
+	// configMapsRefused counts ConfigMaps not served because they are over a limit of
+	// configmap_limits: "bytes" (of one ConfigMap) or "records" (static records of a zone).
+	configMapsRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "configmaps_refused_total",
+		Help:      "Counter of ConfigMaps not served because they are over a limit, by limit (bytes or records).",
+	}, []string{"limit"})
+
+	// valuesCapped counts rebuilds of a name that had more TXT values than max_values.
+	valuesCapped = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "values_capped_total",
+		Help:      "Counter of times the TXT values of a name were capped at max_values (the newest served, the rest dropped).",
+	})
+
+	// targetConflicts counts targets found claimed by Delegations of several namespaces.
+	targetConflicts = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "target_conflicts_total",
+		Help:      "Counter of targets found claimed by Delegations of several namespaces, where no records are served.",
 	})
 )
 

@@ -2,6 +2,7 @@ package acmezone
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/core/dnsserver"
@@ -15,8 +16,9 @@ import (
 // and result, through the cache of counters.
 func TestResponsesCounted(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
-	a.store.setDelegation(nn("ns", "d"), &delegationIn{target: "t.acme.example.com."})
-	a.store.setRecord(nn("ns", "r"), &recordIn{fqdn: "t.acme.example.com.", value: "v"})
+	target := targetOf("ns", "t.example")
+	a.store.setDelegation(nn("ns", "d"), deleg("t.example"))
+	a.store.setRecord(nn("ns", "r"), &recordIn{fqdn: target, value: "v"})
 	a.store.goLive()
 	ctx := context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: "dns://:5300"})
 	count := func(zone, result string) float64 {
@@ -29,9 +31,9 @@ func TestResponsesCounted(t *testing.T) {
 	}
 	hits, nx, formerr := count("acme.example.com.", "answer"), count("acme.example.com.", "nxdomain"), count("", "formerr")
 	for range 3 {
-		ask(new(dns.Msg).SetQuestion("t.acme.example.com.", dns.TypeTXT))
+		ask(new(dns.Msg).SetQuestion(target, dns.TypeTXT))
 	}
-	ask(new(dns.Msg).SetQuestion("T.Acme.Example.COM.", dns.TypeTXT))
+	ask(new(dns.Msg).SetQuestion(strings.ToUpper(target), dns.TypeTXT))
 	ask(new(dns.Msg).SetQuestion("nosuch.acme.example.com.", dns.TypeTXT))
 	ask(&dns.Msg{}) // no question
 	if got := count("acme.example.com.", "answer") - hits; got != 4 {

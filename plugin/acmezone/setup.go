@@ -14,6 +14,8 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 // pluginName is the one name of this plugin: directive, logs, errors and metrics subsystem.
@@ -34,7 +36,20 @@ const (
 	defaultMinimum        = 5
 	defaultStartupTimeout = 10 * time.Second
 	maxTTL                = 86400
+	// One ConfigMap's data, checked before it is parsed, and the static records of one zone:
+	// zone data is a few records, and parsing and indexing it must stay cheap.
+	defaultMaxConfigMapBytes = 256 << 10
+	defaultMaxStaticRecords  = 5000
+	// A name has two values while a certificate for a name and its wildcard is issued, a few
+	// more when several are issued at once: 16 is plenty, and bounds what one name answers.
+	defaultMaxValues = 16
+	maxMaxValues     = 1000
 )
+
+// targetKeyHelp says what the target key is and where it comes from, for the errors about it.
+const targetKeyHelp = "the file holds the key every Delegation's target is derived from, the same key as acmezone-controller's; " +
+	"in a cluster, mount the Secret acmezone-target-key that acmezone-controller creates, " +
+	"elsewhere create one with: head -c 32 /dev/urandom | base64 > FILE"
 
 // nameserver is one `nameserver` line: an NS name and, for in-zone names, its glue.
 type nameserver struct {
@@ -55,7 +70,12 @@ type config struct {
 	minimum        uint32
 	kubeconfig     string
 	kubecontext    string
-	namespaces     []string
+	namespaces     []string // ChallengeRecords and Delegations are read from these; none: all
+	configmaps     []string // ConfigMaps are read from these only; none: no ConfigMap is read
+	targetKey      v1alpha1.TargetKey
+	maxBytes       int // of one ConfigMap's data
+	maxRecords     int // static records of one zone
+	maxValues      int // TXT values served at one name
 	startupTimeout time.Duration
 	fall           fall.F
 }
@@ -111,6 +131,9 @@ func parse(c *caddy.Controller) (*config, error) {
 		retry:          defaultRetry,
 		expire:         defaultExpire,
 		minimum:        defaultMinimum,
+		maxBytes:       defaultMaxConfigMapBytes,
+		maxRecords:     defaultMaxStaticRecords,
+		maxValues:      defaultMaxValues,
 		startupTimeout: defaultStartupTimeout,
 	}
 	i := 0
@@ -131,6 +154,9 @@ func parse(c *caddy.Controller) (*config, error) {
 	}
 	if len(cfg.nameservers) == 0 {
 		return nil, c.Err("at least one 'nameserver NAME [ADDRESS...]' is required: it is the NS record at the zone apex")
+	}
+	if !cfg.targetKey.Valid() {
+		return nil, c.Err("'target_key FILE' is required: " + targetKeyHelp)
 	}
 	for _, ns := range cfg.nameservers {
 		inZone := plugin.Zones(cfg.zones).Matches(ns.name) != ""
@@ -203,6 +229,44 @@ func parseProperty(c *caddy.Controller, cfg *config) error {
 			return c.ArgErr()
 		}
 		cfg.namespaces = append(cfg.namespaces, args...)
+	case "configmaps":
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		cfg.configmaps = append(cfg.configmaps, args...)
+	case "target_key":
+		args := c.RemainingArgs()
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		key, err := v1alpha1.LoadTargetKey(args[0])
+		if err != nil {
+			return c.Errf("target_key: %v; %s", err, targetKeyHelp)
+		}
+		cfg.targetKey = key
+	case "configmap_limits":
+		args := c.RemainingArgs()
+		if len(args) != 2 {
+			return c.ArgErr()
+		}
+		for k, dst := range []*int{&cfg.maxBytes, &cfg.maxRecords} {
+			v, err := strconv.Atoi(args[k])
+			if err != nil || v < 1 {
+				return c.Errf("configmap_limits %s: %q is not a positive number (MAXBYTES of one ConfigMap's data, MAXRECORDS static records of one zone)", strings.Join(args, " "), args[k])
+			}
+			*dst = v
+		}
+	case "max_values":
+		args := c.RemainingArgs()
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 || v > maxMaxValues {
+			return c.Errf("max_values %q is not a number from 1 to %d", args[0], maxMaxValues)
+		}
+		cfg.maxValues = v
 	case "startup_timeout":
 		args := c.RemainingArgs()
 		if len(args) != 1 {

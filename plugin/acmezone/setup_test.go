@@ -1,6 +1,9 @@
 package acmezone
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +28,14 @@ func TestParse(t *testing.T) {
 			if len(c.zones) != 1 || c.zones[0] != "acme.example.com." {
 				return "zones: " + strings.Join(c.zones, ",")
 			}
-			if c.kubeconfig != "" || len(c.namespaces) != 0 {
-				return "kubeconfig/namespaces set without being asked"
+			if c.kubeconfig != "" || len(c.namespaces) != 0 || len(c.configmaps) != 0 {
+				return "kubeconfig/namespaces/configmaps set without being asked"
+			}
+			if c.maxBytes != 262144 || c.maxRecords != 5000 || c.maxValues != 16 {
+				return fmt.Sprintf("limits %d %d %d, want the defaults 262144 5000 16", c.maxBytes, c.maxRecords, c.maxValues)
+			}
+			if c.targetKey.Label("shop", "example.com") != testKey.Label("shop", "example.com") {
+				return "the target key is not the file's"
 			}
 			return ""
 		}},
@@ -38,6 +47,10 @@ func TestParse(t *testing.T) {
 			kubeconfig /etc/kube.conf prod
 			namespaces shop blog
 			namespaces more
+			configmaps acmezone
+			configmaps kube-system
+			configmap_limits 1000 10
+			max_values 3
 			startup_timeout 2s
 			fallthrough other.org
 		}`, check: func(c *config) string {
@@ -54,6 +67,10 @@ func TestParse(t *testing.T) {
 				return "kubeconfig"
 			case strings.Join(c.namespaces, ",") != "shop,blog,more":
 				return "namespaces"
+			case strings.Join(c.configmaps, ",") != "acmezone,kube-system":
+				return "configmaps"
+			case c.maxBytes != 1000 || c.maxRecords != 10 || c.maxValues != 3:
+				return "configmap_limits/max_values"
 			case c.startupTimeout != 2*time.Second:
 				return "startup_timeout"
 			case !c.fall.Through("x.other.org.") || c.fall.Through("x.acme.example.com."):
@@ -85,9 +102,15 @@ func TestParse(t *testing.T) {
 		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n namespaces\n}", shouldErr: true, errSub: "Wrong argument count"},
 		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n startup_timeout soon\n}", shouldErr: true, errSub: "not a duration"},
 		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n}\nacmezone other.org {\n nameserver ns.example.com\n}", shouldErr: true, errSub: "can only be used once"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n configmaps\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n configmap_limits 1000\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n configmap_limits 1k 10\n}", shouldErr: true, errSub: "not a positive number"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n configmap_limits 1000 0\n}", shouldErr: true, errSub: "not a positive number"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n max_values 0\n}", shouldErr: true, errSub: "not a number from 1 to 1000"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n max_values\n}", shouldErr: true, errSub: "Wrong argument count"},
 	}
 	for i, tc := range tests {
-		cfg, err := parse(caddy.NewTestController("dns", tc.input))
+		cfg, err := parse(caddy.NewTestController("dns", withKey(t, tc.input)))
 		if tc.shouldErr {
 			if err == nil {
 				t.Errorf("Test %d: expected error, got none for:\n%s", i, tc.input)
@@ -106,8 +129,34 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// The target key is required, and a missing or short one is an error that says how to make one.
+func TestParseTargetKey(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		property string
+		errSub   string
+	}{
+		{"", "'target_key FILE' is required"},
+		{"", "head -c 32 /dev/urandom | base64 > FILE"},
+		{"target_key " + filepath.Join(dir, "missing"), "no such file"},
+		{"target_key " + filepath.Join(dir, "missing"), "head -c 32 /dev/urandom | base64 > FILE"},
+		{"target_key " + short, "want at least 32"},
+		{"target_key", "Wrong argument count"},
+		{"target_key a b", "Wrong argument count"},
+	} {
+		_, err := parse(caddy.NewTestController("dns", "acmezone acme.example.com {\n nameserver ns.example.com\n "+tc.property+"\n}"))
+		if err == nil || !strings.Contains(err.Error(), tc.errSub) {
+			t.Errorf("Test %d (%q): error %v, want one containing %q", i, tc.property, err, tc.errSub)
+		}
+	}
+}
+
 func TestSetupRegistersPlugin(t *testing.T) {
-	c := caddy.NewTestController("dns", "acmezone acme.example.com {\n nameserver ns.example.com 192.0.2.1\n kubeconfig /nonexistent\n}")
+	c := caddy.NewTestController("dns", withKey(t, "acmezone acme.example.com {\n nameserver ns.example.com 192.0.2.1\n kubeconfig /nonexistent\n}"))
 	if err := setup(c); err != nil {
 		t.Fatalf("setup: %v", err)
 	}

@@ -3,11 +3,14 @@ package acmezone
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/miekg/dns"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 // maxLineErrorText caps lineError.Text so that one huge broken entry (say a
@@ -64,7 +67,10 @@ type zoneEntry struct {
 // last $TTL, as documented), and a quoted string must end on the line it
 // starts on (as in BIND), so that a stray quote cannot swallow the rest of
 // the data.
-func parseZoneData(zone, data string, defaultTTL uint32) ([]dns.RR, []lineError) {
+//
+// Static data is the administrator's, and may not speak for anything else (checkRecord and
+// rules say what it may not hold).
+func parseZoneData(zone, data string, defaultTTL uint32, rules staticRules) ([]dns.RR, []lineError) {
 	// The caller promises a canonical name; canonicalising again is cheap
 	// and keeps a caller mistake from turning into parser errors on every
 	// line.
@@ -89,6 +95,8 @@ func parseZoneData(zone, data string, defaultTTL uint32) ([]dns.RR, []lineError)
 		// rejecting them.
 		prevOwner        string
 		prevOwnerBadLine int
+
+		scratch = make([]byte, dns.MaxMsgSize) // to measure records
 	)
 
 	reject := func(e zoneEntry, msg string) {
@@ -175,8 +183,9 @@ func parseZoneData(zone, data string, defaultTTL uint32) ([]dns.RR, []lineError)
 			origin, ttl = newOrigin, probe.Header().Ttl
 		case 1:
 			rr := recs[0]
+			rr.Header().Name = wireName(rr.Header().Name)
 			prevOwner, prevOwnerBadLine = rr.Header().Name, 0
-			if msg := checkRecord(zone, rr); msg != "" {
+			if msg := checkRecord(zone, rules, rr, scratch); msg != "" {
 				reject(e, msg)
 				continue
 			}
@@ -210,9 +219,26 @@ func parseEntry(text, origin string, ttl uint32) ([]dns.RR, error) {
 	return rrs, zp.Err()
 }
 
-// checkRecord applies the plugin's policy to a parsed record and returns why
-// it is rejected, or "" when it may be served.
-func checkRecord(zone string, rr dns.RR) string {
+// staticRules are what static zone data must leave alone besides what its zone alone tells:
+// every served zone (their challenge names and targets) and the in-zone name servers.
+type staticRules struct {
+	zones       []string // canonical
+	nameservers []string // canonical names of the name servers inside a served zone
+}
+
+// maxStaticRdata bounds the data of one static record: zone data is addresses, short texts
+// and policies, and a large record would only make large answers.
+const maxStaticRdata = 1024
+
+// checkRecord applies the plugin's policy to a parsed record and returns why it is rejected,
+// or "" when it may be served. scratch is a buffer of dns.MaxMsgSize bytes to pack it into.
+//
+// Besides records that are not zone data at all, static data may not speak for what is not
+// the administrator's to say: a challenge target or anything below one (the form
+// <uuid>.<zone>), the zone's own challenge name _acme-challenge.<zone> and below, the NS, SOA
+// and glue of the zone (the Corefile's), or every name below one (DNAME); nor make an answer
+// that hides the apex (a CNAME there), carries raw control bytes in text, or is large.
+func checkRecord(zone string, rules staticRules, rr dns.RR, scratch []byte) string {
 	h := rr.Header()
 	if !dns.IsSubDomain(zone, h.Name) {
 		return fmt.Sprintf("name %q is outside zone %q; use a name in the zone or a relative name", h.Name, zone)
@@ -220,6 +246,7 @@ func checkRecord(zone string, rr dns.RR) string {
 	if h.Class != dns.ClassINET {
 		return fmt.Sprintf("class %s is not supported, only IN records are served; write IN or leave the class out", dns.Class(h.Class))
 	}
+	name := strings.ToLower(h.Name)
 	switch {
 	case h.Rrtype == dns.TypeSOA:
 		return "SOA records are not allowed in zone data because the plugin builds the SOA record itself; remove it and use the plugin's soa option"
@@ -229,9 +256,88 @@ func checkRecord(zone string, rr dns.RR) string {
 		// RFC 6895 section 3.1: 128-255 are query and meta types
 		// (AXFR, ANY, TSIG, ...), which never exist as zone data.
 		return fmt.Sprintf("type %s is a query or meta type, not data that can be stored in a zone; use a data type such as A, TXT or CNAME", dns.Type(h.Rrtype))
+	case h.Rrtype == dns.TypeDNAME:
+		return "DNAME records are not allowed in zone data because a DNAME would answer for every name below it, challenge targets included; use a CNAME for each name instead"
+	case h.Rrtype == dns.TypeCNAME && name == zone:
+		return "a CNAME at the zone apex is not allowed because it would hide the zone's SOA and NS records; put the CNAME at a name below the apex"
+	}
+	zones := rules.zones
+	if !slices.Contains(zones, zone) {
+		zones = append(slices.Clip(zones), zone)
+	}
+	for _, z := range zones {
+		if !dns.IsSubDomain(z, name) {
+			continue
+		}
+		if challenge := "_acme-challenge." + z; dns.IsSubDomain(challenge, name) {
+			return fmt.Sprintf("name %q is at or below %s, the zone's own ACME challenge name, which only acmezone's challenge records answer; remove the entry (certificates for the zone itself come from a Delegation, not from zone data)", h.Name, challenge)
+		}
+		for n := name; len(n) > len(z); n = parent(n) {
+			if _, ok := v1alpha1.TargetLabel(n, z); ok {
+				return fmt.Sprintf("name %q is at or below %s, which has the form <uuid>.<zone> reserved for Delegation targets, where only the owner namespace's challenge records are served; use a name that is not a UUID", h.Name, n)
+			}
+		}
+	}
+	if slices.Contains(rules.nameservers, name) {
+		return fmt.Sprintf("name %q is an in-zone name server, whose addresses (the glue) come from the Corefile; remove the entry and change the plugin's nameserver option instead", h.Name)
+	}
+	if t, ok := rr.(*dns.TXT); ok {
+		for _, txt := range t.Txt {
+			if hasControlBytes(txt) {
+				return "the TXT data has control characters (bytes below 0x20 or 0x7f, written as \\DDD escapes); remove them, TXT data served here is printable text"
+			}
+		}
+	}
+	end, err := dns.PackRR(rr, scratch, 0, nil, false)
+	if err != nil {
+		return fmt.Sprintf("the record cannot be encoded (%v); check its data", err)
+	}
+	if n := end - dns.Len(&dns.ANY{Hdr: *h}); n > maxStaticRdata {
+		return fmt.Sprintf("the record's data is %d bytes long, more than the %d a static record may have; shorten it or split it into several records", n, maxStaticRdata)
 	}
 	return ""
 }
+
+// wireName spells an owner name the way a query for it arrives (miekg/dns's unpacked
+// form), so that an escape (\098 for b) cannot make a name look like another to the checks
+// and the index while it is the same on the wire.
+func wireName(name string) string {
+	if strings.IndexByte(name, '\\') < 0 {
+		return name
+	}
+	buf := make([]byte, 256)
+	off, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return name // the parser accepted it; the checks see it as written
+	}
+	out, _, err := dns.UnpackDomainName(buf[:off], 0)
+	if err != nil {
+		return name
+	}
+	return out
+}
+
+// hasControlBytes reports whether the TXT string s (in miekg/dns's presentation form, where
+// \DDD and \X are escapes) holds a byte below 0x20 or 0x7f once unescaped, as the wire would.
+func hasControlBytes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) {
+			i++
+			c = s[i]
+			if i+2 < len(s) && isDigit(s[i]) && isDigit(s[i+1]) && isDigit(s[i+2]) {
+				c = byte((int(s[i]-'0')*100 + int(s[i+1]-'0')*10 + int(s[i+2]-'0')) & 0xff)
+				i += 2
+			}
+		}
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // describeParseError turns a zone parser error for entry e into a lineError
 // message. The parser counts lines and columns within the text it was given;

@@ -5,10 +5,16 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 // testZone is the zone all parseZoneData tests load data into.
 const testZone = "acme.example.com."
+
+// testRules are the Corefile's names of the parseZoneData tests: one more zone, and an
+// in-zone name server.
+var testRules = staticRules{zones: []string{testZone, "other.test."}, nameservers: []string{"ns1.acme.example.com."}}
 
 // wantLineError describes an expected lineError: its line and a fragment
 // of its Err, enough to tell the reasons apart without freezing the wording.
@@ -40,8 +46,8 @@ func TestParseZoneData(t *testing.T) {
 		// 3: TXT with spaces, escaped quotes, semicolons and
 		// parentheses inside quotes, and a trailing comment.
 		{
-			data: `_acme-challenge IN TXT "a b; c" "say \"hi\"" "(x)" ; the comment "not data"` + "\n",
-			want: []string{`_acme-challenge.acme.example.com. 300 IN TXT "a b; c" "say \"hi\"" "(x)"`},
+			data: `_txt IN TXT "a b; c" "say \"hi\"" "(x)" ; the comment "not data"` + "\n",
+			want: []string{`_txt.acme.example.com. 300 IN TXT "a b; c" "say \"hi\"" "(x)"`},
 		},
 		// 4: CAA records.
 		{
@@ -207,7 +213,7 @@ func TestParseZoneData(t *testing.T) {
 	}
 
 	for i, tc := range tests {
-		rrs, errs := parseZoneData(testZone, tc.data, 300)
+		rrs, errs := parseZoneData(testZone, tc.data, 300, testRules)
 
 		got := make([]string, len(rrs))
 		for j, rr := range rrs {
@@ -258,7 +264,7 @@ func TestParseZoneDataLineError(t *testing.T) {
 		{data: long},
 	}
 	for i, tc := range tests {
-		_, errs := parseZoneData(testZone, tc.data, 300)
+		_, errs := parseZoneData(testZone, tc.data, 300, testRules)
 		if len(errs) != 1 {
 			t.Errorf("Test %d: got %d errors %v, want 1", i, len(errs), errs)
 			continue
@@ -277,7 +283,7 @@ func TestParseZoneDataLineError(t *testing.T) {
 }
 
 func TestParseZoneDataBadZone(t *testing.T) {
-	rrs, errs := parseZoneData("bad..zone.", "a IN A 192.0.2.1\n", 300)
+	rrs, errs := parseZoneData("bad..zone.", "a IN A 192.0.2.1\n", 300, testRules)
 	if len(rrs) != 0 || len(errs) != 1 || errs[0].Line != 0 {
 		t.Errorf("Test 0: got %v, %v; want no records and one error on line 0", rrs, errs)
 	}
@@ -305,9 +311,12 @@ func FuzzParseZoneData(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	f.Add("6e4682c-5109-4a34-ac99-d5097d5b2b68 TXT x\n\\0986e4682c-5109-4a34-ac99-d5097d5b2b68 TXT x\n_ACME-Challenge.x A 192.0.2.1\n")
+	f.Add("t TXT \"a\\007b\" \"\\\\\"\nns1 A 192.0.2.1\nx DNAME y\n@ CNAME z.\n")
 	zoneWire := lowerWire(f, testZone)
+	challengeWire := lowerWire(f, "_acme-challenge."+testZone)
 	f.Fuzz(func(t *testing.T, data string) {
-		rrs, errs := parseZoneData(testZone, data, 300)
+		rrs, errs := parseZoneData(testZone, data, 300, testRules)
 		for _, rr := range rrs {
 			name := rr.Header().Name
 			buf := make([]byte, 256)
@@ -315,8 +324,38 @@ func FuzzParseZoneData(f *testing.F) {
 			if err != nil {
 				t.Fatalf("owner %q of %v does not pack: %v", name, rr, err)
 			}
-			if !wireHasSuffix(asciiLower(buf[:n]), zoneWire) {
+			owner := asciiLower(buf[:n])
+			switch {
+			case !wireHasSuffix(owner, zoneWire):
 				t.Fatalf("owner %q of %v is outside %q", name, rr, testZone)
+			case wireHasSuffix(owner, challengeWire):
+				t.Fatalf("owner %q of %v is at or below the zone's challenge name", name, rr)
+			case wireUnderTarget(owner, zoneWire):
+				t.Fatalf("owner %q of %v is at or below a target", name, rr)
+			case string(owner) == string(lowerWire(t, "ns1.acme.example.com.")):
+				t.Fatalf("%v is at the in-zone name server", rr)
+			}
+			switch rr.Header().Rrtype {
+			case dns.TypeNS, dns.TypeSOA, dns.TypeDNAME:
+				t.Fatalf("%v has a type static data may not have", rr)
+			}
+			wire := make([]byte, dns.MaxMsgSize)
+			end, err := dns.PackRR(rr, wire, 0, nil, false)
+			if err != nil {
+				t.Fatalf("%v does not pack: %v", rr, err)
+			}
+			rdata := wire[dns.Len(&dns.ANY{Hdr: *rr.Header()}):end]
+			if len(rdata) > maxStaticRdata {
+				t.Fatalf("%v has %d bytes of data", rr, len(rdata))
+			}
+			if rr.Header().Rrtype == dns.TypeTXT {
+				for off := 0; off < len(rdata); off += int(rdata[off]) + 1 {
+					for _, c := range rdata[off+1 : off+1+int(rdata[off])] {
+						if c < 0x20 || c == 0x7f {
+							t.Fatalf("%v has a control byte 0x%02x on the wire", rr, c)
+						}
+					}
+				}
 			}
 		}
 		lines := strings.Count(data, "\n") + 1
@@ -326,6 +365,18 @@ func FuzzParseZoneData(f *testing.F) {
 			}
 		}
 	})
+}
+
+// wireUnderTarget reports whether the uncompressed, lower-cased wire name is at or below a
+// name of the target form <uuid>.<zone>.
+func wireUnderTarget(name, zone []byte) bool {
+	for off := 0; off < len(name) && name[off] != 0; off += int(name[off]) + 1 {
+		next := off + int(name[off]) + 1
+		if next <= len(name) && string(name[next:]) == string(zone) {
+			return v1alpha1.IsUUIDLabel(string(name[off+1 : next]))
+		}
+	}
+	return false
 }
 
 // lowerWire returns the lower-cased wire form of name.
