@@ -15,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -602,5 +603,54 @@ func TestTransfer(t *testing.T) {
 	}
 	if _, err := a.Transfer("other.org.", 0); err == nil {
 		t.Error("Transfer of a zone not served: want ErrNotAuthoritative")
+	}
+}
+
+// TestStaticDataAttacks: zone data that would speak for a tenant's target, for the zone's own
+// challenge name or for its name servers is not served; the rest of the ConfigMap is.
+func TestStaticDataAttacks(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	fill(t, a)
+	label := shopTarget[:strings.IndexByte(shopTarget, '.')]
+	before := testutil.ToFloat64(rejectedLines)
+	set := setConfigMap(a, "kube-system", "attack", "acme.example.com", label+` IN TXT "forged-by-intruder"
+x.`+label+` IN TXT "forged-by-intruder"
+`+strings.ToUpper(label)+` IN CNAME elsewhere.example.
+ns IN A 203.0.113.66
+_acme-challenge IN TXT "forged-by-intruder"
+takeover IN DNAME elsewhere.example.
+@ IN CNAME elsewhere.example.
+ctl IN TXT "bell\007"
+fine IN TXT "served"
+`)
+	if set == nil || set.count != 1 {
+		t.Fatalf("the ConfigMap kept %+v, want only the last record", set)
+	}
+	if n := testutil.ToFloat64(rejectedLines) - before; n != 8 {
+		t.Errorf("%v rejections counted, want 8", n)
+	}
+	for _, tc := range []test.Case{
+		{Qname: shopTarget, Qtype: dns.TypeTXT, Answer: []dns.RR{
+			test.TXT(shopTarget + "	10	IN	TXT	aaa-first-key"),
+			test.TXT(shopTarget + "	10	IN	TXT	zzz-second-key"),
+		}},
+		{Qname: "x." + shopTarget, Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaLine)}},
+		{Qname: "ns.acme.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("ns.acme.example.com.	3600	IN	A	192.0.2.53")}},
+		{Qname: "_acme-challenge.acme.example.com.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaLine)}},
+		{Qname: "y.takeover.acme.example.com.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaLine)}},
+		{Qname: "acme.example.com.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA(soaLine)}},
+		{Qname: "ctl.acme.example.com.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaLine)}},
+		{Qname: "fine.acme.example.com.", Qtype: dns.TypeTXT, Answer: []dns.RR{test.TXT("fine.acme.example.com.	10	IN	TXT	served")}},
+	} {
+		resp := query(t, a, tc.Qname, tc.Qtype)
+		serial := a.store.load().soa["acme.example.com."].Serial
+		for _, rr := range append(tc.Answer, tc.Ns...) {
+			if soa, ok := rr.(*dns.SOA); ok {
+				soa.Serial = serial
+			}
+		}
+		if err := test.SortAndCheck(resp, tc); err != nil {
+			t.Errorf("%s %s: %v\n%s", tc.Qname, dns.TypeToString[tc.Qtype], err, resp)
+		}
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -272,5 +274,162 @@ func TestInZoneAgreesWithMiekg(t *testing.T) {
 				t.Errorf("inZone(%q, %q) = %v, dns.IsSubDomain says %v", z, n, got, want)
 			}
 		}
+	}
+}
+
+// TestTenantOf is the tenancy rule at one name, alone: records are served iff every
+// Delegation placed at the name is of one namespace, and the name is not one of the zone's own.
+func TestTenantOf(t *testing.T) {
+	const shop, blog = 1, 2
+	slots := func(nss ...uint32) []delSlot {
+		var out []delSlot
+		for i, ns := range nss {
+			out = append(out, delSlot{id: objID{uint64(i)}, ns: ns})
+		}
+		return out
+	}
+	for i, tc := range []struct {
+		dels     []delSlot
+		zoneName bool
+		ns       uint32
+		ok       bool
+		conflict bool
+	}{
+		{dels: nil},
+		{dels: slots(shop), ns: shop, ok: true},
+		{dels: slots(shop, shop), ns: shop, ok: true}, // two Delegations of one domain in one namespace
+		{dels: slots(shop, blog), conflict: true},     // only a proof signed for the wrong namespace does this
+		{dels: slots(blog, shop, shop), conflict: true},
+		{dels: slots(shop), zoneName: true}, // the apex, a name server, a name with static records
+		{dels: slots(shop, blog), zoneName: true},
+	} {
+		ns, ok, conflict := tenantOf(tc.dels, tc.zoneName)
+		if ok != tc.ok || conflict != tc.conflict || ok && ns != tc.ns {
+			t.Errorf("Test %d: tenantOf(%v, %v) = %d, %v, %v; want %d, %v, %v", i, tc.dels, tc.zoneName, ns, ok, conflict, tc.ns, tc.ok, tc.conflict)
+		}
+	}
+}
+
+// TestTargetConflict: two namespaces placed at one target (a proof signed for the wrong one)
+// serve nobody's records there, and the conflict is counted once, until it ends.
+func TestTargetConflict(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	s := a.store
+	shop := targetOf("shop", "example.com")
+	s.setDelegation(nn("shop", "d"), deleg("example.com"))
+	s.setRecord(nn("shop", "r"), &recordIn{fqdn: shop, value: "shop-value"})
+	s.setRecord(nn("blog", "r"), &recordIn{fqdn: shop, value: "blog-value"})
+	s.goLive()
+	if got := txtValues(s.load(), shop); got != "shop-value" {
+		t.Fatalf("before: %q, want shop's value", got)
+	}
+	before := testutil.ToFloat64(targetConflicts)
+	mistake := pinned("blog.example", shop, testKey.Proof("blog", "blog.example", shop))
+	s.setDelegation(nn("blog", "d"), mistake)
+	s.setRecord(nn("shop", "r2"), &recordIn{fqdn: shop, value: "shop-value-2"}) // a rebuild while it lasts
+	if got := txtValues(s.load(), shop); got != "" {
+		t.Errorf("with Delegations of shop and blog at the target: %q, want no value", got)
+	}
+	if n := testutil.ToFloat64(targetConflicts) - before; n != 1 {
+		t.Errorf("the conflict was counted %v times, want 1", n)
+	}
+	s.deleteDelegation(nn("blog", "d"), mistake)
+	if got := txtValues(s.load(), shop); got != "shop-value,shop-value-2" {
+		t.Errorf("after the wrong Delegation is gone: %q, want shop's values", got)
+	}
+}
+
+// TestZoneNamesAreNobodysTarget: a name server named like a target, proved for a namespace,
+// still serves no TXT record of it.
+func TestZoneNamesAreNobodysTarget(t *testing.T) {
+	const ns = "0a1b2c3d-0000-4000-8000-000000000053.acme.example.com."
+	a := newTestPlugin(t, strings.Replace(testCorefile, "nameserver ns.example.com", "nameserver "+ns+" 192.0.2.54\n\tnameserver ns.example.com", 1))
+	a.store.setDelegation(nn("shop", "d"), pinned("example.com", ns, testKey.Proof("shop", "example.com", ns)))
+	a.store.setRecord(nn("shop", "r"), &recordIn{fqdn: ns, value: "speaks-for-the-name-server"})
+	a.store.goLive()
+	if got := txtValues(a.store.load(), ns); got != "" {
+		t.Errorf("TXT at the name server %s: %q, want none", ns, got)
+	}
+	if resp := query(t, a, ns, dns.TypeA); len(resp.Answer) != 1 {
+		t.Errorf("the name server's glue: %v", resp.Answer)
+	}
+}
+
+// TestMaxValues: at most max_values values at one name, the newest kept (a value is as new as
+// its newest record), each capping logged and counted; below the cap everything is served.
+func TestMaxValues(t *testing.T) {
+	a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\tmax_values 3", 1))
+	s := a.store
+	target := targetOf("shop", "example.com")
+	s.setDelegation(nn("shop", "d"), deleg("example.com"))
+	base := time.Now().Add(-time.Hour)
+	add := func(name, value string, age int) {
+		s.setRecord(nn("shop", name), &recordIn{fqdn: target, value: value, created: base.Add(-time.Duration(age) * time.Minute)})
+	}
+	add("a", "v-oldest", 50)
+	add("b", "v-old", 40)
+	add("c", "v-new", 10)
+	s.goLive()
+	if got := txtValues(s.load(), target); got != "v-new,v-old,v-oldest" {
+		t.Fatalf("three values under a cap of 3: %q", got)
+	}
+	before := testutil.ToFloat64(valuesCapped)
+	add("d", "v-newest", 1)
+	if got := txtValues(s.load(), target); got != "v-new,v-newest,v-old" {
+		t.Errorf("four values: %q, want the three newest", got)
+	}
+	// An old value with one new record is new; a record of another namespace counts for nothing.
+	add("e", "v-oldest", 0)
+	s.setRecord(nn("blog", "x"), &recordIn{fqdn: target, value: "v-blog", created: base})
+	if got := txtValues(s.load(), target); got != "v-new,v-newest,v-oldest" {
+		t.Errorf("after a new record of v-oldest: %q", got)
+	}
+	if n := testutil.ToFloat64(valuesCapped) - before; n < 2 {
+		t.Errorf("cappings counted: %v, want one per rebuild that capped (2)", n)
+	}
+	if e := s.load().lookup(target); e.ttl == 0 {
+		t.Error("the TXT RRset has no TTL")
+	}
+	// The served count follows the cap.
+	if s.nserved != 4 {
+		t.Errorf("nserved %d, want 4 (two records of v-oldest, v-new, v-newest)", s.nserved)
+	}
+}
+
+// TestChallengeValuesAreChecked: values that are not 1 to 255 bytes of printable ASCII are
+// never served, whatever wrote them; a backslash reaches the wire as a backslash.
+func TestChallengeValuesAreChecked(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	s := a.store
+	target := targetOf("shop", "example.com")
+	s.setDelegation(nn("shop", "d"), deleg("example.com"))
+	for i, v := range []string{"", "bell\x07", "line\nbreak", "del\x7f", "é", strings.Repeat("x", 256)} {
+		s.setRecord(nn("shop", fmt.Sprint("bad", i)), &recordIn{fqdn: target, value: v})
+	}
+	s.setRecord(nn("shop", "escape"), &recordIn{fqdn: target, value: `\007`})
+	s.setRecord(nn("shop", "max"), &recordIn{fqdn: target, value: strings.Repeat("x", 255)})
+	s.goLive()
+	resp := query(t, a, target, dns.TypeTXT)
+	wire, err := resp.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := new(dns.Msg)
+	if err := back.Unpack(wire); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rr := range back.Answer {
+		got = append(got, rr.(*dns.TXT).Txt[0])
+	}
+	// Unpacked, a backslash is shown escaped (\\) and any other byte that is not printable
+	// as \DDD: the wire held the four bytes \007, and no BEL.
+	if want := []string{`\\007`, strings.Repeat("x", 255)}; !slices.Equal(got, want) {
+		t.Errorf("served %q, want %q", got, want)
+	}
+	// A bad value later corrected is served: it was held, placeless.
+	s.setRecord(nn("shop", "bad1"), &recordIn{fqdn: target, value: "bell"})
+	if got := txtValues(s.load(), target); !strings.Contains(got, "bell") {
+		t.Errorf("after the correction: %q", got)
 	}
 }

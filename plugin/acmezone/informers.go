@@ -106,27 +106,9 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	}
 	zoneSelector := labels.NewSelector().Add(*req).String()
 
-	// ChallengeRecords and Delegations from the namespaces of `namespaces` (all by default);
-	// ConfigMaps, the administrator's static data, only from those of `configmaps` (none by
-	// default: tenants with edit rights in their namespace must not write zone data).
-	namespaces := a.cfg.namespaces
-	if len(namespaces) == 0 {
-		namespaces = []string{metav1.NamespaceAll}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = klog.NewContext(ctx, reflectorLog)
-	var sinks []*sink
-	for _, ns := range namespaces {
-		sinks = append(sinks,
-			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "challengerecords", namespace: ns, example: &v1alpha1.ChallengeRecord{}}},
-			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "delegations", namespace: ns, example: &v1alpha1.Delegation{}}},
-		)
-	}
-	for _, ns := range a.cfg.configmaps {
-		sinks = append(sinks,
-			&sink{a: a, namespace: ns, lw: &lister{client: core, resource: "configmaps", namespace: ns, example: &corev1.ConfigMap{}, selector: zoneSelector, decode: decodeConfigMaps(factory)}},
-		)
-	}
+	sinks := a.sinks(crds, core, decodeConfigMaps(factory), zoneSelector)
 
 	done := make(chan struct{})
 	a.mu.Lock()
@@ -170,6 +152,30 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 		}
 	}
 	return nil
+}
+
+// sinks are the reflectors' stores, one per kind and namespace: ChallengeRecords and
+// Delegations from the namespaces of `namespaces` (all by default); ConfigMaps, the
+// administrator's static data, only from those of `configmaps` (none by default: a tenant with
+// edit rights in its namespace must not write zone data).
+func (a *ACMEZone) sinks(crds, core *rest.RESTClient, decode func([]byte) (runtime.Object, error), zoneSelector string) []*sink {
+	namespaces := a.cfg.namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	var sinks []*sink
+	for _, ns := range namespaces {
+		sinks = append(sinks,
+			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "challengerecords", namespace: ns, example: &v1alpha1.ChallengeRecord{}}},
+			&sink{a: a, namespace: ns, lw: &lister{client: crds, resource: "delegations", namespace: ns, example: &v1alpha1.Delegation{}}},
+		)
+	}
+	for _, ns := range a.cfg.configmaps {
+		sinks = append(sinks,
+			&sink{a: a, namespace: ns, lw: &lister{client: core, resource: "configmaps", namespace: ns, example: &corev1.ConfigMap{}, selector: zoneSelector, decode: decode}},
+		)
+	}
+	return sinks
 }
 
 // reflectorLog sends client-go's reflector messages (list and watch errors, retried with

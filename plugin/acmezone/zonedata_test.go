@@ -415,3 +415,50 @@ func wireHasSuffix(name, suffix []byte) bool {
 	}
 	return false
 }
+
+// TestStaticDataRules: what static data may not hold, each refused with a message that says
+// what to do, and what it may.
+func TestStaticDataRules(t *testing.T) {
+	const target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68"
+	for i, tc := range []struct {
+		data string
+		err  string // "" when accepted
+	}{
+		{data: target + ` IN TXT "key"`, err: "reserved for Delegation targets"},
+		{data: strings.ToUpper(target) + ` IN TXT "key"`, err: "reserved for Delegation targets"},
+		{data: `\098` + target[1:] + ` IN TXT "key"`, err: "reserved for Delegation targets"}, // \098 is b
+		{data: "x." + target + " IN A 192.0.2.1", err: "reserved for Delegation targets"},
+		{data: target + ".other.test. IN TXT \"key\"", err: "outside zone"},
+		{data: target + "x IN TXT \"not a UUID\""},
+		{data: "_acme-challenge IN TXT \"key\"", err: "the zone's own ACME challenge name"},
+		{data: "_ACME-Challenge IN CNAME elsewhere.example.", err: "the zone's own ACME challenge name"},
+		{data: "x._acme-challenge IN TXT \"key\"", err: "the zone's own ACME challenge name"},
+		{data: "_acme-challenge.www IN TXT \"key\""}, // www's challenge: the administrator's to give
+		{data: "ns1 IN A 203.0.113.66", err: "in-zone name server"},
+		{data: "NS1 IN AAAA 2001:db8::66", err: "in-zone name server"},
+		{data: "ns1 IN TXT \"x\"", err: "in-zone name server"},
+		{data: "x.ns1 IN A 192.0.2.1"},
+		{data: "@ IN NS ns2.example.", err: "NS records are not allowed"},
+		{data: "sub IN NS ns2.example.", err: "NS records are not allowed"},
+		{data: "sub IN DNAME elsewhere.example.", err: "DNAME records are not allowed"},
+		{data: "@ IN CNAME elsewhere.example.", err: "CNAME at the zone apex"},
+		{data: "www IN CNAME elsewhere.example."},
+		{data: `t IN TXT "bell\007"`, err: "control characters"},
+		{data: `t IN TXT "ok" "tab\009"`, err: "control characters"},
+		{data: `t IN TXT "del\127"`, err: "control characters"},
+		{data: `t IN TXT "backslash \\ and quote \" and \126"`},
+		// Four strings of 255 bytes and their lengths: 1024 bytes of data, the most allowed.
+		{data: `t IN TXT "` + strings.Repeat("a", 255) + `" "` + strings.Repeat("b", 255) + `" "` + strings.Repeat("c", 255) + `" "` + strings.Repeat("d", 255) + `"`},
+		{data: `t IN TXT "` + strings.Repeat("a", 255) + `" "` + strings.Repeat("b", 255) + `" "` + strings.Repeat("c", 255) + `" "` + strings.Repeat("d", 255) + `" "e"`, err: "more than the 1024"},
+	} {
+		rrs, errs := parseZoneData(testZone, tc.data+"\n", 300, testRules)
+		switch {
+		case tc.err == "" && (len(errs) > 0 || len(rrs) != 1):
+			t.Errorf("Test %d (%s): %v %v, want the record accepted", i, tc.data, rrs, errs)
+		case tc.err != "" && (len(rrs) > 0 || len(errs) != 1 || !strings.Contains(errs[0].Err, tc.err)):
+			t.Errorf("Test %d (%s): %v %v, want it rejected with %q", i, tc.data, rrs, errs, tc.err)
+		case tc.err != "" && !strings.Contains(errs[0].Err, ";"):
+			t.Errorf("Test %d: %q does not say what to do", i, errs[0].Err)
+		}
+	}
+}
