@@ -28,6 +28,7 @@ type server struct {
 	readyPort int
 	pprofPort int
 	corefile  string
+	keyFile   string // target_key of an acmezone server (stack.WriteTargetKey writes one)
 	proc      *stack.Process
 	syncTime  time.Duration // process start to the first correct answer
 	readyTime time.Duration // process start to /ready answering 200
@@ -67,12 +68,16 @@ func (s *server) common() string {
 		zone, s.port, s.ip, s.ip, s.readyPort, s.ip, s.pprofPort)
 }
 
-// acmezoneCorefile serves the zone with the acmezone plugin from the API server; namespaces
-// empty means all of them.
+// acmezoneCorefile serves the zone with the acmezone plugin from the API server, with the
+// target key in s.keyFile (Delegations are placed at the targets it derives); namespaces empty
+// means all of them.
 func (s *server) acmezoneCorefile(kubeconfig string, namespaces ...string) {
-	ns := ""
+	extra := ""
+	if s.keyFile != "" {
+		extra += "        target_key " + s.keyFile + "\n"
+	}
 	if len(namespaces) > 0 {
-		ns = "        namespaces " + strings.Join(namespaces, " ") + "\n"
+		extra += "        namespaces " + strings.Join(namespaces, " ") + "\n"
 	}
 	s.corefile = s.common() + fmt.Sprintf(`    acmezone {
         nameserver ns.example.com 127.0.0.1
@@ -81,7 +86,7 @@ func (s *server) acmezoneCorefile(kubeconfig string, namespaces ...string) {
         kubeconfig %s
 %s    }
 }
-`, kubeconfig, ns)
+`, kubeconfig, extra)
 }
 
 // fileCorefile serves the zone with the stock file plugin from zonePath.

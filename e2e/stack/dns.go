@@ -130,21 +130,24 @@ stub-zone:
 }
 
 // StartAcmezone runs acmezone's CoreDNS on AcmezoneIP:53, authoritative for acme.example.com,
-// reading the API server through kubeconfig.
-func StartAcmezone(ctx context.Context, dir, coredns, kubeconfig string) (*Process, error) {
+// reading the API server through kubeconfig, with the target key in keyFile (WriteTargetKey;
+// the controller's key).
+func StartAcmezone(ctx context.Context, dir, coredns, kubeconfig, keyFile string) (*Process, error) {
 	corefile := filepath.Join(dir, "Corefile.acmezone")
 	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`acme.example.com:53 {
     bind %s
     errors
     log
+    bufsize 1232
     acmezone {
         nameserver ns.example.com %s
         kubeconfig %s
+        target_key %s
         ttl 5
         soa hostmaster.example.com 60 30 86400 2
     }
 }
-`, AcmezoneIP, AcmezoneIP, kubeconfig)), 0o644); err != nil {
+`, AcmezoneIP, AcmezoneIP, kubeconfig, keyFile)), 0o644); err != nil {
 		return nil, err
 	}
 	proc, err := Start(dir, "acmezone-coredns", coredns, "-conf", corefile)
