@@ -41,11 +41,12 @@ func TestBinaryNamesAcmezone(t *testing.T) {
 }
 
 // TestCorefileExample runs bin/coredns with the shipped Corefile.example (ports moved to free
-// loopback ones, a kubeconfig added) against a real API server.
+// loopback ones, a kubeconfig and a target key file of the test's) against a real API server.
 func TestCorefileExample(t *testing.T) {
 	needBinary(t)
 	_, c, kubeconfig := startAPIServer(t)
 	ctx := context.Background()
+	keyFile, key := writeKey(t)
 
 	example, err := os.ReadFile(filepath.Join("..", "..", "..", "Corefile.example"))
 	if err != nil {
@@ -58,8 +59,9 @@ func TestCorefileExample(t *testing.T) {
 		"ready :8181", fmt.Sprintf("ready 127.0.0.1:%d", readyPort),
 		"health :8080", fmt.Sprintf("health 127.0.0.1:%d", healthPort),
 		"# kubeconfig /root/.kube/config", "kubeconfig "+kubeconfig,
+		"target_key /etc/acmezone/target-key/key", "target_key "+keyFile,
 	).Replace(string(example))
-	if !strings.Contains(corefile, "kubeconfig "+kubeconfig) || !strings.Contains(corefile, "bind 127.0.0.1") {
+	if !strings.Contains(corefile, "kubeconfig "+kubeconfig) || !strings.Contains(corefile, "bind 127.0.0.1") || !strings.Contains(corefile, "target_key "+keyFile) {
 		t.Fatalf("Corefile.example no longer has the lines this test rewrites:\n%s", corefile)
 	}
 	path := filepath.Join(t.TempDir(), "Corefile")
@@ -83,20 +85,21 @@ func TestCorefileExample(t *testing.T) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)
 	}
-	target := "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
-	if err := c.Create(ctx, &v1alpha1.Delegation{
+	d := &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
-		Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
-	}); err != nil {
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}
+	if err := c.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	key := "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
-	if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", target, key)); err != nil {
+	target := targetOf(t, key, d)
+	value := "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+	if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", target, value)); err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	both := []resolver{{"udp", addr}, {"tcp", addr}}
-	eventually(t, both, target, dns.TypeTXT, answer{values: []string{key}})
+	eventually(t, both, target, dns.TypeTXT, answer{values: []string{value}})
 	eventually(t, both, "acme.example.com.", dns.TypeNS, answer{values: []string{"acme.example.com.\t3600\tIN\tNS\tns.example.com."}})
 	eventually(t, both, "nosuch.acme.example.com.", dns.TypeTXT, answer{rcode: dns.RcodeNameError})
 

@@ -5,6 +5,8 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
@@ -49,19 +51,53 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func corefile(kubeconfig string, readyPort int) string {
+// corefile serves the zone from the API server at kubeconfig, with the target key in keyFile
+// and static data from ConfigMaps in namespace acmezone. No bufsize plugin: the plugin bounds
+// UDP answers itself.
+func corefile(kubeconfig, keyFile string, readyPort int) string {
 	return fmt.Sprintf(`acme.example.com:0 {
 	bind 127.0.0.1
 	ready 127.0.0.1:%d
 	acmezone {
 		nameserver ns.acme.example.com 127.0.0.53
 		kubeconfig %s
+		target_key %s
+		configmaps acmezone
+		max_values 100
 		ttl 10
 		soa hostmaster.example.com 60 30 86400 5
 		startup_timeout 30s
 	}
 }
-`, readyPort, kubeconfig)
+`, readyPort, kubeconfig, keyFile)
+}
+
+// writeKey writes a random target key to a file, as `head -c 32 /dev/urandom | base64` does,
+// and returns its path and the key, to compute the targets the plugin serves.
+func writeKey(t *testing.T) (string, v1alpha1.TargetKey) {
+	t.Helper()
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	text := base64.StdEncoding.EncodeToString(raw) + "\n"
+	path := filepath.Join(t.TempDir(), "target-key")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := v1alpha1.NewTargetKey([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, key
+}
+
+// targetOf is where the plugin serves the records of a Delegation d, by the tenancy rule.
+func targetOf(t *testing.T, key v1alpha1.TargetKey, d *v1alpha1.Delegation) string {
+	t.Helper()
+	target, err := key.Target(v1alpha1.ClaimOf(d), "acme.example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
 }
 
 // resolver queries the server under test over one transport.
@@ -156,20 +192,27 @@ func TestAgainstAPIServer(t *testing.T) {
 	t.Cleanup(func() { log.SetOutput(os.Stderr) })
 	env, c, kubeconfig := startAPIServer(t)
 	ctx := context.Background()
-	for _, ns := range []string{"shop", "other"} {
+	for _, ns := range []string{"shop", "other", "acmezone"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	keyFile, key := writeKey(t)
 
 	readyPort := freePort(t)
-	inst, udp, tcp, err := coretest.CoreDNSServerAndPorts(corefile(kubeconfig, readyPort))
+	inst, udp, tcp, err := coretest.CoreDNSServerAndPorts(corefile(kubeconfig, keyFile, readyPort))
 	if err != nil {
 		t.Fatalf("start CoreDNS: %v", err)
 	}
 	t.Cleanup(func() { inst.Stop() })
 	both := []resolver{{"udp", udp}, {"tcp", tcp}}
-	const target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	shopDelegation := func(name string) *v1alpha1.Delegation {
+		return &v1alpha1.Delegation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+			Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+		}
+	}
+	target := targetOf(t, key, shopDelegation("example-com"))
 
 	t.Run("synced and ready", func(t *testing.T) {
 		eventually(t, both, "acme.example.com.", dns.TypeNS, answer{values: []string{"acme.example.com.\t3600\tIN\tNS\tns.acme.example.com."}})
@@ -185,24 +228,22 @@ func TestAgainstAPIServer(t *testing.T) {
 	})
 
 	t.Run("delegation, records, tenancy", func(t *testing.T) {
-		d := &v1alpha1.Delegation{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
-			Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
-		}
+		d := shopDelegation("example-com")
 		if err := c.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, both, target, dns.TypeTXT, answer{}) // NODATA: delegated, no record yet
-		// Creation timestamps have whole seconds: make the next claim visibly younger.
-		time.Sleep(time.Until(d.CreationTimestamp.Add(1100 * time.Millisecond)))
 
-		// Another namespace claims the same target later and writes a record there first.
-		steal := &v1alpha1.Delegation{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "steal"},
-			Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
-		}
-		if err := c.Create(ctx, steal); err != nil {
-			t.Fatal(err)
+		// Namespace other reads shop's target in public DNS and tries to answer there: a
+		// record, Delegations naming the target without a proof and with a copied one.
+		for _, steal := range []*v1alpha1.Delegation{
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "steal"}, Spec: v1alpha1.DelegationSpec{Domain: "example.com", Target: target}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "copied-proof", Annotations: map[string]string{v1alpha1.TargetProofAnnotation: key.Proof("shop", "example.com", target)}},
+				Spec: v1alpha1.DelegationSpec{Domain: "example.com", Target: target}},
+		} {
+			if err := c.Create(ctx, steal); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := c.Create(ctx, v1alpha1.NewChallengeRecord("other", target, "forged-value-from-other-namespace")); err != nil {
 			t.Fatal(err)
@@ -228,43 +269,74 @@ func TestAgainstAPIServer(t *testing.T) {
 		}
 		eventually(t, both, target, dns.TypeTXT, answer{values: []string{k2.Spec.Value}})
 
-		// The owner's Delegation is gone: the target passes to the next-oldest claim.
+		// shop's Delegation is gone: the target does not pass to other, whose Delegations
+		// and record still wait there.
 		if err := c.Delete(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, both, target, dns.TypeTXT, answer{values: []string{"forged-value-from-other-namespace"}})
-		if err := c.Delete(ctx, steal); err != nil {
+		eventually(t, both, target, dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+		time.Sleep(time.Second) // time for a wrong answer to show
+		eventually(t, both, target, dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+		// Re-created under another name, it gets the same target back.
+		if err := c.Create(ctx, shopDelegation("example-com-again")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, both, target, dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+		eventually(t, both, target, dns.TypeTXT, answer{values: []string{k2.Spec.Value}})
 	})
 
-	t.Run("status target wins over spec target", func(t *testing.T) {
+	t.Run("spec.target at the zone's challenge name", func(t *testing.T) {
+		grab := &v1alpha1.Delegation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "zone-challenge"},
+			Spec:       v1alpha1.DelegationSpec{Domain: "acme.example.com", Target: "_acme-challenge.acme.example.com."},
+		}
+		if err := c.Create(ctx, grab); err == nil {
+			// The CRD refuses it; if it did not, the plugin must place it nowhere.
+			if err := c.Create(ctx, v1alpha1.NewChallengeRecord("other", "_acme-challenge.acme.example.com.", "zone-challenge-value")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+			eventually(t, both, "_acme-challenge.acme.example.com.", dns.TypeTXT, answer{rcode: dns.RcodeNameError})
+		}
+	})
+
+	migrated := "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	t.Run("spec.target proved by the annotation", func(t *testing.T) {
+		proof := key.Proof("shop", "shop.example", migrated)
 		d := &v1alpha1.Delegation{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "assigned"},
-			Spec:       v1alpha1.DelegationSpec{Domain: "shop.example"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "migrated", Annotations: map[string]string{v1alpha1.TargetProofAnnotation: proof}},
+			Spec:       v1alpha1.DelegationSpec{Domain: "shop.example", Target: migrated},
 		}
 		if err := c.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		rec := v1alpha1.NewChallengeRecord("shop", "assigned.acme.example.com", "assigned-value")
-		if err := c.Create(ctx, rec); err != nil {
+		if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", migrated, "assigned-value")); err != nil {
 			t.Fatal(err)
 		}
-		d.Status.Target = "assigned.acme.example.com."
-		if err := c.Status().Update(ctx, d); err != nil {
+		// other copies the annotation: the proof names shop, so it proves nothing for other.
+		copied := &v1alpha1.Delegation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "migrated", Annotations: map[string]string{v1alpha1.TargetProofAnnotation: proof}},
+			Spec:       v1alpha1.DelegationSpec{Domain: "shop.example", Target: migrated},
+		}
+		if err := c.Create(ctx, copied); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+		if err := c.Create(ctx, v1alpha1.NewChallengeRecord("other", migrated, "forged-value-from-other-namespace")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, both, migrated, dns.TypeTXT, answer{values: []string{"assigned-value"}})
 	})
 
 	t.Run("configmap records", func(t *testing.T) {
+		label := target[:strings.IndexByte(target, '.')]
 		cm := &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "static", Labels: map[string]string{acmezone.ZoneLabel: "acme.example.com"}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "acmezone", Name: "static", Labels: map[string]string{acmezone.ZoneLabel: "acme.example.com"}},
 			Data: map[string]string{"records": `www 60 IN A 192.0.2.10
 this line is not a record
 stray.other.org. IN A 192.0.2.99
 @ IN CAA 0 issue "letsencrypt.org"
+` + label + ` IN TXT "forged-value-from-a-configmap"
+ns IN A 203.0.113.66
+_acme-challenge IN TXT "forged-value-from-a-configmap"
 `},
 		}
 		if err := c.Create(ctx, cm); err != nil {
@@ -272,6 +344,10 @@ stray.other.org. IN A 192.0.2.99
 		}
 		eventually(t, both, "www.acme.example.com.", dns.TypeA, answer{values: []string{"192.0.2.10"}})
 		eventually(t, both, "acme.example.com.", dns.TypeCAA, answer{values: []string{"acme.example.com.\t10\tIN\tCAA\t0 issue \"letsencrypt.org\""}})
+		// Static data may not speak for a target, the glue or the zone's challenge name.
+		eventually(t, both, target, dns.TypeTXT, answer{values: []string{"key-two-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}})
+		eventually(t, both, "ns.acme.example.com.", dns.TypeA, answer{values: []string{"127.0.0.53"}})
+		eventually(t, both, "_acme-challenge.acme.example.com.", dns.TypeTXT, answer{rcode: dns.RcodeNameError})
 
 		cm.Data["records"] = "www 60 IN A 192.0.2.11\n"
 		if err := c.Update(ctx, cm); err != nil {
@@ -280,31 +356,79 @@ stray.other.org. IN A 192.0.2.99
 		eventually(t, both, "www.acme.example.com.", dns.TypeA, answer{values: []string{"192.0.2.11"}})
 		eventually(t, both, "acme.example.com.", dns.TypeCAA, answer{})
 
-		// A ConfigMap without the label is not read.
-		unlabelled := &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "unlabelled"},
-			Data:       map[string]string{"records": "plain 60 IN A 192.0.2.12\n"},
-		}
-		if err := c.Create(ctx, unlabelled); err != nil {
-			t.Fatal(err)
+		// Neither a ConfigMap without the label nor one in a tenant's namespace is read.
+		for _, other := range []*corev1.ConfigMap{
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "acmezone", Name: "unlabelled"}, Data: map[string]string{"records": "plain 60 IN A 192.0.2.12\n"}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "tenant", Labels: map[string]string{acmezone.ZoneLabel: "acme.example.com"}}, Data: map[string]string{"records": "tenant 60 IN A 192.0.2.13\n"}},
+		} {
+			if err := c.Create(ctx, other); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := c.Delete(ctx, cm); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, both, "www.acme.example.com.", dns.TypeA, answer{rcode: dns.RcodeNameError})
 		eventually(t, both, "plain.acme.example.com.", dns.TypeA, answer{rcode: dns.RcodeNameError})
+		eventually(t, both, "tenant.acme.example.com.", dns.TypeA, answer{rcode: dns.RcodeNameError})
+	})
+
+	t.Run("UDP answers are at most 1232 bytes", func(t *testing.T) {
+		d := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "many"}, Spec: v1alpha1.DelegationSpec{Domain: "many.example"}}
+		if err := c.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		many := targetOf(t, key, d)
+		var values []string
+		for i := range 60 {
+			v := fmt.Sprintf("value-%037d", i)
+			values = append(values, v)
+			if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", many, v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, []resolver{{"tcp", tcp}}, many, dns.TypeTXT, answer{values: values})
+		// A 49-byte question asking for a 65535-byte buffer.
+		m := new(dns.Msg)
+		m.SetQuestion(many, dns.TypeTXT)
+		m.SetEdns0(65535, false)
+		q, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.Dial("udp", udp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write(q); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 65535)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := new(dns.Msg)
+		if err := resp.Unpack(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if n > 1232 || !resp.Truncated {
+			t.Errorf("a %d-byte question for 60 values got %d bytes over UDP, TC=%v; want at most 1232 with TC", len(q), n, resp.Truncated)
+		}
 	})
 
 	t.Run("the API server rejects bad records and the answer is unchanged", func(t *testing.T) {
 		ttl := func(v int32) *int32 { return &v }
 		bad := []v1alpha1.ChallengeRecordSpec{
-			{FQDN: "assigned.acme.example.com.", Value: "line\nbreak"},
-			{FQDN: "assigned.acme.example.com.", Value: strings.Repeat("x", 256)},
-			{FQDN: "assigned.acme.example.com.", Value: ""},
-			{FQDN: "assigned.acme.example.com", Value: "no-trailing-dot"},
+			{FQDN: migrated, Value: "line\nbreak"},
+			{FQDN: migrated, Value: strings.Repeat("x", 256)},
+			{FQDN: migrated, Value: ""},
+			{FQDN: strings.TrimSuffix(migrated, "."), Value: "no-trailing-dot"},
 			{FQDN: "two words.acme.example.com.", Value: "space-in-name"},
-			{FQDN: "assigned.acme.example.com.", Value: "ttl-zero", TTL: ttl(0)},
-			{FQDN: "assigned.acme.example.com.", Value: "ttl-huge", TTL: ttl(100000)},
+			{FQDN: migrated, Value: "ttl-zero", TTL: ttl(0)},
+			{FQDN: migrated, Value: "ttl-huge", TTL: ttl(100000)},
 		}
 		for i, spec := range bad {
 			cr := &v1alpha1.ChallengeRecord{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("bad-%d", i)}, Spec: spec}
@@ -314,7 +438,7 @@ stray.other.org. IN A 192.0.2.99
 		}
 		// The spec is immutable: the name is derived from it.
 		cr := &v1alpha1.ChallengeRecord{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(v1alpha1.NewChallengeRecord("shop", "assigned.acme.example.com.", "assigned-value")), cr); err != nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(v1alpha1.NewChallengeRecord("shop", migrated, "assigned-value")), cr); err != nil {
 			t.Fatal(err)
 		}
 		cr.Spec.Value = "changed-value"
@@ -327,7 +451,7 @@ stray.other.org. IN A 192.0.2.99
 		}); err == nil {
 			t.Error("a Delegation with domain \"not a domain\" was accepted")
 		}
-		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+		eventually(t, both, migrated, dns.TypeTXT, answer{values: []string{"assigned-value"}})
 	})
 
 	t.Run("lists of several pages after a reload", func(t *testing.T) {
@@ -337,7 +461,13 @@ stray.other.org. IN A 192.0.2.99
 			t.Fatal(err)
 		}
 		const n = 1201
-		name := func(i int) string { return fmt.Sprintf("t%04d.acme.example.com.", i) }
+		delegation := func(i int) *v1alpha1.Delegation {
+			return &v1alpha1.Delegation{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "many", Name: fmt.Sprintf("d%04d", i)},
+				Spec:       v1alpha1.DelegationSpec{Domain: fmt.Sprintf("d%04d.example.com", i)},
+			}
+		}
+		name := func(i int) string { return targetOf(t, key, delegation(i)) }
 		value := func(i int) string { return fmt.Sprintf("value-%04d", i) }
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
@@ -345,11 +475,7 @@ stray.other.org. IN A 192.0.2.99
 		for range 8 {
 			wg.Go(func() {
 				for i := range work {
-					d := &v1alpha1.Delegation{
-						ObjectMeta: metav1.ObjectMeta{Namespace: "many", Name: fmt.Sprintf("d%04d", i)},
-						Spec:       v1alpha1.DelegationSpec{Domain: fmt.Sprintf("d%04d.example.com", i), Target: name(i)},
-					}
-					if err := c.Create(ctx, d); err != nil {
+					if err := c.Create(ctx, delegation(i)); err != nil {
 						errs <- err
 						continue
 					}
@@ -368,7 +494,7 @@ stray.other.org. IN A 192.0.2.99
 		for err := range errs {
 			t.Fatal(err)
 		}
-		next, err := inst.Restart(coretest.NewInput(corefile(kubeconfig, readyPort)))
+		next, err := inst.Restart(coretest.NewInput(corefile(kubeconfig, keyFile, readyPort)))
 		if err != nil {
 			t.Fatalf("reload: %v", err)
 		}
@@ -377,7 +503,7 @@ stray.other.org. IN A 192.0.2.99
 			eventually(t, both, name(i), dns.TypeTXT, answer{values: []string{value(i)}})
 		}
 		eventually(t, both, name(n), dns.TypeTXT, answer{rcode: dns.RcodeNameError})
-		eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+		eventually(t, both, migrated, dns.TypeTXT, answer{values: []string{"assigned-value"}})
 		// The reflectors report their list and watch errors as warnings: a clean reload
 		// has none.
 		if warned := grepLines(logs.String(), "[WARNING] plugin/acmezone: UnhandledError"); warned != "" {
@@ -391,12 +517,12 @@ stray.other.org. IN A 192.0.2.99
 	t.Run("reload keeps serving without leaking goroutines", func(t *testing.T) {
 		before := runtime.NumGoroutine()
 		for i := range 3 {
-			next, err := inst.Restart(coretest.NewInput(corefile(kubeconfig, readyPort)))
+			next, err := inst.Restart(coretest.NewInput(corefile(kubeconfig, keyFile, readyPort)))
 			if err != nil {
 				t.Fatalf("reload %d: %v", i, err)
 			}
 			inst = next
-			eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+			eventually(t, both, migrated, dns.TypeTXT, answer{values: []string{"assigned-value"}})
 		}
 		// Informers of replaced instances must be gone; allow for idle HTTP connections.
 		deadline := time.Now().Add(10 * time.Second)
@@ -416,7 +542,7 @@ stray.other.org. IN A 192.0.2.99
 		}
 		time.Sleep(2 * time.Second) // let the informers notice
 		for range 5 {
-			eventually(t, both, "assigned.acme.example.com.", dns.TypeTXT, answer{values: []string{"assigned-value"}})
+			eventually(t, both, migrated, dns.TypeTXT, answer{values: []string{"assigned-value"}})
 			eventually(t, both, "nothing.acme.example.com.", dns.TypeTXT, answer{rcode: dns.RcodeNameError})
 			time.Sleep(200 * time.Millisecond)
 		}
