@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller/records/recordstest"
 )
 
@@ -49,5 +54,44 @@ func TestRecordsCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "has no CNAME") {
 		t.Errorf("output does not say the CNAME is missing:\n%s", out)
+	}
+}
+
+// TestSignTarget: the administrator's proof gives exactly the named namespace and domain the
+// existing target, by the same rule the plugin serves by.
+func TestSignTarget(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte("sign-target-0123456789abcdef0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const target = "3f1a0c52-1b2e-4c3d-9e8f-0a1b2c3d4e5f.acme.example.com."
+	var out bytes.Buffer
+	cmd := signTargetCommand()
+	cmd.SetArgs([]string{"--target-key-file", keyFile, "--namespace", "shop", "--domain", "Example.com", "--zone", "acme.example.com", "--target", target})
+	cmd.SetOut(&out)
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("sign-target: %v\n%s", err, out.String())
+	}
+	var d v1alpha1.Delegation
+	if err := yaml.Unmarshal(out.Bytes(), &d); err != nil {
+		t.Fatalf("output is not a Delegation: %v\n%s", err, out.String())
+	}
+	key, err := v1alpha1.LoadTargetKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := key.Target(v1alpha1.ClaimOf(&d), "acme.example.com."); got != target || err != nil || d.Namespace != "shop" {
+		t.Errorf("the printed Delegation %s/%s gets target %q (%v), want %q", d.Namespace, d.Name, got, err, target)
+	}
+	d.Namespace = "blog"
+	if _, err := key.Target(v1alpha1.ClaimOf(&d), "acme.example.com."); err == nil {
+		t.Error("the proof also works in another namespace")
+	}
+	cmd = signTargetCommand()
+	cmd.SetArgs([]string{"--target-key-file", keyFile, "--namespace", "shop", "--domain", "example.com", "--zone", "acme.example.com", "--target", "_acme-challenge.acme.example.com."})
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	if err := cmd.ExecuteContext(context.Background()); err == nil {
+		t.Error("sign-target signed a name that is not a target")
 	}
 }
