@@ -9,7 +9,9 @@
 //     every acmezone server answers it;
 //   - scale: initial sync time and RSS of the acmezone servers at 10 and 100,000 records;
 //   - CPU and heap profiles (the pprof plugin) of a run, to say where the time goes;
-//   - the Go benchmarks of ServeDNS (go test -bench output, given with -gobench).
+//   - the Go benchmarks of ServeDNS (go test -bench output, given with -gobench);
+//   - ConfigMap churn: propagation while a 1 MiB ConfigMap of zone data is rewritten in a loop,
+//     with the default configmap_limits and with raised ones (-configmap-only runs just that).
 //
 // Run it from the repository root after `make build testbin`; every process it starts is
 // stopped when it ends, also on Ctrl-C.
@@ -52,6 +54,9 @@ type options struct {
 	syncProfile             int
 	keep                    bool
 	scaleOnly               bool
+	churnBytes, churnRecs   int
+	churnProfile            int
+	churnOnly               bool
 }
 
 func main() {
@@ -75,6 +80,10 @@ func main() {
 	flag.IntVar(&o.syncProfile, "sync-profile", 20, "seconds of CPU profile from the start of the large server (covers its initial sync)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (logs, Corefiles, profiles)")
 	flag.BoolVar(&o.scaleOnly, "scale-only", false, "measure only the large server's initial sync and memory, print them and a heap profile, and write no report (for working on them)")
+	flag.IntVar(&o.churnBytes, "configmap-bytes", 1<<20, "ConfigMap churn: bytes of zone data (key and value) of the rewritten ConfigMap; 1 MiB is the API server's limit")
+	flag.IntVar(&o.churnRecs, "configmap-records", 300, "ConfigMap churn: ChallengeRecords created one by one in each run")
+	flag.IntVar(&o.churnProfile, "configmap-profile", 10, "ConfigMap churn: seconds of CPU profile from the start of each run's measurement")
+	flag.BoolVar(&o.churnOnly, "configmap-only", false, "measure only the ConfigMap churn, print its report section, and write no report (needs no dnsperf)")
 	flag.Parse()
 	// envtest logs through controller-runtime's logger; without one it prints a warning with a
 	// stack trace. The harness says what it does itself.
@@ -91,7 +100,11 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
-	logf("done in %s: %s", time.Since(start).Round(time.Second), o.out)
+	out := o.out
+	if o.churnOnly {
+		out = "no report written (-configmap-only)"
+	}
+	logf("done in %s: %s", time.Since(start).Round(time.Second), out)
 }
 
 func logf(format string, args ...any) { log.Printf(format, args...) }
@@ -108,7 +121,10 @@ func preflight(o options) error {
 			return fmt.Errorf("%s is missing or not executable: run `%s` (or `make bench`, which does)", path, how)
 		}
 	}
-	if _, err := exec.LookPath("dnsperf"); err != nil {
+	if o.churnBytes < 1000 || o.churnRecs < 1 || o.churnProfile < 1 {
+		return errors.New("need -configmap-bytes of at least 1000, and at least one ChallengeRecord and one second of profile for the ConfigMap churn")
+	}
+	if _, err := exec.LookPath("dnsperf"); err != nil && !o.churnOnly {
 		return errors.New("dnsperf is not installed: apt-get install dnsperf (Debian's package)")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
@@ -167,6 +183,17 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer c.stop()
+	if o.churnOnly {
+		churn, err := measureChurn(ctx, c, dir, coredns, o.churnBytes, o.churnRecs, o.workers, o.churnProfile)
+		if err != nil {
+			return err
+		}
+		fmt.Print(churn.section(o.churnRecs, o.churnProfile))
+		for _, t := range churn.goals() {
+			logf("%s: %s: %s", t.what, t.measured, yes(t.met)+" "+t.miss)
+		}
+		return nil
+	}
 	if err := c.createNamespaces(ctx, nsSmall, nsLarge, nsProp); err != nil {
 		return err
 	}
@@ -329,6 +356,12 @@ func run(ctx context.Context, o options) (err error) {
 				return err
 			}
 		}
+	}
+
+	// ConfigMap churn, with its own servers; the others are idle by now.
+	waitForQuiet(ctx, o.maxLoad, loadDeadline, "the ConfigMap churn")
+	if res.churn, err = measureChurn(ctx, c, dir, coredns, o.churnBytes, o.churnRecs, o.workers, o.churnProfile); err != nil {
+		return err
 	}
 
 	if o.gobench != "" {

@@ -34,6 +34,7 @@ type results struct {
 	syncShares        map[string]float64
 	gobench           []*goBench
 	benchstat         string
+	churn             *churnResult // ConfigMap churn; nil when not run
 }
 
 type machine struct {
@@ -277,6 +278,9 @@ func (r *results) targets() []goal {
 		}
 	}
 	ts = append(ts, t)
+	if r.churn != nil {
+		ts = append(ts, r.churn.goals()...)
+	}
 	return ts
 }
 
@@ -443,6 +447,10 @@ func writeReport(path string, r *results) error {
 	}
 	p("| the Create call alone | | %s | %s | %s |\n\n", ms(percentile(r.prop.create, 50)), ms(percentile(r.prop.create, 99)), ms(percentile(r.prop.create, 100)))
 
+	if r.churn != nil {
+		p("%s", r.churn.section(o.churnRecs, o.churnProfile))
+	}
+
 	p("## Go benchmarks\n\n")
 	if len(r.gobench) == 0 {
 		p("Not run: pass `go test -bench` output with `-gobench` (`make bench` does).\n\n")
@@ -595,6 +603,8 @@ func (r *results) analysis(ts []goal) string {
 			continue
 		}
 		switch {
+		case strings.HasPrefix(t.what, "ConfigMap churn") && r.churn != nil:
+			p("%s", r.churn.analysis(t))
 		case strings.Contains(t.what, "1.2×"):
 			f := hitF
 			if strings.Contains(t.what, "NXDOMAIN") {
