@@ -228,7 +228,9 @@ func (c *cluster) tenant(t *testing.T, ns, user string) {
 	if err := c.admin.Create(ctx, role); client.IgnoreAlreadyExists(err) != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []string{"edit", role.Name} {
+	// edit's rules are aggregated into it by kube-controller-manager, which this control plane
+	// does not run: bind the role they come from too.
+	for _, r := range []string{"edit", "system:aggregate-to-edit", "system:aggregate-to-view", role.Name} {
 		if err := c.admin.Create(ctx, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-" + r},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: r},
@@ -306,10 +308,12 @@ func (c *cluster) txt(t *testing.T, name string) []string {
 	return out
 }
 
-// record writes a ChallengeRecord as cl (the namespace's user) and returns it.
+// record writes a ChallengeRecord as cl (the namespace's user) and returns it. Its creation
+// time has sub-seconds (as the solver writes it), so "newest" is well defined.
 func (c *cluster) record(t *testing.T, cl client.Client, ns, fqdn, value string) *v1alpha1.ChallengeRecord {
 	t.Helper()
 	rec := v1alpha1.NewChallengeRecord(ns, fqdn, value)
+	rec.Annotations = map[string]string{v1alpha1.CreatedAtAnnotation: time.Now().UTC().Format(time.RFC3339Nano)}
 	if err := cl.Create(context.Background(), rec); err != nil {
 		t.Fatalf("create ChallengeRecord in %s at %s: %v", ns, fqdn, err)
 	}
