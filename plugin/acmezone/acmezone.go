@@ -155,14 +155,16 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 func write(w dns.ResponseWriter, r, m *dns.Msg) error {
 	state := request.Request{W: w, Req: r}
 	udp := state.Proto() == "udp"
+	size := dns.MinMsgSize
 	if opt := r.IsEdns0(); opt != nil {
 		if udp && opt.UDPSize() > maxUDPSize {
 			opt.SetUDPSize(maxUDPSize)
 		}
+		size = max(int(opt.UDPSize()), dns.MinMsgSize)
 		state.SizeAndDo(m) // the OPT record, so that Truncate counts it
 	}
 	if udp {
-		m.Truncate(min(state.Size(), maxUDPSize))
+		m.Truncate(min(size, maxUDPSize))
 	}
 	return w.WriteMsg(m)
 }
