@@ -89,7 +89,7 @@ type delSlot struct {
 }
 
 // entry is everything the store holds at one canonical name and what is served there: 80
-// bytes (the flags share one word). An entry in a published snapshot is immutable: the writer changes a copy (see
+// bytes. An entry in a published snapshot is immutable: the writer changes a copy (see
 // store.edit). The snapshot is the index: there is no second map of names, and no map of
 // objects either (see store.locate).
 type entry struct {
@@ -514,9 +514,8 @@ func (s *store) delegation(key types.NamespacedName, d *delegationIn, how int, l
 	if last == nil {
 		last = d
 	}
-	s.change(func() {
-		s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, how, s.target(key.Namespace, last))
-	})
+	hint := s.target(key.Namespace, last) // a keyed hash: outside the lock
+	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, d, how, hint) })
 }
 
 // setStatic replaces the records of one ConfigMap (nil removes them).
@@ -913,11 +912,20 @@ func (s *store) build(e *entry, now time.Time) (self bool) {
 // (a value is as new as its newest record; ties go to the smaller value). The capping is
 // logged and counted.
 func (s *store) newestValues(e *entry, candidate func(*recSlot) bool) map[string]bool {
+	distinct, last := 0, ""
+	for i := range e.recs {
+		if r := &e.recs[i]; candidate(r) && (distinct == 0 || r.txt[0] != last) {
+			distinct, last = distinct+1, r.txt[0]
+		}
+	}
+	if distinct <= s.maxValues {
+		return nil // the usual case, without allocations
+	}
 	type value struct {
 		txt     string
 		created int64
 	}
-	var values []value
+	values := make([]value, 0, distinct)
 	for i := range e.recs {
 		r := &e.recs[i]
 		if !candidate(r) {
@@ -928,9 +936,6 @@ func (s *store) newestValues(e *entry, candidate func(*recSlot) bool) map[string
 			continue
 		}
 		values = append(values, value{r.txt[0], r.created})
-	}
-	if len(values) <= s.maxValues {
-		return nil
 	}
 	slices.SortStableFunc(values, func(a, b value) int {
 		switch {
