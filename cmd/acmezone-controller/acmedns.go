@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -22,24 +23,27 @@ import (
 // acmeDNSFlags are the --acme-dns-* flags: the acme-dns-compatible HTTP API, off unless
 // --acme-dns-listen is set.
 type acmeDNSFlags struct {
-	listen        string
-	namespace     string
-	registration  string
-	trustedHeader string
-	tlsCert       string
-	tlsKey        string
-	recordMaxAge  time.Duration
-	maxBodyBytes  int64
-	serverURL     string
+	listen         string
+	namespace      string
+	registration   string
+	trustedHeader  string
+	trustedProxies string
+	tlsCert        string
+	tlsKey         string
+	recordMaxAge   time.Duration
+	maxBodyBytes   int64
+	serverURL      string
 
-	reg acmedns.Registration
+	reg     acmedns.Registration
+	proxies []netip.Prefix
 }
 
 func (f *acmeDNSFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.listen, "acme-dns-listen", "", "Address of the acme-dns-compatible API (/register, /update, /health), e.g. :8053. Empty: off.")
 	fs.StringVar(&f.namespace, "acme-dns-namespace", acmedns.DefaultNamespace, "Namespace of the acme-dns accounts' Delegations, Secrets and ChallengeRecords.")
 	fs.StringVar(&f.registration, "acme-dns-registration", "closed", "Who may POST /register: open, closed, or a comma-separated list of CIDRs.")
-	fs.StringVar(&f.trustedHeader, "acme-dns-trusted-header", "", "Header in which a trusted reverse proxy passes the client's address (e.g. X-Forwarded-For; its last entry is used). Empty: the peer's address.")
+	fs.StringVar(&f.trustedHeader, "acme-dns-trusted-header", "", "Header in which a reverse proxy passes the client's address (e.g. X-Forwarded-For), believed only from --acme-dns-trusted-proxies and read from the right. Empty: the peer's address.")
+	fs.StringVar(&f.trustedProxies, "acme-dns-trusted-proxies", "", "Comma-separated CIDRs of the reverse proxies whose --acme-dns-trusted-header is believed; required with it. A request from any other address is the peer's own, whatever header it carries.")
 	fs.StringVar(&f.tlsCert, "acme-dns-tls-cert", "", "Certificate file (PEM) to serve the acme-dns API over HTTPS with; reloaded when it changes. Empty: plain HTTP.")
 	fs.StringVar(&f.tlsKey, "acme-dns-tls-key", "", "Private key file (PEM) of --acme-dns-tls-cert.")
 	fs.DurationVar(&f.recordMaxAge, "acme-dns-record-max-age", acmedns.DefaultRecordMaxAge, "How long a TXT value written through /update is kept when no cert-manager Challenge with that key exists (one that does keeps it until it is gone).")
@@ -53,6 +57,16 @@ func (f *acmeDNSFlags) complete() error {
 		return err
 	}
 	f.reg = reg
+	switch {
+	case f.trustedHeader != "" && f.trustedProxies == "":
+		return fmt.Errorf("--acme-dns-trusted-header %s needs --acme-dns-trusted-proxies CIDR[,CIDR...]: add the addresses of the reverse proxies that set the header (e.g. the ingress controller's pods); from anyone else the header is a client's own claim", f.trustedHeader)
+	case f.trustedHeader == "" && f.trustedProxies != "":
+		return fmt.Errorf("--acme-dns-trusted-proxies needs --acme-dns-trusted-header: add the header those proxies put the client's address in, e.g. X-Forwarded-For")
+	case f.trustedProxies != "":
+		if f.proxies, err = acmedns.ParseCIDRs(f.trustedProxies); err != nil {
+			return fmt.Errorf("--acme-dns-trusted-proxies %q: %w; write CIDR[,CIDR...]", f.trustedProxies, err)
+		}
+	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return fmt.Errorf("--acme-dns-tls-cert and --acme-dns-tls-key go together")
 	}
@@ -106,8 +120,9 @@ func (r *acmeDNSRunnable) Start(ctx context.Context) error {
 
 // setupACMEDNS adds the acme-dns API, the reaper of its records and the reconciler of the
 // accounts Delegations ask for with the acmezone.io/acme-dns-secret annotation to mgr when
-// --acme-dns-listen is set.
-func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
+// --acme-dns-listen is set. key is the target key (the tenancy rule's), which proves the
+// targets of /register's accounts and binds every account to its Delegation's own target.
+func setupACMEDNS(mgr ctrl.Manager, f *flags, key v1alpha1.TargetKey) error {
 	a := &f.acmeDNS
 	if a.listen == "" {
 		return nil
@@ -118,11 +133,13 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
 		Synced:    mgr.GetCache().WaitForCacheSync,
 		Log:       ctrl.Log.WithName("acme-dns"),
 	}, acmedns.Options{
-		Zone:          f.opts.Zone,
-		Namespace:     a.namespace,
-		Registration:  a.reg,
-		TrustedHeader: a.trustedHeader,
-		MaxBodyBytes:  a.maxBodyBytes,
+		Zone:           f.opts.Zone,
+		Namespace:      a.namespace,
+		TargetKey:      key,
+		Registration:   a.reg,
+		TrustedHeader:  a.trustedHeader,
+		TrustedProxies: a.proxies,
+		MaxBodyBytes:   a.maxBodyBytes,
 	})
 	if err != nil {
 		return err
@@ -152,6 +169,8 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags) error {
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("acmezone-controller"),
 		Namespace: a.namespace,
+		TargetKey: key,
+		Zone:      f.opts.Zone,
 		ServerURL: a.serverURL,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the acme-dns account reconciler: %w", err)

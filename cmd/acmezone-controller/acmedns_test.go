@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"maps"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +57,11 @@ func TestACMEDNSFlags(t *testing.T) {
 		{[]string{"--acme-dns-server-url", "ftp://acme-dns.example.com"}, false},
 		{[]string{"--acme-dns-server-url", "http://"}, false},
 		{[]string{"--acme-dns-server-url", "http://user:pw@acme-dns.example.com"}, false},
+		{[]string{"--acme-dns-trusted-header", "X-Forwarded-For"}, false}, // from anyone: forgeable
+		{[]string{"--acme-dns-trusted-proxies", "10.0.0.0/8"}, false},     // no header to believe
+		{[]string{"--acme-dns-trusted-header", "X-Forwarded-For", "--acme-dns-trusted-proxies", "10.0.0.0/8,fd00::/8"}, true},
+		{[]string{"--acme-dns-trusted-header", "X-Forwarded-For", "--acme-dns-trusted-proxies", "10.0.0.1"}, false},
+		{[]string{"--acme-dns-trusted-header", "X-Forwarded-For", "--acme-dns-trusted-proxies", "10.0.0.0/8,"}, false},
 	} {
 		var f acmeDNSFlags
 		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
@@ -65,6 +72,16 @@ func TestACMEDNSFlags(t *testing.T) {
 		if err := f.complete(); (err == nil) != tc.ok {
 			t.Errorf("Test %d (%v): err %v, want ok %v", i, tc.args, err, tc.ok)
 		}
+	}
+	// The header without proxies: the error says which flag to add.
+	var f acmeDNSFlags
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.add(fs)
+	if err := fs.Parse([]string{"--acme-dns-trusted-header", "X-Forwarded-For"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.complete(); err == nil || !strings.Contains(err.Error(), "--acme-dns-trusted-proxies") {
+		t.Errorf("header without proxies: %v, want an error naming --acme-dns-trusted-proxies", err)
 	}
 }
 
@@ -97,7 +114,13 @@ func TestACMEDNSServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setupACMEDNS(mgr, f); err != nil {
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	key, err := v1alpha1.NewTargetKey([]byte(base64.StdEncoding.EncodeToString(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setupACMEDNS(mgr, f, key); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -147,7 +170,7 @@ func TestACMEDNSServe(t *testing.T) {
 	}
 
 	// A Delegation annotated for a Kubernetes-native account gets its Secret, with the URL of
-	// --acme-dns-server-url, and the account works.
+	// --acme-dns-server-url, and the account works, at the namespace's own target by the key.
 	d := &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com", Annotations: map[string]string{v1alpha1.ACMEDNSSecretAnnotation: "acme-dns"}},
 		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
@@ -155,8 +178,8 @@ func TestACMEDNSServe(t *testing.T) {
 	if err := env.Client.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	d.Status.Target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
-	if err := env.Client.Status().Update(ctx, d); err != nil {
+	target, err := key.Target(v1alpha1.ClaimOf(d), "acme.example.com.")
+	if err != nil {
 		t.Fatal(err)
 	}
 	var sec corev1.Secret
@@ -181,8 +204,8 @@ func TestACMEDNSServe(t *testing.T) {
 	if err := env.Client.List(ctx, &list, client.InNamespace("shop")); err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Items) != 1 || list.Items[0].Spec.FQDN != d.Status.Target {
-		t.Errorf("records in shop %+v, want one at %s", list.Items, d.Status.Target)
+	if len(list.Items) != 1 || list.Items[0].Spec.FQDN != target || native.FullDomain+"." != target {
+		t.Errorf("records in shop %+v, account at %s; want one record at %s", list.Items, native.FullDomain, target)
 	}
 }
 

@@ -324,7 +324,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, key, http.StatusUnauthorized, "forbidden", "update: subdomain mismatch or body not JSON", "username", acct.Username, "address", key)
 		return
 	}
-	if !validTXT(req.Value) {
+	if !v1alpha1.IsKeyAuthorizationDigest(req.Value) { // acme-dns's validTXT, and the solver's rule
 		s.fail(w, key, http.StatusBadRequest, "bad_txt", "update: txt is not 43 base64url characters", "username", acct.Username, "address", key)
 		return
 	}
@@ -456,20 +456,6 @@ func contains(prefixes []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// validTXT is acme-dns's validTXT: exactly 43 characters of the base64url alphabet, the
-// length of an ACME DNS-01 key authorization digest.
-func validTXT(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isBase64URL(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func isBase64URL(c byte) bool {

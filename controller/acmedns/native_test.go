@@ -51,7 +51,7 @@ func (f *fixture) native(t *testing.T) *native {
 		}
 	}
 	// A short resync: the reconciler looks at every annotated Delegation again and again.
-	n.r = &AccountReconciler{Namespace: s.opts.Namespace, ServerURL: srv.URL, Resync: 200 * time.Millisecond}
+	n.r = &AccountReconciler{Namespace: s.opts.Namespace, ServerURL: srv.URL, Resync: 200 * time.Millisecond, TargetKey: f.key, Zone: zone}
 	return n
 }
 
@@ -68,7 +68,7 @@ func (n *native) start(t *testing.T) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &AccountReconciler{Namespace: n.r.Namespace, ServerURL: n.r.ServerURL, Resync: n.r.Resync}
+	r := &AccountReconciler{Namespace: n.r.Namespace, ServerURL: n.r.ServerURL, Resync: n.r.Resync, TargetKey: n.r.TargetKey, Zone: n.r.Zone}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -92,36 +92,47 @@ func (n *native) start(t *testing.T) (stop func()) {
 	return stop
 }
 
-// delegation creates a Delegation for domain in the users' namespace with the target already
-// assigned (as the Delegation reconciler would) and the annotation asking for secret.
+// delegation creates a Delegation for domain in the users' namespace, with the annotation
+// asking for secret unless it is empty, and returns it with its target by the tenancy rule
+// (derived: no spec.target). No status is written: the account must not need one.
 func (n *native) delegation(t *testing.T, name, domain, secret string) (*v1alpha1.Delegation, string) {
 	t.Helper()
-	ctx := context.Background()
-	target := uuid.NewString() + "." + zone
-	d := &v1alpha1.Delegation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: n.user, Name: name},
-		Spec:       v1alpha1.DelegationSpec{Domain: domain},
-	}
-	if err := n.f.k8s.Create(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	d.Status.Target = target
-	if err := n.f.k8s.Status().Update(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	return n.create(t, n.user, name, v1alpha1.DelegationSpec{Domain: domain}, secret, "")
+}
+
+// create creates a Delegation in namespace with spec, the annotations asking for secret and
+// holding proof (each unless empty), and returns it with its target by the tenancy rule (""
+// when the rule gives it none).
+func (n *native) create(t *testing.T, namespace, name string, spec v1alpha1.DelegationSpec, secret, proof string) (*v1alpha1.Delegation, string) {
+	t.Helper()
+	d := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Annotations: map[string]string{}}, Spec: spec}
 	if secret != "" {
-		n.annotate(t, d, secret)
+		d.Annotations[v1alpha1.ACMEDNSSecretAnnotation] = secret
 	}
+	if proof != "" {
+		d.Annotations[v1alpha1.TargetProofAnnotation] = proof
+	}
+	if err := n.f.k8s.Create(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := n.f.key.Target(v1alpha1.ClaimOf(d), zone)
 	return d, target
 }
 
+// annotate sets the annotation asking for secret, or removes it when secret is empty.
 func (n *native) annotate(t *testing.T, d *v1alpha1.Delegation, secret string) {
 	t.Helper()
-	value := "null"
-	if secret != "" {
-		value = fmt.Sprintf("%q", secret)
+	n.setAnnotation(t, d, v1alpha1.ACMEDNSSecretAnnotation, secret)
+}
+
+// setAnnotation sets the annotation key of d to value, or removes it when value is empty.
+func (n *native) setAnnotation(t *testing.T, d *v1alpha1.Delegation, key, value string) {
+	t.Helper()
+	v := "null"
+	if value != "" {
+		v = fmt.Sprintf("%q", value)
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%s}}}`, v1alpha1.ACMEDNSSecretAnnotation, value)
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%s}}}`, key, v)
 	if err := n.f.k8s.Patch(context.Background(), d, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +158,11 @@ func (n *native) secret(t *testing.T, name, what string, cond func(*corev1.Secre
 
 func exists(_ *corev1.Secret, err error) bool { return err == nil }
 
-// accounts returns the account Secrets in the API's namespace.
+// accounts returns the native account Secrets in the API's namespace.
 func (n *native) accounts(t *testing.T) []corev1.Secret {
 	t.Helper()
 	var list corev1.SecretList
-	if err := n.f.k8s.List(context.Background(), &list, client.InNamespace(n.s.opts.Namespace)); err != nil {
+	if err := n.f.k8s.List(context.Background(), &list, client.InNamespace(n.s.opts.Namespace), client.HasLabels{DelegationUIDLabel}); err != nil {
 		t.Fatal(err)
 	}
 	return list.Items
@@ -276,7 +287,12 @@ func (f *fixture) testNativeAccount(t *testing.T) {
 		t.Fatalf("records %+v, want %s at %s in %s", recs.Items, txt1, target, n.user)
 	}
 
-	// Reconciling again and again changes nothing: same password, same objects.
+	// Reconciling again and again changes nothing: same password, same objects; nor does a
+	// status.target that says something else (status is only display, never the binding).
+	decoy := fmt.Sprintf(`{"status":{"target":%q}}`, uuid.NewString()+"."+zone)
+	if err := f.k8s.Status().Patch(ctx, d.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(decoy))); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(10 * n.r.Resync)
 	again := n.secret(t, "acme-dns-example", "still there", exists)
 	if again.ResourceVersion != sec.ResourceVersion {
@@ -284,6 +300,18 @@ func (f *fixture) testNativeAccount(t *testing.T) {
 	}
 	if a := n.accounts(t); len(a) != 1 || a[0].ResourceVersion != accts[0].ResourceVersion {
 		t.Errorf("account Secret changed by idle reconciles")
+	}
+	if err := p.Present(ctx, "example.com", "_acme-challenge.example.com.", txt3); err != nil {
+		t.Errorf("Present with a decoy status.target: %v", err)
+	}
+	recs = v1alpha1.ChallengeRecordList{}
+	if err := f.k8s.List(ctx, &recs, client.InNamespace(n.user)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs.Items {
+		if r.Spec.FQDN != target {
+			t.Errorf("record at %s, want every one at %s, none at the decoy", r.Spec.FQDN, target)
+		}
 	}
 
 	// The controller restarted with a new server URL writes it with the same password.
@@ -397,42 +425,116 @@ func (f *fixture) testNativeRefusals(t *testing.T) {
 	bad, _ := n.delegation(t, "bad-name", "bad.example", "Not_A_Name")
 	n.waitWarning(t, bad, ReasonInvalidSecretName)
 
-	// A target that an older Delegation in another namespace holds.
+	// Squatters: annotated Delegations in another namespace whose spec.target is an account's
+	// target, a native account's and a /register account's, bare or with the owner's proof
+	// copied. None gets an account, and what they are told names no other namespace or target.
+	owner, target := n.delegation(t, "owner", "owner.example", "owner")
+	ownerAcct := secretAccount(t, n.secret(t, "owner", "written", exists), "owner.example")
+	reg := f.register(t, n.s, "192.0.2.1:1", "")
+	regTarget := reg.Subdomain + "." + zone
+	var regD v1alpha1.Delegation
+	if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: n.s.opts.Namespace, Name: AccountName(reg.Username)}, &regD); err != nil {
+		t.Fatal(err)
+	}
 	other := n.user + "-other"
-	owner, target := n.delegation(t, "owner", "owner.example", "")
-	moved := owner.DeepCopy()
-	moved.ObjectMeta = metav1.ObjectMeta{Namespace: other, Name: "owner"}
-	if err := f.k8s.Create(ctx, moved); err != nil {
+	squatters := []struct {
+		name, domain, target, proof string
+	}{
+		{"squat-native", "owner.example", target, ""},
+		{"squat-native-proof", "owner.example", target, f.key.Proof(owner.Namespace, "owner.example", target)},
+		{"squat-register", reg.Fulldomain, regTarget, ""},
+		{"squat-register-proof", reg.Fulldomain, regTarget, regD.Annotations[v1alpha1.TargetProofAnnotation]},
+	}
+	for _, sq := range squatters {
+		d, got := n.create(t, other, sq.name, v1alpha1.DelegationSpec{Domain: sq.domain, Target: sq.target}, sq.name, sq.proof)
+		if got != "" {
+			t.Fatalf("%s: the tenancy rule gives it %s", sq.name, got)
+		}
+		w := n.waitWarning(t, d, ReasonTargetNotOwned)
+		if label, _, _ := strings.Cut(sq.target, "."); strings.Contains(w, n.s.opts.Namespace) || strings.Contains(w, label) {
+			t.Errorf("%s: warning %q names a namespace or the target", sq.name, w)
+		}
+	}
+	time.Sleep(5 * n.r.Resync)
+	for _, sq := range squatters {
+		if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: other, Name: sq.name}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+			t.Errorf("Secret %s/%s: %v, want not found", other, sq.name, err)
+		}
+	}
+	if a := n.accounts(t); len(a) != 1 || a[0].Annotations[delegationAnnotation] != n.user+"/owner" {
+		t.Errorf("%d account Secrets, want only the owner's", len(a))
+	}
+	// The accounts squatted on still work, at their own targets.
+	c, err := goacmedns.NewClient(n.url)
+	if err != nil {
 		t.Fatal(err)
 	}
-	moved.Status.Target = target
-	if err := f.k8s.Status().Update(ctx, moved); err != nil {
-		t.Fatal(err)
+	if err := c.UpdateTXTRecord(ctx, ownerAcct, txt1); err != nil {
+		t.Errorf("the owner's account: %v", err)
 	}
-	if err := f.k8s.Delete(ctx, owner); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1100 * time.Millisecond) // creation timestamps have whole seconds
-	thief := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: n.user, Name: "thief"}, Spec: v1alpha1.DelegationSpec{Domain: "thief.example"}}
-	if err := f.k8s.Create(ctx, thief); err != nil {
-		t.Fatal(err)
-	}
-	thief.Status.Target = target
-	if err := f.k8s.Status().Update(ctx, thief); err != nil {
-		t.Fatal(err)
-	}
-	n.annotate(t, thief, "thief")
-	if w := n.waitWarning(t, thief, ReasonTargetNotOwned); !strings.Contains(w, other+"/owner") {
-		t.Errorf("warning %q does not name the owner", w)
+	if code, out := call(n.s, "POST", "/update", "192.0.2.1:1", creds(reg), updateBody(reg.Subdomain, txt1)); code != 200 {
+		t.Errorf("the /register account: %d %s", code, out)
 	}
 
-	for _, name := range []string{"Not_A_Name", "thief"} {
+	for _, name := range []string{"Not_A_Name"} {
 		if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: n.user, Name: name}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
 			t.Errorf("Secret %s: %v, want not found", name, err)
 		}
 	}
-	if a := n.accounts(t); len(a) != 0 {
-		t.Errorf("%d account Secrets written", len(a))
+}
+
+// testNativeProof: an account for a Delegation whose spec.target is proved (a target migrated
+// from acme-dns, say) works while the proof holds. Once the proof is changed or removed,
+// /update refuses at once, before the reconciler has removed the account; then the reconciler
+// removes it and says why.
+func (f *fixture) testNativeProof(t *testing.T) {
+	ctx := context.Background()
+	n := f.native(t)
+	stop := n.start(t)
+	legacy := uuid.NewString() + "." + zone
+	proof := f.key.Proof(n.user, "legacy.example", legacy)
+	d, target := n.create(t, n.user, "legacy", v1alpha1.DelegationSpec{Domain: "legacy.example", Target: legacy}, "acme-dns", proof)
+	if target != legacy {
+		t.Fatalf("the tenancy rule gives %q, want the proved %s", target, legacy)
+	}
+	acct := secretAccount(t, n.secret(t, "acme-dns", "written", exists), "legacy.example")
+	if acct.FullDomain+"." != legacy {
+		t.Fatalf("account fulldomain %s, want %s", acct.FullDomain, legacy)
+	}
+	c, err := goacmedns.NewClient(n.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateTXTRecord(ctx, acct, txt1); err != nil {
+		t.Fatal(err)
+	}
+
+	stop() // /update alone must refuse
+	var ce *goacmedns.ClientError
+	for i, p := range []string{f.key.Proof(n.user+"-other", "legacy.example", legacy), f.key.Proof(n.user, "other.example", legacy), ""} {
+		n.setAnnotation(t, d, v1alpha1.TargetProofAnnotation, p)
+		if err := c.UpdateTXTRecord(ctx, acct, txt2); !errors.As(err, &ce) || ce.HTTPStatus != 401 {
+			t.Errorf("Test %d: update with proof %q: %v, want 401", i, p, err)
+		}
+	}
+	n.setAnnotation(t, d, v1alpha1.TargetProofAnnotation, proof)
+	if err := c.UpdateTXTRecord(ctx, acct, txt3); err != nil {
+		t.Errorf("update with the proof back: %v", err)
+	}
+
+	n.start(t)
+	n.setAnnotation(t, d, v1alpha1.TargetProofAnnotation, "")
+	n.secret(t, "acme-dns", "deleted", notFound)
+	waitUntil(t, "the account Secret deleted", func() bool { return len(n.accounts(t)) == 0 })
+	if w := n.waitWarning(t, d, ReasonTargetNotOwned); !strings.Contains(w, "remove spec.target") {
+		t.Errorf("warning %q does not say what to do", w)
+	}
+	var recs v1alpha1.ChallengeRecordList
+	if err := f.k8s.List(ctx, &recs, client.InNamespace(n.user)); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs.Items) != 2 {
+		t.Errorf("%d records, want the two written while the proof held", len(recs.Items))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -81,11 +82,16 @@ func TestLegoACMEDNS(t *testing.T) {
 	t.Cleanup(cancel)
 	dir := t.TempDir()
 
+	// The target key, shared by the acme-dns API and CoreDNS as by the controller and CoreDNS.
+	keyFile := filepath.Join(dir, "target.key")
+	targetKey := newTargetKey(t, keyFile)
+
 	// The API server, and the acme-dns API on top of it with open registration.
 	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, namespace)
 	api, err := acmedns.New(acmedns.Config{Client: env.Client, Log: testr.New(t)}, acmedns.Options{
 		Zone:         zone,
 		Namespace:    namespace,
+		TargetKey:    targetKey,
 		Registration: acmedns.Registration{Open: true},
 	})
 	if err != nil {
@@ -98,7 +104,7 @@ func TestLegoACMEDNS(t *testing.T) {
 	dnsAddr := freeAddr(t, true)
 	zoneFile := &zoneFile{path: filepath.Join(dir, "example.com.zone")}
 	zoneFile.write(t, "")
-	coredns := startCoreDNS(ctx, t, dir, corednsBin, dnsAddr, env.Kubeconfig, zoneFile.path)
+	coredns := startCoreDNS(ctx, t, dir, corednsBin, dnsAddr, env.Kubeconfig, keyFile, zoneFile.path)
 
 	// Pebble, asking that CoreDNS (over TCP: Pebble's custom resolver only speaks TCP).
 	pebble := startPebble(ctx, t, dir, pebbleBin, pebbleModule, dnsAddr)
@@ -167,7 +173,7 @@ func TestLegoACMEDNS(t *testing.T) {
 	if cnameErr.Target != acct.FullDomain {
 		t.Errorf("lego asked for a CNAME to %q, but the account it stored has %q", cnameErr.Target, acct.FullDomain)
 	}
-	checkAccount(ctx, t, env.Client, acct.Username, target, 1)
+	checkAccount(ctx, t, env.Client, targetKey, acct.Username, target, 1)
 	if n := pebbleQueries(coredns); n != 0 {
 		t.Errorf("Pebble asked CoreDNS %d times in the first attempt; lego must not have asked it to validate", n)
 	}
@@ -183,7 +189,7 @@ func TestLegoACMEDNS(t *testing.T) {
 		t.Fatalf("second attempt: %v\nCoreDNS:\n%s\nPebble:\n%s", err, coredns.Tail(40), pebble.Tail(40))
 	}
 	checkCertificate(t, res, pebble.root(ctx, t))
-	values := checkAccount(ctx, t, env.Client, acct.Username, target, 3)
+	values := checkAccount(ctx, t, env.Client, targetKey, acct.Username, target, 3)
 	if n := pebbleQueries(coredns); n < 2 {
 		t.Errorf("Pebble asked CoreDNS for %s TXT over TCP %d times, want one per authorization (2):\n%s", challengeName, n, coredns.Tail(40))
 	}
@@ -235,9 +241,10 @@ func checkFirstAttempt(t *testing.T, err error, dnsAddr string) legoacmedns.ErrC
 }
 
 // checkAccount checks what the API server holds for the acme-dns account username: one
-// Delegation (and its Secret) whose target is target, and want ChallengeRecords, all at
-// target. It returns the records' values, sorted.
-func checkAccount(ctx context.Context, t *testing.T, c client.Client, username, target string, want int) []string {
+// Delegation (and its Secret) whose target is target by the tenancy rule (spec.target and its
+// proof: no Delegation reconciler runs here to write the status), and want ChallengeRecords,
+// all at target. It returns the records' values, sorted.
+func checkAccount(ctx context.Context, t *testing.T, c client.Client, key v1alpha1.TargetKey, username, target string, want int) []string {
 	t.Helper()
 	var dels v1alpha1.DelegationList
 	if err := c.List(ctx, &dels, client.InNamespace(namespace)); err != nil {
@@ -248,8 +255,11 @@ func checkAccount(ctx context.Context, t *testing.T, c client.Client, username, 
 	}
 	d := dels.Items[0]
 	if d.Name != acmedns.AccountName(username) || d.Labels[v1alpha1.ACMEDNSAccountLabel] != username ||
-		d.Spec.Domain != strings.TrimSuffix(target, ".") || d.Status.Target != target {
-		t.Errorf("Delegation %s labels %v spec %+v status.target %q; want the account %s with target %s", d.Name, d.Labels, d.Spec, d.Status.Target, username, target)
+		d.Spec.Domain != strings.TrimSuffix(target, ".") || d.Spec.Target != target {
+		t.Errorf("Delegation %s labels %v spec %+v; want the account %s with target %s", d.Name, d.Labels, d.Spec, username, target)
+	}
+	if got, err := key.Target(v1alpha1.ClaimOf(&d), zone); err != nil || got != target {
+		t.Errorf("Delegation %s has target %q (%v) by the tenancy rule, want %s", d.Name, got, err, target)
 	}
 	var sec corev1.Secret
 	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: acmedns.AccountName(username)}, &sec); err != nil {
@@ -347,9 +357,25 @@ ns1  IN A   127.0.0.1
 	}
 }
 
-// startCoreDNS runs bin/coredns on addr: acme.example.com from acmezone, example.com from
-// zoneFile. It returns once both zones answer over TCP.
-func startCoreDNS(ctx context.Context, t *testing.T, dir, bin, addr, kubeconfig, zoneFile string) *stack.Process {
+// newTargetKey writes 32 random bytes, base64-encoded as the controller writes its key
+// Secret, to path and returns the key.
+func newTargetKey(t *testing.T, path string) v1alpha1.TargetKey {
+	t.Helper()
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := v1alpha1.LoadTargetKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// startCoreDNS runs bin/coredns on addr: acme.example.com from acmezone (with the target key
+// in keyFile), example.com from zoneFile. It returns once both zones answer over TCP.
+func startCoreDNS(ctx context.Context, t *testing.T, dir, bin, addr, kubeconfig, keyFile, zoneFile string) *stack.Process {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	corefile := filepath.Join(dir, "Corefile")
@@ -360,6 +386,7 @@ func startCoreDNS(ctx context.Context, t *testing.T, dir, bin, addr, kubeconfig,
     acmezone {
         nameserver ns.example.com %[1]s
         kubeconfig %[3]s
+        target_key %[5]s
         ttl 5
         soa hostmaster.example.com 60 30 86400 2
     }
@@ -372,7 +399,7 @@ example.com:%[2]s {
         reload 200ms
     }
 }
-`, host, port, kubeconfig, zoneFile)), 0o644); err != nil {
+`, host, port, kubeconfig, zoneFile, keyFile)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	proc, err := stack.Start(dir, "coredns", bin, "-conf", corefile)
