@@ -41,7 +41,11 @@ func TestResolverFollowsDelegation(t *testing.T) {
 			}
 		}
 	}()
-	az, err := StartAcmezone(ctx, dir, coredns, kubeconfig)
+	keyFile, targetKey, err := WriteTargetKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := StartAcmezone(ctx, dir, coredns, kubeconfig, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +61,13 @@ func TestResolverFollowsDelegation(t *testing.T) {
 	}
 	procs = append(procs, resolver)
 
-	target := "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	target, err := targetKey.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Create(ctx, &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
-		Spec:       v1alpha1.DelegationSpec{Domain: "example.com", Target: target},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
 	}); err != nil {
 		t.Fatal(err)
 	}
