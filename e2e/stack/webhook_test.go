@@ -35,7 +35,7 @@ func TestWebhookThroughAggregator(t *testing.T) {
 	}
 	defer cp.Stop()
 
-	keyFile, key, err := WriteTargetKey(dir)
+	keyFile, targetKey, err := WriteTargetKey(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestWebhookThroughAggregator(t *testing.T) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)
 	}
-	target, err := key.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
+	target, err := targetKey.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
 	if err != nil {
 		t.Fatal(err)
 	}
