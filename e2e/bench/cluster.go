@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/e2e/stack"
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
@@ -39,6 +40,10 @@ type cluster struct {
 	env        *envtest.Environment
 	client     client.Client
 	kubeconfig string
+	// keyFile and key are the target key of the acmezone servers: the benchmark's Delegations
+	// name fixed targets in spec.target and prove them with it.
+	keyFile string
+	key     v1alpha1.TargetKey
 }
 
 func startCluster(dir, crds string) (*cluster, error) {
@@ -72,16 +77,21 @@ func startCluster(dir, crds string) (*cluster, error) {
 		c.stop()
 		return nil, err
 	}
+	if c.keyFile, c.key, err = stack.WriteTargetKey(dir); err != nil {
+		c.stop()
+		return nil, err
+	}
 	return c, nil
 }
 
 func (c *cluster) stop() { _ = c.env.Stop() }
 
-// target is the i-th delegated name of a namespace, shaped like the controller's
-// <uuid>.<zone> targets; the namespaces used here have five letters, so every target has the
-// same length and every query the same size.
+// target is the i-th delegated name of a namespace, of the controller's form <uuid>.<zone>
+// (the namespace's tag in the second group): every target has the same length and every
+// query the same size.
 func target(ns string, i int) string {
-	return fmt.Sprintf("%s%03d-%08x-4a34-ac99-d5097d5b2b68.%s", ns[:min(len(ns), 5)], 0, i, zone)
+	tag := sha256.Sum256([]byte(ns))
+	return fmt.Sprintf("%08x-%02x%02x-4a34-ac99-d5097d5b2b68.%s", i, tag[0], tag[1], zone)
 }
 
 // nxName is the name every server answers NXDOMAIN for; it has the length of a target.
@@ -104,13 +114,14 @@ func (c *cluster) createNamespaces(ctx context.Context, names ...string) error {
 	return nil
 }
 
-func delegation(ns string, i int) *v1alpha1.Delegation {
+// delegation is the i-th Delegation of a namespace: its target is target(ns, i), proved with
+// the cluster's key as an administrator's migrated target is.
+func (c *cluster) delegation(ns string, i int) *v1alpha1.Delegation {
+	domain := fmt.Sprintf("d%07d.%s.example.net", i, ns)
 	return &v1alpha1.Delegation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("d-%07d", i)},
-		Spec: v1alpha1.DelegationSpec{
-			Domain: fmt.Sprintf("d%07d.%s.example.net", i, ns),
-			Target: target(ns, i),
-		},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("d-%07d", i), Annotations: map[string]string{
+			v1alpha1.TargetProofAnnotation: c.key.Proof(ns, domain, target(ns, i))}},
+		Spec: v1alpha1.DelegationSpec{Domain: domain, Target: target(ns, i)},
 	}
 }
 
@@ -147,7 +158,7 @@ func (c *cluster) createRecords(ctx context.Context, ns string, n, workers int) 
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				err := c.create(ctx, delegation(ns, i))
+				err := c.create(ctx, c.delegation(ns, i))
 				if err == nil {
 					err = c.create(ctx, v1alpha1.NewChallengeRecord(ns, target(ns, i), keyValue(ns, i)))
 				}

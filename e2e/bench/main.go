@@ -218,7 +218,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	small.hitName, small.hitValue, small.records = hitName, hitValue, o.small
+	small.hitName, small.hitValue, small.records, small.keyFile = hitName, hitValue, o.small, c.keyFile
 	small.acmezoneCorefile(c.kubeconfig, nsSmall, nsProp)
 	for _, s := range []*server{file, small} {
 		logf("starting bin/coredns %s on %s", s.label, s.addr())
@@ -244,7 +244,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	large.hitName, large.hitValue, large.records = target(nsLarge, o.records/2), keyValue(nsLarge, o.records/2), o.records+o.small
+	large.hitName, large.hitValue, large.records, large.keyFile = target(nsLarge, o.records/2), keyValue(nsLarge, o.records/2), o.records+o.small, c.keyFile
 	large.acmezoneCorefile(c.kubeconfig)
 	large.syncProfile, large.syncProfileSeconds = filepath.Join(dir, "cpu-sync.pb.gz"), o.syncProfile
 	logf("starting bin/coredns %s on %s", large.label, large.addr())

@@ -89,7 +89,7 @@ func (c *cluster) createDelegations(ctx context.Context, ns string, n, workers i
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := c.create(ctx, delegation(ns, i)); err != nil {
+			if err := c.create(ctx, c.delegation(ns, i)); err != nil {
 				mu.Lock()
 				firstErr = err
 				mu.Unlock()
