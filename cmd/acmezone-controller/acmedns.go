@@ -161,7 +161,7 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags, key v1alpha1.TargetKey) error {
 	if err := mgr.Add(r); err != nil {
 		return err
 	}
-	if err := (&challenge.ExpiryReconciler{Client: mgr.GetClient(), MaxAge: a.recordMaxAge}).SetupWithManager(mgr); err != nil {
+	if err := (&challenge.ExpiryReconciler{Client: mgr.GetClient(), Options: &f.opts, MaxAge: a.recordMaxAge}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the acme-dns record reaper: %w", err)
 	}
 	if err := (&acmedns.AccountReconciler{

@@ -61,6 +61,9 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxAge <= 0 {
 		return fmt.Errorf("the maximum age of acme-dns records must be positive, not %s", r.MaxAge)
 	}
+	if r.Options == nil || !r.Options.TargetKey.Valid() {
+		return fmt.Errorf("the acme-dns record reaper needs the installation's Options with the target key")
+	}
 	if r.Resync == 0 {
 		r.Resync = 5 * time.Minute
 	}
