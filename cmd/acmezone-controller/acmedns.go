@@ -127,13 +127,16 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags, key v1alpha1.TargetKey) error {
 	if a.listen == "" {
 		return nil
 	}
+	// One key for the API, the reaper and the account reconciler.
+	opts := f.opts
+	opts.TargetKey = key
 	s, err := acmedns.New(acmedns.Config{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Synced:    mgr.GetCache().WaitForCacheSync,
 		Log:       ctrl.Log.WithName("acme-dns"),
 	}, acmedns.Options{
-		Zone:           f.opts.Zone,
+		Zone:           opts.Zone,
 		Namespace:      a.namespace,
 		TargetKey:      key,
 		Registration:   a.reg,
@@ -161,7 +164,7 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags, key v1alpha1.TargetKey) error {
 	if err := mgr.Add(r); err != nil {
 		return err
 	}
-	if err := (&challenge.ExpiryReconciler{Client: mgr.GetClient(), Options: &f.opts, MaxAge: a.recordMaxAge}).SetupWithManager(mgr); err != nil {
+	if err := (&challenge.ExpiryReconciler{Client: mgr.GetClient(), Options: &opts, MaxAge: a.recordMaxAge}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the acme-dns record reaper: %w", err)
 	}
 	if err := (&acmedns.AccountReconciler{
@@ -170,7 +173,7 @@ func setupACMEDNS(mgr ctrl.Manager, f *flags, key v1alpha1.TargetKey) error {
 		Recorder:  mgr.GetEventRecorder("acmezone-controller"),
 		Namespace: a.namespace,
 		TargetKey: key,
-		Zone:      f.opts.Zone,
+		Zone:      opts.Zone,
 		ServerURL: a.serverURL,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the acme-dns account reconciler: %w", err)

@@ -120,6 +120,7 @@ func TestACMEDNSServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.opts.TargetKey = key // as main does
 	if err := setupACMEDNS(mgr, f, key); err != nil {
 		t.Fatal(err)
 	}

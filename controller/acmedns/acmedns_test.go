@@ -84,6 +84,7 @@ func TestAPI(t *testing.T) {
 	t.Run("NativeCleanup", f.testNativeCleanup)
 	t.Run("NativeRefusals", f.testNativeRefusals)
 	t.Run("NativeProof", f.testNativeProof)
+	t.Run("NativeMigration", f.testNativeMigration)
 	t.Run("NativeNoServerURL", f.testNativeNoServerURL)
 }
 

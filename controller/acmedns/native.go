@@ -182,12 +182,12 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // accountRelevant passes the Delegation updates that change its account: the annotation, what
 // its target follows from (spec.target, the proof), the domain (also the key of the JSON), the
-// acme-dns account label, deletion.
+// status.target it waits for while settling, the acme-dns account label, deletion.
 func accountRelevant(e event.UpdateEvent) bool {
 	o, n := e.ObjectOld.(*v1alpha1.Delegation), e.ObjectNew.(*v1alpha1.Delegation)
 	return o.Annotations[v1alpha1.ACMEDNSSecretAnnotation] != n.Annotations[v1alpha1.ACMEDNSSecretAnnotation] ||
 		o.Annotations[v1alpha1.TargetProofAnnotation] != n.Annotations[v1alpha1.TargetProofAnnotation] ||
-		o.Spec.Target != n.Spec.Target || o.Spec.Domain != n.Spec.Domain ||
+		o.Spec.Target != n.Spec.Target || o.Spec.Domain != n.Spec.Domain || o.Status.Target != n.Status.Target ||
 		o.Labels[AccountLabel] != n.Labels[AccountLabel] || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 }
 
@@ -217,9 +217,15 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if d.UID != "" {
 		target, targetErr = r.TargetKey.Target(v1alpha1.ClaimOf(&d), r.Zone)
 	}
+	// While status.target shows another target (one an earlier version gave, which the
+	// Delegation reconciler is about to keep with a proof, or a spec change it has not caught up
+	// with), the account is left as it is rather than moved twice; /update refuses it meanwhile.
+	// The status only delays: an account is only ever made at, and only writes at, target.
+	settling := targetErr == nil && d.Status.Target != "" && v1alpha1.CanonicalName(d.Status.Target) != target
 	var keep *corev1.Secret
 	for i := range accounts {
-		if a := &accounts[i]; keep == nil && targetErr == nil && stillBound(a, &d) && string(a.Data[keyTarget]) == target {
+		a := &accounts[i]
+		if keep == nil && stillBound(a, &d) && (settling || targetErr == nil && string(a.Data[keyTarget]) == target) {
 			keep = a
 		} else if err := r.removeAccount(ctx, a); err != nil {
 			return ctrl.Result{}, err
@@ -243,6 +249,9 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// The message is the rule's own sentence about this Delegation: it names no other.
 		r.warn(&d, ReasonTargetNotOwned, "No acme-dns account is written for this Delegation: %s.", targetErr)
 		return ctrl.Result{}, nil // a change of spec or annotations brings us back
+	}
+	if settling {
+		return ctrl.Result{RequeueAfter: r.Resync}, nil // the status update brings us back
 	}
 	return ctrl.Result{RequeueAfter: r.Resync}, r.ensure(ctx, &d, target, secretName, keep)
 }

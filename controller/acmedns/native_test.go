@@ -125,6 +125,16 @@ func (n *native) annotate(t *testing.T, d *v1alpha1.Delegation, secret string) {
 	n.setAnnotation(t, d, v1alpha1.ACMEDNSSecretAnnotation, secret)
 }
 
+// setStatusTarget writes status.target of d, as the Delegation reconciler (or an earlier
+// version of it) would.
+func (n *native) setStatusTarget(t *testing.T, d *v1alpha1.Delegation, target string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"status":{"target":%q}}`, target)
+	if err := n.f.k8s.Status().Patch(context.Background(), d.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // setAnnotation sets the annotation key of d to value, or removes it when value is empty.
 func (n *native) setAnnotation(t *testing.T, d *v1alpha1.Delegation, key, value string) {
 	t.Helper()
@@ -288,11 +298,8 @@ func (f *fixture) testNativeAccount(t *testing.T) {
 	}
 
 	// Reconciling again and again changes nothing: same password, same objects; nor does a
-	// status.target that says something else (status is only display, never the binding).
-	decoy := fmt.Sprintf(`{"status":{"target":%q}}`, uuid.NewString()+"."+zone)
-	if err := f.k8s.Status().Patch(ctx, d.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(decoy))); err != nil {
-		t.Fatal(err)
-	}
+	// status.target that says something else (status is never the binding: the account waits).
+	n.setStatusTarget(t, d, uuid.NewString()+"."+zone)
 	time.Sleep(10 * n.r.Resync)
 	again := n.secret(t, "acme-dns-example", "still there", exists)
 	if again.ResourceVersion != sec.ResourceVersion {
@@ -314,7 +321,9 @@ func (f *fixture) testNativeAccount(t *testing.T) {
 		}
 	}
 
-	// The controller restarted with a new server URL writes it with the same password.
+	// The controller restarted with a new server URL writes it with the same password (the
+	// status shows the target again, as the Delegation reconciler writes it).
+	n.setStatusTarget(t, d, target)
 	stop()
 	n.r.ServerURL = "https://acme-dns.example.net"
 	n.start(t)
@@ -535,6 +544,73 @@ func (f *fixture) testNativeProof(t *testing.T) {
 	}
 	if len(recs.Items) != 2 {
 		t.Errorf("%d records, want the two written while the proof held", len(recs.Items))
+	}
+}
+
+// testNativeMigration: an account an earlier version made, bound to the target it gave the
+// Delegation (status.target), survives the upgrade untouched. Before the Delegation reconciler
+// keeps that target with spec.target and the proof, the rule gives the derived target: the
+// account is neither removed nor moved (the user's Secret and password stay), only refused;
+// after, it works again. A Delegation whose status shows another target gets no new account
+// until the status agrees with the rule.
+func (f *fixture) testNativeMigration(t *testing.T) {
+	ctx := context.Background()
+	n := f.native(t)
+	n.start(t)
+	legacy := uuid.NewString() + "." + zone
+	proof := f.key.Proof(n.user, "old.example", legacy)
+	// The account at legacy, made here through a proved spec.target; then the state before the
+	// migration: legacy in status only, no spec.target, no proof.
+	d, derived := n.create(t, n.user, "old", v1alpha1.DelegationSpec{Domain: "old.example", Target: legacy}, "acme-dns", proof)
+	sec := n.secret(t, "acme-dns", "written", exists)
+	acct := secretAccount(t, sec, "old.example")
+	n.setStatusTarget(t, d, legacy)
+	unmigrated := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}},"spec":{"target":null}}`, v1alpha1.TargetProofAnnotation)
+	if err := f.k8s.Patch(ctx, d, client.RawPatch(types.MergePatchType, []byte(unmigrated))); err != nil {
+		t.Fatal(err)
+	}
+	if derived, _ = f.key.Target(v1alpha1.ClaimOf(d), zone); derived == legacy || derived == "" {
+		t.Fatalf("derived target %q", derived)
+	}
+	time.Sleep(10 * n.r.Resync)
+	if again := n.secret(t, "acme-dns", "kept", exists); again.ResourceVersion != sec.ResourceVersion {
+		t.Errorf("the account was rewritten before the migration:\n%s\n%s", sec.Data[SecretKey], again.Data[SecretKey])
+	}
+	if a := n.accounts(t); len(a) != 1 || a[0].Name != AccountName(acct.Username) {
+		t.Errorf("%d account Secrets, want the one made at %s", len(a), legacy)
+	}
+	c, err := goacmedns.NewClient(n.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *goacmedns.ClientError
+	if err := c.UpdateTXTRecord(ctx, acct, txt1); !errors.As(err, &ce) || ce.HTTPStatus != 401 {
+		t.Errorf("update before the migration: %v, want 401 (the rule gives %s)", err, derived)
+	}
+	// The Delegation reconciler keeps legacy: spec.target and the proof.
+	migrated := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"target":%q}}`, v1alpha1.TargetProofAnnotation, proof, legacy)
+	if err := f.k8s.Patch(ctx, d, client.RawPatch(types.MergePatchType, []byte(migrated))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateTXTRecord(ctx, acct, txt2); err != nil {
+		t.Errorf("update after the migration: %v", err)
+	}
+	time.Sleep(5 * n.r.Resync)
+	if again := n.secret(t, "acme-dns", "kept", exists); again.ResourceVersion != sec.ResourceVersion {
+		t.Errorf("the account was rewritten by the migration")
+	}
+
+	// A new Delegation whose status shows another target waits for the status to agree.
+	fresh, target := n.create(t, n.user, "new", v1alpha1.DelegationSpec{Domain: "new.example"}, "", "")
+	n.setStatusTarget(t, fresh, uuid.NewString()+"."+zone)
+	n.annotate(t, fresh, "acme-dns-new")
+	time.Sleep(5 * n.r.Resync)
+	if err := f.k8s.Get(ctx, types.NamespacedName{Namespace: n.user, Name: "acme-dns-new"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Secret acme-dns-new while the status shows another target: %v, want not found", err)
+	}
+	n.setStatusTarget(t, fresh, target)
+	if a := secretAccount(t, n.secret(t, "acme-dns-new", "written", exists), "new.example"); a.FullDomain+"." != target {
+		t.Errorf("account at %s, want %s", a.FullDomain, target)
 	}
 }
 
