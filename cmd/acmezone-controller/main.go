@@ -261,7 +261,7 @@ acme-dns-compatible API.`
 		if fl := c.Flags().Lookup("kubeconfig"); fl != nil {
 			kubeconfig = fl.Value.String()
 		}
-		if err := f.targetKey.load(c.Context(), restConfig(kubeconfig), &f.opts); err != nil {
+		if err := f.targetKey.load(c.Context(), restConfig(kubeconfig), true, &f.opts); err != nil {
 			return err
 		}
 		return run(c, args)

@@ -47,9 +47,9 @@ func (f *targetKeyFlags) validate() error {
 	return nil
 }
 
-// load puts the key into opts: from the file, or from the Secret (made when missing), whose
-// creation time becomes opts.LegacyBefore.
-func (f *targetKeyFlags) load(ctx context.Context, cfg func() (*rest.Config, error), opts *controller.Options) error {
+// load puts the key into opts: from the file, or from the Secret (made when missing if
+// create is set), whose creation time becomes opts.LegacyBefore.
+func (f *targetKeyFlags) load(ctx context.Context, cfg func() (*rest.Config, error), create bool, opts *controller.Options) error {
 	if f.file != "" {
 		k, err := v1alpha1.LoadTargetKey(f.file)
 		opts.TargetKey = k
@@ -64,7 +64,7 @@ func (f *targetKeyFlags) load(ctx context.Context, cfg func() (*rest.Config, err
 		return err
 	}
 	ns, name, _ := strings.Cut(f.secret, "/")
-	sec, err := ensureKeySecret(ctx, c, ns, name)
+	sec, err := keySecret(ctx, c, ns, name, create)
 	if err != nil {
 		return err
 	}
@@ -76,15 +76,15 @@ func (f *targetKeyFlags) load(ctx context.Context, cfg func() (*rest.Config, err
 	return nil
 }
 
-// ensureKeySecret gets the Secret, creating it with a random 256-bit key when missing. Two
-// replicas starting at once agree: the second create fails and it reads the first's.
-func ensureKeySecret(ctx context.Context, c client.Client, ns, name string) (*corev1.Secret, error) {
+// keySecret gets the Secret, creating it with a random 256-bit key when missing and create is
+// set. Two replicas starting at once agree: the second create fails and it reads the first's.
+func keySecret(ctx context.Context, c client.Client, ns, name string, create bool) (*corev1.Secret, error) {
 	var sec corev1.Secret
 	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec)
 	if err == nil {
 		return &sec, nil
 	}
-	if !apierrors.IsNotFound(err) {
+	if !apierrors.IsNotFound(err) || !create {
 		return nil, fmt.Errorf("get the target key Secret %s/%s: %w", ns, name, err)
 	}
 	raw := make([]byte, 32)
@@ -141,24 +141,7 @@ that namespace for that domain. The key is read from --target-key-file or --targ
 				return fmt.Errorf("--target %q is not of the form <uuid>.%s", target, strings.TrimSuffix(zone, "."))
 			}
 			var opts controller.Options
-			if key.secret != "" {
-				rc, err := restConfig(kubeconfig)()
-				if err != nil {
-					return err
-				}
-				c, err := client.New(rc, client.Options{})
-				if err != nil {
-					return err
-				}
-				ns, name, _ := strings.Cut(key.secret, "/")
-				var sec corev1.Secret
-				if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
-					return fmt.Errorf("get the target key Secret %s: %w", key.secret, err)
-				}
-				if opts.TargetKey, err = v1alpha1.NewTargetKey(sec.Data[targetKeySecretKey]); err != nil {
-					return err
-				}
-			} else if err := key.load(cmd.Context(), nil, &opts); err != nil {
+			if err := key.load(cmd.Context(), restConfig(kubeconfig), false, &opts); err != nil {
 				return err
 			}
 			d := v1alpha1.DomainKey(domain)
