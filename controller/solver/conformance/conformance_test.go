@@ -110,10 +110,7 @@ const testKey = "conformance-0123456789abcdef0123456789abcdef"
 // fixture runs the suite against namespace, the one the suite creates for the test (its
 // names are fixed): the suite's resolved name is that namespace's target for example.com,
 // and its Delegation (testdata/manifests) has no spec.target.
-func fixture(t *testing.T, namespace string) interface {
-	RunBasic(*testing.T)
-	RunExtended(*testing.T)
-} {
+func fixture(t *testing.T, namespace string) interface{ RunBasic(*testing.T) } {
 	if _, err := os.Stat(filepath.Join(root, "bin", "coredns")); err != nil {
 		t.Fatalf("bin/coredns is missing: run `make build` (make test does)")
 	}
@@ -132,6 +129,9 @@ func fixture(t *testing.T, namespace string) interface {
 		acmetest.SetResolvedZone("acme.example.com."),
 		acmetest.SetResolvedFQDN(target),
 		acmetest.SetDNSName("example.com"),
+		// The suite's default key, "123d==", is no ACME value: the solver writes only 43
+		// characters of base64url (docs/SECURITY.md, rule 9).
+		acmetest.SetDNSChallengeKey("LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"),
 		acmetest.SetAllowAmbientCredentials(false),
 		acmetest.SetManifestPath("testdata/manifests"),
 		acmetest.SetDNSServer(addr),
@@ -142,9 +142,9 @@ func fixture(t *testing.T, namespace string) interface {
 	)
 }
 
-// The suite's RunConformance starts the fixture twice; Basic and Extended run separately.
+// The suite's RunConformance starts the fixture twice; Basic runs on its own. The extended
+// test (DeletingOneRecordRetainsOthers) writes a second value "anothertestingkey", which the
+// solver refuses as no ACME value (docs/SECURITY.md, rule 9: only 43 characters of base64url
+// are ever written), so it cannot pass here; what it checks, that CleanUp of one of two values
+// at a name keeps the other, is TestPresentCleanUp in controller/solver, with real digests.
 func TestConformanceBasic(t *testing.T) { fixture(t, "basic-present-record").RunBasic(t) }
-
-func TestConformanceExtended(t *testing.T) {
-	fixture(t, "extended-supports-multiple-same-domain").RunExtended(t)
-}
