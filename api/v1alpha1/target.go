@@ -219,9 +219,12 @@ func IsUUIDLabel(s string) bool {
 // SHA-256 digest of a key authorization, 43 characters without padding. The webhook solver
 // and the acme-dns API write nothing else.
 func IsKeyAuthorizationDigest(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
+	return len(s) == 43 && IsBase64URL(s)
+}
+
+// IsBase64URL reports whether every byte of s is of the base64url alphabet (RFC 4648 section
+// 5), without padding.
+func IsBase64URL(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {

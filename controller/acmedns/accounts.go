@@ -225,15 +225,7 @@ func parseAllowFrom(list []string) ([]string, error) {
 
 // validKey is acme-dns's validKey: 40 characters of the password alphabet.
 func validKey(k string) bool {
-	if len(k) != passwordLength {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !isBase64URL(k[i]) {
-			return false
-		}
-	}
-	return true
+	return len(k) == passwordLength && v1alpha1.IsBase64URL(k)
 }
 
 // randomPassword returns passwordLength characters of passwordAlphabet from crypto/rand; 64

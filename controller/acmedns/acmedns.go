@@ -458,10 +458,6 @@ func contains(prefixes []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-func isBase64URL(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
-
 // writeError writes acme-dns's error body, byte for byte: `{"error": "msg"}`.
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, []byte(`{"error": "`+msg+`"}`))

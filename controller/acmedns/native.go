@@ -32,7 +32,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
-	"github.com/acmezone/acmezone/controller/records"
 )
 
 // A Kubernetes-native account is made for a user's Delegation annotated with
@@ -299,7 +298,7 @@ func (r *AccountReconciler) ensure(ctx context.Context, d *v1alpha1.Delegation, 
 		}
 	}
 	data, err := json.Marshal(map[string]goacmedns.Account{
-		records.Domain(d.Spec.Domain): {
+		v1alpha1.DomainKey(d.Spec.Domain): {
 			FullDomain: strings.TrimSuffix(target, "."),
 			SubDomain:  string(acct.Data[keySubdomain]),
 			Username:   acct.Labels[AccountLabel],
@@ -337,7 +336,7 @@ func (r *AccountReconciler) ensure(ctx context.Context, d *v1alpha1.Delegation, 
 	log.Info("wrote acme-dns account Secret", "secret", secretName, "username", acct.Labels[AccountLabel], "target", target)
 	r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, ReasonAccountWritten, "WriteSecret",
 		"Wrote the acme-dns account for %s (target %s) to Secret %s/%s, key %s, for an Issuer's acmeDNS.accountSecretRef.",
-		records.Domain(d.Spec.Domain), strings.TrimSuffix(target, "."), d.Namespace, secretName, SecretKey)
+		v1alpha1.DomainKey(d.Spec.Domain), strings.TrimSuffix(target, "."), d.Namespace, secretName, SecretKey)
 	return nil
 }
 

@@ -18,7 +18,6 @@ import (
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller"
-	"github.com/acmezone/acmezone/controller/records"
 )
 
 // Field indexes of the ExpiryReconciler.
@@ -35,7 +34,7 @@ const (
 // past its maximum age.
 func Answers(ch *cmacme.Challenge, rec *v1alpha1.ChallengeRecord, domain string) bool {
 	return ch.Spec.Type == cmacme.ACMEChallengeTypeDNS01 && ch.Spec.Solver.DNS01 != nil && ch.Spec.Solver.DNS01.AcmeDNS != nil &&
-		ch.Spec.Key == rec.Spec.Value && (domain == "" || records.Domain(ch.Spec.DNSName) == records.Domain(domain))
+		ch.Spec.Key == rec.Spec.Value && (domain == "" || v1alpha1.DomainKey(ch.Spec.DNSName) == v1alpha1.DomainKey(domain))
 }
 
 // ExpiryReconciler deletes the ChallengeRecords written through the acme-dns API (labelled

@@ -39,15 +39,12 @@ func IndexFields(ctx context.Context, indexer client.FieldIndexer) error {
 // the target by the earlier version's rule among the Delegations whose status names it (the
 // oldest, then namespace and name) and no other Delegation is proved to hold it already. A
 // tenant cannot write a status that reaches here afterwards: its Delegation would be too
-// young.
-func (r *Reconciler) migrate(ctx context.Context, d *v1alpha1.Delegation) (bool, error) {
+// young. served is where the rule serves d now ("" for nowhere).
+func (r *Reconciler) migrate(ctx context.Context, d *v1alpha1.Delegation, served string) (bool, error) {
 	t := v1alpha1.CanonicalName(d.Status.Target)
 	before := r.Options.LegacyBefore
-	if d.Status.Target == "" || before.IsZero() || !d.CreationTimestamp.Time.Before(before) || d.Spec.Domain == "" {
-		return false, nil
-	}
-	if cur, err := r.Options.Target(d); err == nil && cur == t {
-		return false, nil // served there already: derived, or migrated
+	if d.Status.Target == "" || before.IsZero() || !d.CreationTimestamp.Time.Before(before) || d.Spec.Domain == "" || served == t {
+		return false, nil // nothing to keep, too young, or served there already (derived, or migrated)
 	}
 	if _, ok := v1alpha1.TargetLabel(t, r.Options.Zone); !ok {
 		return false, nil // not a name the controller hands out: it cannot be kept

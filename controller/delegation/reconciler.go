@@ -96,13 +96,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// acme-dns accounts have a target but no known domain: nothing to list or verify.
 		return ctrl.Result{}, nil
 	}
-	if migrated, err := r.migrate(ctx, &d); err != nil || migrated {
+	target, invalid := r.Options.Target(&d)
+	if migrated, err := r.migrate(ctx, &d, target); err != nil || migrated {
 		return ctrl.Result{}, err
 	}
 	now := r.now()
 	old := d.Status.DeepCopy()
-
-	target, invalid := r.Options.Target(&d)
 	d.Status.Target = target
 	// Conditions of earlier versions: Conflict named other namespaces.
 	meta.RemoveStatusCondition(&d.Status.Conditions, conditionConflict)

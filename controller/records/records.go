@@ -28,13 +28,7 @@ const (
 // ChallengeName returns the canonical name the CA looks up for domain's DNS-01 challenges:
 // "_acme-challenge." and the domain in lower case, without a leading "*.", with a trailing dot.
 func ChallengeName(domain string) string {
-	return "_acme-challenge." + Domain(domain) + "."
-}
-
-// Domain returns domain as spec.domain compares: lower case, without a leading "*." and
-// without the trailing dot.
-func Domain(domain string) string {
-	return v1alpha1.DomainKey(domain)
+	return "_acme-challenge." + v1alpha1.DomainKey(domain) + "."
 }
 
 // For returns the records the user must add at their DNS provider for domain's challenges to

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller"
 )
 
@@ -68,7 +69,7 @@ func Run(ctx context.Context, out io.Writer, opts controller.Options, domain, ta
 		return false, err
 	}
 	if target == "" {
-		if _, err := fmt.Fprintf(out, "\n%s is status.target of the Delegation of %s (kubectl get delegations --all-namespaces).\n", TargetPlaceholder, Domain(domain)); err != nil {
+		if _, err := fmt.Fprintf(out, "\n%s is status.target of the Delegation of %s (kubectl get delegations --all-namespaces).\n", TargetPlaceholder, v1alpha1.DomainKey(domain)); err != nil {
 			return false, err
 		}
 	}

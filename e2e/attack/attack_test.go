@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/dnstest"
 )
 
 // TestAttacks runs every attack of docs/SECURITY.md against one cluster; each subtest is one
@@ -95,7 +95,7 @@ func TestAttacks(t *testing.T) {
 			t.Errorf("a target-form name serves %v from a ConfigMap", got)
 		}
 		if !strings.Contains(c.coredns.Logs(), "ConfigMap acmezone/glue") {
-			t.Errorf("no warning names the rejected ConfigMap lines:\n%s", tail(c.coredns.Logs(), 20))
+			t.Errorf("no warning names the rejected ConfigMap lines:\n%s", c.coredns.Tail(20))
 		}
 	})
 
@@ -271,7 +271,7 @@ func TestAttacks(t *testing.T) {
 			return len(got) == maxValues && got[0] == key(104), fmt.Sprint(got)
 		})
 		if !strings.Contains(c.coredns.Logs(), "max_values") {
-			t.Errorf("the cap is not logged:\n%s", tail(c.coredns.Logs(), 20))
+			t.Errorf("the cap is not logged:\n%s", c.coredns.Tail(20))
 		}
 		// Values as long as the CRD allows (a tenant writes ChallengeRecords directly): the
 		// answer does not fit 1232 bytes. Asked with the largest buffer, it is truncated.
@@ -377,26 +377,11 @@ func (c *cluster) udp(t *testing.T, name string, qtype uint16, bufsize uint16) (
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.SetEdns0(bufsize, false)
-	q, _ := m.Pack()
-	conn, err := net.Dial("udp", c.dnsAddr)
+	_, raw, r, err := dnstest.ExchangeUDP(c.dnsAddr, m, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := conn.Write(q); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 65535)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
-	return buf[:n], r
+	return raw, r
 }
 
 // providerBase are the records that delegate the zone.

@@ -146,13 +146,13 @@ func setup(t *testing.T) *cluster {
 	t.Cleanup(func() {
 		c.controller.Stop()
 		if t.Failed() {
-			t.Logf("acmezone-controller log:\n%s", tail(c.controller.Logs(), 60))
+			t.Logf("acmezone-controller log:\n%s", c.controller.Tail(60))
 		}
 	})
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := c.cp.RegisterWebhook(rctx); err != nil {
-		t.Fatalf("%v\n%s", err, tail(c.controller.Logs(), 40))
+		t.Fatalf("%v\n%s", err, c.controller.Tail(40))
 	}
 	var sec corev1.Secret
 	eventually(t, "the controller creates the target key Secret", func() (bool, string) {
@@ -204,7 +204,7 @@ func (c *cluster) startCoreDNS(t *testing.T) {
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
-			t.Logf("coredns log:\n%s", tail(p.Logs(), 60))
+			t.Logf("coredns log:\n%s", p.Tail(60))
 		}
 	})
 	eventually(t, "CoreDNS serves the zone", func() (bool, string) {
@@ -378,12 +378,4 @@ func freeAddr(t *testing.T) string {
 	}
 	t.Fatal("no free port for UDP and TCP")
 	return ""
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

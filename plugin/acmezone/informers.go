@@ -333,7 +333,6 @@ type item struct {
 	key        types.NamespacedName
 	record     *recordIn
 	delegation *delegationIn
-	static     *staticSet // a ConfigMap's records; nil when it has none or is not served
 }
 
 func (*item) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }

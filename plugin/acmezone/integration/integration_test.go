@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/dnstest"
 	"github.com/acmezone/acmezone/internal/kubetest"
 	"github.com/acmezone/acmezone/plugin/acmezone"
 )
@@ -392,28 +393,11 @@ _acme-challenge IN TXT "forged-value-from-a-configmap"
 		m := new(dns.Msg)
 		m.SetQuestion(many, dns.TypeTXT)
 		m.SetEdns0(65535, false)
-		q, err := m.Pack()
+		q, raw, resp, err := dnstest.ExchangeUDP(udp, m, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn, err := net.Dial("udp", udp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := conn.Write(q); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 65535)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp := new(dns.Msg)
-		if err := resp.Unpack(buf[:n]); err != nil {
-			t.Fatal(err)
-		}
+		n := len(raw)
 		if n > 1232 || !resp.Truncated {
 			t.Errorf("a %d-byte question for 60 values got %d bytes over UDP, TC=%v; want at most 1232 with TC", len(q), n, resp.Truncated)
 		}
