@@ -1,9 +1,10 @@
-// Command coredns is stock CoreDNS with the acmezone plugin compiled in.
+// Command coredns is CoreDNS with the acmezone plugin and the stock plugins a challenge zone
+// needs (plugins.go); `go build -tags coredns_full` links every stock plugin instead
+// (plugins_full.go), which `make bench` measures against.
 package main
 
 import (
 	"github.com/coredns/caddy"
-	_ "github.com/coredns/coredns/core/plugin" // Every stock plugin.
 	"github.com/coredns/coredns/coremain"
 
 	"github.com/acmezone/acmezone/plugin/acmezone"
