@@ -61,8 +61,8 @@ func withKey(t testing.TB, corefile string) string {
 	return corefile[:i] + "\ttarget_key " + writeKey(t) + "\n" + corefile[i:]
 }
 
-// newTestPlugin parses corefile (with the test key) and fills the store directly, the way the
-// informers would.
+// newTestPlugin parses corefile (with the test key); tests fill its store directly, through
+// the operations the reflectors' sinks call.
 func newTestPlugin(t testing.TB, corefile string) *ACMEZone {
 	t.Helper()
 	cfg, err := parse(caddy.NewTestController("dns", withKey(t, corefile)))
@@ -75,24 +75,6 @@ func newTestPlugin(t testing.TB, corefile string) *ACMEZone {
 	}
 	a.Next = test.NextHandler(dns.RcodeNameError, nil)
 	return a
-}
-
-// Shorthands for the store's operations in tests, as the reflectors' Update, Add and Delete
-// (with the object's last state) make them; a nil object in setRecord and setDelegation is a
-// delete whose last state is unknown.
-func (s *store) setRecord(key types.NamespacedName, rec *recordIn) { s.record(key, rec, anywhere, nil) }
-func (s *store) addRecord(key types.NamespacedName, rec *recordIn) { s.record(key, rec, isNew, nil) }
-func (s *store) deleteRecord(key types.NamespacedName, last *recordIn) {
-	s.record(key, nil, anywhere, last)
-}
-func (s *store) setDelegation(key types.NamespacedName, d *delegationIn) {
-	s.delegation(key, d, anywhere, nil)
-}
-func (s *store) addDelegation(key types.NamespacedName, d *delegationIn) {
-	s.delegation(key, d, isNew, nil)
-}
-func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
-	s.delegation(key, nil, anywhere, last)
 }
 
 func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
@@ -144,32 +126,32 @@ func fill(t testing.TB, a *ACMEZone) {
 	t.Helper()
 	old := time.Now().Add(-time.Hour)
 	s := a.store
-	s.setDelegation(nn("shop", "example-com"), deleg("example.com"))
-	s.setDelegation(nn("shop", "empty"), deleg("empty.example"))
-	s.setDelegation(nn("other", "theirs"), deleg("other.example"))
-	s.setDelegation(nn("shop", "migrated"), pinned("migrated.example", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
-	s.setRecord(nn("shop", "migrated"), &recordIn{fqdn: migratedTarget, value: "migrated-value", created: old})
+	s.updateDelegation(nn("shop", "example-com"), deleg("example.com"))
+	s.updateDelegation(nn("shop", "empty"), deleg("empty.example"))
+	s.updateDelegation(nn("other", "theirs"), deleg("other.example"))
+	s.updateDelegation(nn("shop", "migrated"), pinned("migrated.example", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
+	s.updateRecord(nn("shop", "migrated"), &recordIn{fqdn: migratedTarget, value: "migrated-value", created: old})
 
-	s.setRecord(nn("shop", "k2"), &recordIn{fqdn: shopTarget, value: "zzz-second-key", created: old})
-	s.setRecord(nn("shop", "k1"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
-	s.setRecord(nn("shop", "dup"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
-	s.setRecord(nn("shop", "wrong-ns"), &recordIn{fqdn: otherTarget, value: "not-shops-target", created: old})
-	s.setRecord(nn("shop", "undelegated"), &recordIn{fqdn: "nodeleg.acme.example.com.", value: "nobody-delegated-this", created: old})
-	s.setRecord(nn("shop", "outside"), &recordIn{fqdn: "t1.other.org.", value: "outside-the-zone", created: old})
+	s.updateRecord(nn("shop", "k2"), &recordIn{fqdn: shopTarget, value: "zzz-second-key", created: old})
+	s.updateRecord(nn("shop", "k1"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
+	s.updateRecord(nn("shop", "dup"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
+	s.updateRecord(nn("shop", "wrong-ns"), &recordIn{fqdn: otherTarget, value: "not-shops-target", created: old})
+	s.updateRecord(nn("shop", "undelegated"), &recordIn{fqdn: "nodeleg.acme.example.com.", value: "nobody-delegated-this", created: old})
+	s.updateRecord(nn("shop", "outside"), &recordIn{fqdn: "t1.other.org.", value: "outside-the-zone", created: old})
 
 	// The attacks of namespace intruder on shop's target, which anyone reads in public DNS: a
 	// record there, Delegations naming it in spec.target without a proof, with shop's proof
 	// copied, and with a proof for another domain; none of them places intruder there.
-	s.setRecord(nn("intruder", "forged"), &recordIn{fqdn: shopTarget, value: "forged-by-intruder", created: old})
-	s.setDelegation(nn("intruder", "steal"), pinned("example.com", shopTarget, ""))
-	s.setDelegation(nn("intruder", "copied"), pinned("example.com", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
-	s.setDelegation(nn("intruder", "other-domain"), pinned("intruder.example", shopTarget, testKey.Proof("intruder", "other.example", shopTarget)))
-	s.setRecord(nn("intruder", "forged-migrated"), &recordIn{fqdn: migratedTarget, value: "forged-by-intruder", created: old})
+	s.updateRecord(nn("intruder", "forged"), &recordIn{fqdn: shopTarget, value: "forged-by-intruder", created: old})
+	s.updateDelegation(nn("intruder", "steal"), pinned("example.com", shopTarget, ""))
+	s.updateDelegation(nn("intruder", "copied"), pinned("example.com", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
+	s.updateDelegation(nn("intruder", "other-domain"), pinned("intruder.example", shopTarget, testKey.Proof("intruder", "other.example", shopTarget)))
+	s.updateRecord(nn("intruder", "forged-migrated"), &recordIn{fqdn: migratedTarget, value: "forged-by-intruder", created: old})
 	// The zone's own names as targets: the apex, its challenge name, the in-zone name server,
 	// a ConfigMap name. None has the target form, so none is anyone's target.
 	for _, name := range []string{"acme.example.com.", "_acme-challenge.acme.example.com.", "ns.acme.example.com.", "www.acme.example.com."} {
-		s.setDelegation(nn("grabber", name), pinned("example.com", name, ""))
-		s.setRecord(nn("grabber", name), &recordIn{fqdn: name, value: "grabbed-" + name, created: old})
+		s.updateDelegation(nn("grabber", name), pinned("example.com", name, ""))
+		s.updateRecord(nn("grabber", name), &recordIn{fqdn: name, value: "grabbed-" + name, created: old})
 	}
 
 	setConfigMap(a, "kube-system", "static", "acme.example.com", `
@@ -388,10 +370,10 @@ func TestTXTOrderIsStable(t *testing.T) {
 	for round := range 3 {
 		a := newTestPlugin(t, testCorefile)
 		target := targetOf("ns", "d.example")
-		a.store.setDelegation(nn("ns", "d"), deleg("d.example"))
+		a.store.updateDelegation(nn("ns", "d"), deleg("d.example"))
 		for i := range values {
 			v := values[(i+round)%len(values)]
-			a.store.setRecord(nn("ns", v), &recordIn{fqdn: target, value: v})
+			a.store.updateRecord(nn("ns", v), &recordIn{fqdn: target, value: v})
 		}
 		a.store.goLive()
 		var got []string
@@ -423,7 +405,7 @@ func query(t testing.TB, a *ACMEZone, name string, qtype uint16) *dns.Msg {
 func TestNotSyncedIsServfail(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	if a.Ready() {
-		t.Fatal("Ready() is true before the informers synced")
+		t.Fatal("Ready() is true before the reflectors synced")
 	}
 	if rc := query(t, a, "acme.example.com.", dns.TypeSOA).Rcode; rc != dns.RcodeServerFailure {
 		t.Errorf("before sync: rcode %s, want SERVFAIL", dns.RcodeToString[rc])
@@ -458,19 +440,19 @@ func TestUpdatesChangeAnswers(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	fill(t, a)
 	s := a.store
-	s.setRecord(nn("shop", "k1"), nil)
-	s.setRecord(nn("shop", "dup"), nil)
+	s.deleteRecord(nn("shop", "k1"), nil)
+	s.deleteRecord(nn("shop", "dup"), nil)
 	if resp := query(t, a, shopTarget, dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "zzz-second-key" {
 		t.Errorf("after deleting one key: %v, want only zzz-second-key", resp.Answer)
 	}
 	// shop's Delegation is gone (a namespace clean-up, a GitOps re-create): the target does
 	// not pass to the intruder, whose Delegations and record wait there.
-	s.setDelegation(nn("shop", "example-com"), nil)
+	s.deleteDelegation(nn("shop", "example-com"), nil)
 	if resp := query(t, a, shopTarget, dns.TypeTXT); resp.Rcode != dns.RcodeNameError {
 		t.Errorf("after the owner's Delegation is gone: %s %v, want NXDOMAIN", dns.RcodeToString[resp.Rcode], resp.Answer)
 	}
 	// Re-created, it gets the same target back, and shop's records are served again.
-	s.setDelegation(nn("shop", "example-com-again"), deleg("Example.COM."))
+	s.updateDelegation(nn("shop", "example-com-again"), deleg("Example.COM."))
 	if resp := query(t, a, shopTarget, dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "zzz-second-key" {
 		t.Errorf("after re-creating the Delegation: %v, want shop's zzz-second-key", resp.Answer)
 	}
@@ -506,10 +488,10 @@ func TestUDPAnswersAreBounded(t *testing.T) {
 		{"huge.example", 100, 255}, // 26 KB over TCP
 	} {
 		target := targetOf("ns", set.domain)
-		a.store.setDelegation(nn("ns", set.domain), deleg(set.domain))
+		a.store.updateDelegation(nn("ns", set.domain), deleg(set.domain))
 		for i := range set.n {
 			v := fmt.Sprintf("%0*d", set.len, i)
-			a.store.setRecord(nn("ns", set.domain+v), &recordIn{fqdn: target, value: v})
+			a.store.updateRecord(nn("ns", set.domain+v), &recordIn{fqdn: target, value: v})
 		}
 		names[target] = set.n
 	}

@@ -31,7 +31,7 @@ func benchDomain(i int) string { return fmt.Sprintf("d%d.example.com", i) }
 func benchTarget(i int) string { return targetOf("bench", benchDomain(i)) }
 
 // benchPlugin returns a plugin whose store holds n Delegations and n ChallengeRecords, filled
-// the way the informers fill it at start (everything, then one publish). Built once per size:
+// the way the reflectors fill it at start (everything, then one publish). Built once per size:
 // sub-benchmarks run their function several times.
 func benchPlugin(b *testing.B, n int) *ACMEZone {
 	b.Helper()

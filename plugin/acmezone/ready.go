@@ -1,4 +1,4 @@
 package acmezone
 
-// Ready implements ready.Readiness: ready once the informers have synced.
+// Ready implements ready.Readiness: ready once every reflector has delivered its first list.
 func (a *ACMEZone) Ready() bool { return a.store.synced() }

@@ -298,25 +298,6 @@ func checkRecord(zone string, rules staticRules, rr dns.RR, scratch []byte) stri
 	return ""
 }
 
-// wireName spells an owner name the way a query for it arrives (miekg/dns's unpacked
-// form), so that an escape (\098 for b) cannot make a name look like another to the checks
-// and the index while it is the same on the wire.
-func wireName(name string) string {
-	if strings.IndexByte(name, '\\') < 0 {
-		return name
-	}
-	buf := make([]byte, 256)
-	off, err := dns.PackDomainName(name, buf, 0, nil, false)
-	if err != nil {
-		return name // the parser accepted it; the checks see it as written
-	}
-	out, _, err := dns.UnpackDomainName(buf[:off], 0)
-	if err != nil {
-		return name
-	}
-	return out
-}
-
 // hasControlBytes reports whether the TXT string s (in miekg/dns's presentation form, where
 // \DDD and \X are escapes) holds a byte below 0x20 or 0x7f once unescaped, as the wire would.
 func hasControlBytes(s string) bool {

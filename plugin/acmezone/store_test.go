@@ -34,8 +34,8 @@ func TestPublishedSnapshotsNeverChange(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	tgt := func(i int) string { return targetOf("ns", fmt.Sprintf("d%d.example", i)) }
 	for i := range 50 {
-		a.store.setDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("d%d.example", i)))
-		a.store.setRecord(nn("ns", fmt.Sprintf("r%d", i)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("v%d", i)})
+		a.store.updateDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("d%d.example", i)))
+		a.store.updateRecord(nn("ns", fmt.Sprintf("r%d", i)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("v%d", i)})
 	}
 	a.store.goLive()
 	first := a.store.load()
@@ -50,13 +50,13 @@ func TestPublishedSnapshotsNeverChange(t *testing.T) {
 	// Every kind of change: a second value, a removed record, a removed Delegation, a new
 	// name, a record moved to another name, another namespace's Delegation placed at a target
 	// by a proof signed by mistake, a relist.
-	a.store.setRecord(nn("ns", "r7b"), &recordIn{fqdn: tgt(7), value: "a7"})
-	a.store.setRecord(nn("ns", "r8"), nil)
-	a.store.setDelegation(nn("ns", "d9"), nil)
-	a.store.setDelegation(nn("ns", "d50"), deleg("d50.example"))
-	a.store.setRecord(nn("ns", "r50"), &recordIn{fqdn: tgt(50), value: "v50"})
-	a.store.setRecord(nn("ns", "r11"), &recordIn{fqdn: tgt(12), value: "v11"})
-	a.store.setDelegation(nn("other", "d13"), pinned("x.example", tgt(13), testKey.Proof("other", "x.example", tgt(13))))
+	a.store.updateRecord(nn("ns", "r7b"), &recordIn{fqdn: tgt(7), value: "a7"})
+	a.store.deleteRecord(nn("ns", "r8"), nil)
+	a.store.deleteDelegation(nn("ns", "d9"), nil)
+	a.store.updateDelegation(nn("ns", "d50"), deleg("d50.example"))
+	a.store.updateRecord(nn("ns", "r50"), &recordIn{fqdn: tgt(50), value: "v50"})
+	a.store.updateRecord(nn("ns", "r11"), &recordIn{fqdn: tgt(12), value: "v11"})
+	a.store.updateDelegation(nn("other", "d13"), pinned("x.example", tgt(13), testKey.Proof("other", "x.example", tgt(13))))
 	a.store.replace("ns", objects{records: map[typesNN]*recordIn{}}) // a relist: no records left in ns
 
 	for name, w := range want {
@@ -86,12 +86,12 @@ type typesNN = types.NamespacedName
 func TestDuplicateValuesAnswerOnce(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	target := targetOf("owner", "dup.example")
-	a.store.setDelegation(nn("owner", "d"), deleg("dup.example"))
-	a.store.setDelegation(nn("late", "d"), pinned("dup.example", target, ""))
-	a.store.setRecord(nn("late", "r"), &recordIn{fqdn: target, value: "same", ttl: 1})
-	a.store.setRecord(nn("owner", "r1"), &recordIn{fqdn: target, value: "same", ttl: 300})
-	a.store.setRecord(nn("owner", "r2"), &recordIn{fqdn: target, value: "same", ttl: 200})
-	a.store.setRecord(nn("owner", "r3"), &recordIn{fqdn: target, value: "other", ttl: 400})
+	a.store.updateDelegation(nn("owner", "d"), deleg("dup.example"))
+	a.store.updateDelegation(nn("late", "d"), pinned("dup.example", target, ""))
+	a.store.updateRecord(nn("late", "r"), &recordIn{fqdn: target, value: "same", ttl: 1})
+	a.store.updateRecord(nn("owner", "r1"), &recordIn{fqdn: target, value: "same", ttl: 300})
+	a.store.updateRecord(nn("owner", "r2"), &recordIn{fqdn: target, value: "same", ttl: 200})
+	a.store.updateRecord(nn("owner", "r3"), &recordIn{fqdn: target, value: "other", ttl: 400})
 	a.store.goLive()
 	ans := query(t, a, target, dns.TypeTXT).Answer
 	var got []string
@@ -102,8 +102,8 @@ func TestDuplicateValuesAnswerOnce(t *testing.T) {
 	if want := []string{"other/200", "same/200"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	a.store.setRecord(nn("owner", "r1"), nil)
-	a.store.setRecord(nn("owner", "r2"), nil)
+	a.store.deleteRecord(nn("owner", "r1"), nil)
+	a.store.deleteRecord(nn("owner", "r2"), nil)
 	if got := txtValues(a.store.load(), target); got != "other" {
 		t.Errorf("after deleting the owner's duplicates: %q, want \"other\"", got)
 	}
@@ -115,7 +115,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 	targets := make([]string, 20)
 	for i := range targets {
 		targets[i] = targetOf("ns", fmt.Sprintf("c%d.example", i))
-		a.store.setDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
+		a.store.updateDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
 	}
 	a.store.goLive()
 	var wg sync.WaitGroup
@@ -140,9 +140,9 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 	for i := range 2000 {
 		key := nn("ns", fmt.Sprintf("r%d", i%50))
 		if i%3 == 2 {
-			a.store.setRecord(key, nil)
+			a.store.deleteRecord(key, nil)
 		} else {
-			a.store.setRecord(key, &recordIn{fqdn: targets[i%20], value: fmt.Sprintf("v%d", i)})
+			a.store.updateRecord(key, &recordIn{fqdn: targets[i%20], value: fmt.Sprintf("v%d", i)})
 		}
 	}
 	close(stop)
@@ -172,14 +172,14 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 	// A Delegation whose spec.target is not its own is held, placeless; it is placed when an
 	// update removes spec.target.
 	s.addDelegation(nn("ns", "d1"), pinned("one.example", t2, ""))
-	s.setDelegation(nn("ns", "d1"), pinned("one.example", t2, "")) // a status change
-	s.setDelegation(nn("ns", "d1"), deleg("one.example"))
+	s.updateDelegation(nn("ns", "d1"), pinned("one.example", t2, "")) // a status change
+	s.updateDelegation(nn("ns", "d1"), deleg("one.example"))
 	s.addDelegation(nn("ns", "d2"), deleg("two.example"))
-	s.setDelegation(nn("ns", "d2"), deleg("Two.Example.")) // the same target: in place
+	s.updateDelegation(nn("ns", "d2"), deleg("Two.Example.")) // the same target: in place
 	s.addRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v"})
-	s.setRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v2"}) // in place
+	s.updateRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v2"}) // in place
 	s.addRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far"})
-	s.setRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far2"})
+	s.updateRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far2"})
 	walks("adds and in-place updates", 0)
 	serves("after the adds", t1, "v2")
 	if len(s.placeless) != 1 {
@@ -187,14 +187,14 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 	}
 
 	// A record moved to another name: found by a walk, served at the new name only.
-	s.setRecord(nn("ns", "r"), &recordIn{fqdn: t2, value: "v2"})
+	s.updateRecord(nn("ns", "r"), &recordIn{fqdn: t2, value: "v2"})
 	walks("a moved record", 1)
 	serves("after the move", t1, "")
 	serves("after the move", t2, "v2")
 
 	// The record outside the zones moves in; a delete whose last state is stale still finds
 	// its object.
-	s.setRecord(nn("ns", "far"), &recordIn{fqdn: t1, value: "far"})
+	s.updateRecord(nn("ns", "far"), &recordIn{fqdn: t1, value: "far"})
 	walks("a placeless record placed", 1)
 	serves("after placing", t1, "far")
 	s.deleteRecord(nn("ns", "far"), &recordIn{fqdn: t2})
@@ -259,112 +259,16 @@ func TestRelistMovesAndRemoves(t *testing.T) {
 	}
 }
 
-// TestInZoneAgreesWithMiekg checks the allocation-free zone match against dns.IsSubDomain.
-func TestInZoneAgreesWithMiekg(t *testing.T) {
-	zones := []string{".", "com.", "example.com.", "acme.example.com."}
-	names := []string{
-		".", "com.", "example.com.", "acme.example.com.", "x.acme.example.com.", "a.b.acme.example.com.",
-		"xacme.example.com.", "cme.example.com.", "example.org.", "acme.example.com.evil.",
-		`a\.acme.example.com.`, `a\\.acme.example.com.`, `a\\\.acme.example.com.`, `acme\.example.com.`,
-		`x.acme\.example.com.`, "e.", "m.",
-	}
-	for _, z := range zones {
-		for _, n := range names {
-			if got, want := inZone(z, n), dns.IsSubDomain(z, n); got != want {
-				t.Errorf("inZone(%q, %q) = %v, dns.IsSubDomain says %v", z, n, got, want)
-			}
-		}
-	}
-}
-
-// TestTenantOf is the tenancy rule at one name, alone: records are served iff every
-// Delegation placed at the name is of one namespace, and the name is not one of the zone's own.
-func TestTenantOf(t *testing.T) {
-	const shop, blog = 1, 2
-	slots := func(nss ...uint32) []delSlot {
-		var out []delSlot
-		for i, ns := range nss {
-			out = append(out, delSlot{id: objID{uint64(i)}, ns: ns})
-		}
-		return out
-	}
-	for i, tc := range []struct {
-		dels     []delSlot
-		zoneName bool
-		ns       uint32
-		ok       bool
-		conflict bool
-	}{
-		{dels: nil},
-		{dels: slots(shop), ns: shop, ok: true},
-		{dels: slots(shop, shop), ns: shop, ok: true}, // two Delegations of one domain in one namespace
-		{dels: slots(shop, blog), conflict: true},     // only a proof signed for the wrong namespace does this
-		{dels: slots(blog, shop, shop), conflict: true},
-		{dels: slots(shop), zoneName: true}, // the apex, a name server, a name with static records
-		{dels: slots(shop, blog), zoneName: true},
-	} {
-		ns, ok, conflict := tenantOf(tc.dels, tc.zoneName)
-		if ok != tc.ok || conflict != tc.conflict || ok && ns != tc.ns {
-			t.Errorf("Test %d: tenantOf(%v, %v) = %d, %v, %v; want %d, %v, %v", i, tc.dels, tc.zoneName, ns, ok, conflict, tc.ns, tc.ok, tc.conflict)
-		}
-	}
-}
-
-// TestTargetConflict: two namespaces placed at one target (a proof signed for the wrong one)
-// serve nobody's records there, and the conflict is counted once, until it ends.
-func TestTargetConflict(t *testing.T) {
-	a := newTestPlugin(t, testCorefile)
-	s := a.store
-	shop := targetOf("shop", "example.com")
-	s.setDelegation(nn("shop", "d"), deleg("example.com"))
-	s.setRecord(nn("shop", "r"), &recordIn{fqdn: shop, value: "shop-value"})
-	s.setRecord(nn("blog", "r"), &recordIn{fqdn: shop, value: "blog-value"})
-	s.goLive()
-	if got := txtValues(s.load(), shop); got != "shop-value" {
-		t.Fatalf("before: %q, want shop's value", got)
-	}
-	before := testutil.ToFloat64(targetConflicts)
-	mistake := pinned("blog.example", shop, testKey.Proof("blog", "blog.example", shop))
-	s.setDelegation(nn("blog", "d"), mistake)
-	s.setRecord(nn("shop", "r2"), &recordIn{fqdn: shop, value: "shop-value-2"}) // a rebuild while it lasts
-	if got := txtValues(s.load(), shop); got != "" {
-		t.Errorf("with Delegations of shop and blog at the target: %q, want no value", got)
-	}
-	if n := testutil.ToFloat64(targetConflicts) - before; n != 1 {
-		t.Errorf("the conflict was counted %v times, want 1", n)
-	}
-	s.deleteDelegation(nn("blog", "d"), mistake)
-	if got := txtValues(s.load(), shop); got != "shop-value,shop-value-2" {
-		t.Errorf("after the wrong Delegation is gone: %q, want shop's values", got)
-	}
-}
-
-// TestZoneNamesAreNobodysTarget: a name server named like a target, proved for a namespace,
-// still serves no TXT record of it.
-func TestZoneNamesAreNobodysTarget(t *testing.T) {
-	const ns = "0a1b2c3d-0000-4000-8000-000000000053.acme.example.com."
-	a := newTestPlugin(t, strings.Replace(testCorefile, "nameserver ns.example.com", "nameserver "+ns+" 192.0.2.54\n\tnameserver ns.example.com", 1))
-	a.store.setDelegation(nn("shop", "d"), pinned("example.com", ns, testKey.Proof("shop", "example.com", ns)))
-	a.store.setRecord(nn("shop", "r"), &recordIn{fqdn: ns, value: "speaks-for-the-name-server"})
-	a.store.goLive()
-	if got := txtValues(a.store.load(), ns); got != "" {
-		t.Errorf("TXT at the name server %s: %q, want none", ns, got)
-	}
-	if resp := query(t, a, ns, dns.TypeA); len(resp.Answer) != 1 {
-		t.Errorf("the name server's glue: %v", resp.Answer)
-	}
-}
-
 // TestMaxValues: at most max_values values at one name, the newest kept (a value is as new as
 // its newest record), each capping logged and counted; below the cap everything is served.
 func TestMaxValues(t *testing.T) {
 	a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\tmax_values 3", 1))
 	s := a.store
 	target := targetOf("shop", "example.com")
-	s.setDelegation(nn("shop", "d"), deleg("example.com"))
+	s.updateDelegation(nn("shop", "d"), deleg("example.com"))
 	base := time.Now().Add(-time.Hour)
 	add := func(name, value string, age int) {
-		s.setRecord(nn("shop", name), &recordIn{fqdn: target, value: value, created: base.Add(-time.Duration(age) * time.Minute)})
+		s.updateRecord(nn("shop", name), &recordIn{fqdn: target, value: value, created: base.Add(-time.Duration(age) * time.Minute)})
 	}
 	add("a", "v-oldest", 50)
 	add("b", "v-old", 40)
@@ -380,7 +284,7 @@ func TestMaxValues(t *testing.T) {
 	}
 	// An old value with one new record is new; a record of another namespace counts for nothing.
 	add("e", "v-oldest", 0)
-	s.setRecord(nn("blog", "x"), &recordIn{fqdn: target, value: "v-blog", created: base})
+	s.updateRecord(nn("blog", "x"), &recordIn{fqdn: target, value: "v-blog", created: base})
 	if got := txtValues(s.load(), target); got != "v-new,v-newest,v-oldest" {
 		t.Errorf("after a new record of v-oldest: %q", got)
 	}
@@ -402,12 +306,12 @@ func TestChallengeValuesAreChecked(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
 	target := targetOf("shop", "example.com")
-	s.setDelegation(nn("shop", "d"), deleg("example.com"))
+	s.updateDelegation(nn("shop", "d"), deleg("example.com"))
 	for i, v := range []string{"", "bell\x07", "line\nbreak", "del\x7f", "é", strings.Repeat("x", 256)} {
-		s.setRecord(nn("shop", fmt.Sprint("bad", i)), &recordIn{fqdn: target, value: v})
+		s.updateRecord(nn("shop", fmt.Sprint("bad", i)), &recordIn{fqdn: target, value: v})
 	}
-	s.setRecord(nn("shop", "escape"), &recordIn{fqdn: target, value: `\007`})
-	s.setRecord(nn("shop", "max"), &recordIn{fqdn: target, value: strings.Repeat("x", 255)})
+	s.updateRecord(nn("shop", "escape"), &recordIn{fqdn: target, value: `\007`})
+	s.updateRecord(nn("shop", "max"), &recordIn{fqdn: target, value: strings.Repeat("x", 255)})
 	s.goLive()
 	resp := query(t, a, target, dns.TypeTXT)
 	wire, err := resp.Pack()
@@ -428,7 +332,7 @@ func TestChallengeValuesAreChecked(t *testing.T) {
 		t.Errorf("served %q, want %q", got, want)
 	}
 	// A bad value later corrected is served: it was held, placeless.
-	s.setRecord(nn("shop", "bad1"), &recordIn{fqdn: target, value: "bell"})
+	s.updateRecord(nn("shop", "bad1"), &recordIn{fqdn: target, value: "bell"})
 	if got := txtValues(s.load(), target); !strings.Contains(got, "bell") {
 		t.Errorf("after the correction: %q", got)
 	}

@@ -3,7 +3,6 @@ package acmezone
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -11,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -119,66 +116,6 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 	}
 }
 
-// A relist replaces the objects of its kind in its namespace, and nothing else, in one change.
-func TestSinkReplace(t *testing.T) {
-	a := newTestPlugin(t, testCorefile)
-	a.store.goLive()
-	aTarget, bTarget := targetOf("a", "d.example"), targetOf("b", "d.example")
-	for _, ns := range []string{"a", "b"} {
-		a.store.setDelegation(nn(ns, "d"), deleg("d.example"))
-		a.store.setRecord(nn(ns, "keep"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-keep"})
-		a.store.setRecord(nn(ns, "gone"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-gone"})
-	}
-	txt := func(name string) []string {
-		var out []string
-		for _, rr := range a.store.load().lookup(name).get(dns.TypeTXT) {
-			out = append(out, rr.(*dns.TXT).Txt[0])
-		}
-		return out
-	}
-	if got := txt(aTarget); len(got) != 2 {
-		t.Fatalf("before the relist: %v", got)
-	}
-	rebuilds := func() float64 { return testutil.ToFloat64(snapshotRebuilds) }
-	before := rebuilds()
-
-	k := &sink{a: a, namespace: "a", lw: &lister{resource: "challengerecords"}, synced: func() {}}
-	list := []any{
-		&item{key: nn("a", "keep"), record: &recordIn{fqdn: aTarget, value: "a-keep"}},
-		&item{key: nn("a", "new"), record: &recordIn{fqdn: aTarget, value: "a-new"}},
-	}
-	if err := k.Replace(list, "7"); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := txt(aTarget), []string{"a-keep", "a-new"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("namespace a after the relist: %v, want %v", got, want)
-	}
-	if got, want := txt(bTarget), []string{"b-gone", "b-keep"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("namespace b (out of the sink's scope) after the relist: %v, want %v", got, want)
-	}
-	if n := rebuilds() - before; n != 1 {
-		t.Errorf("the relist published %v snapshots, want 1", n)
-	}
-	if err := k.Replace([]any{&corev1.Pod{}}, "8"); err == nil {
-		t.Error("Replace with a Pod: no error")
-	}
-
-	// A watch event carries the typed object.
-	cr := v1alpha1.NewChallengeRecord("b", bTarget, "b-event")
-	if err := k.Add(cr); err != nil {
-		t.Fatal(err)
-	}
-	if got := txt(bTarget); len(got) != 3 {
-		t.Errorf("after a watch event: %v, want 3 values", got)
-	}
-	if err := k.Delete(cr); err != nil {
-		t.Fatal(err)
-	}
-	if got := txt(bTarget); len(got) != 2 {
-		t.Errorf("after the delete event: %v, want 2 values", got)
-	}
-}
-
 // ConfigMap pages go through the API machinery's decoder.
 func TestDecodeConfigMaps(t *testing.T) {
 	scheme := runtime.NewScheme()
@@ -259,110 +196,5 @@ func TestListRequest(t *testing.T) {
 			obj, err := l.ListWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "0", Limit: 500})
 			tc.check(t, obj, err)
 		})
-	}
-}
-
-// ConfigMaps are read only from the namespaces of `configmaps`: none by default.
-func TestConfigMapsOnlyFromConfiguredNamespaces(t *testing.T) {
-	for i, tc := range []struct {
-		properties string
-		want       []string // resource/namespace of every reflector
-	}{
-		{"", []string{"challengerecords/", "delegations/"}},
-		{"namespaces shop blog", []string{"challengerecords/shop", "delegations/shop", "challengerecords/blog", "delegations/blog"}},
-		{"configmaps acmezone", []string{"challengerecords/", "delegations/", "configmaps/acmezone"}},
-		{"namespaces shop\n\tconfigmaps acmezone kube-system", []string{"challengerecords/shop", "delegations/shop", "configmaps/acmezone", "configmaps/kube-system"}},
-	} {
-		a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\t"+tc.properties, 1))
-		var got []string
-		for _, k := range a.sinks(nil, nil, nil, "") {
-			got = append(got, k.lw.resource+"/"+k.lw.namespace)
-		}
-		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("Test %d (%q): reflectors %v, want %v", i, tc.properties, got, tc.want)
-		}
-	}
-}
-
-// A ConfigMap over a limit is not served at all: over the data size before it is parsed, over
-// the static records of its zone as a whole, in the order of namespace and name whatever order
-// the ConfigMaps arrive in.
-func TestConfigMapLimits(t *testing.T) {
-	a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\tconfigmap_limits 100 3", 1))
-	a.store.goLive()
-	served := func(name string) bool {
-		return query(t, a, name+".acme.example.com.", dns.TypeA).Rcode == dns.RcodeSuccess
-	}
-	refused := func(limit string) float64 { return testutil.ToFloat64(configMapsRefused.WithLabelValues(limit)) }
-
-	bytes0 := refused("bytes")
-	if set := setConfigMap(a, "acmezone", "big", "acme.example.com", "a IN A 192.0.2.1\n; "+strings.Repeat("x", 100)+"\n"); set != nil {
-		t.Errorf("a ConfigMap over 100 bytes was parsed: %+v", set)
-	}
-	if served("a") || refused("bytes")-bytes0 != 1 {
-		t.Errorf("over the size limit: served %v, refusals counted %v", served("a"), refused("bytes")-bytes0)
-	}
-
-	records0 := refused("records")
-	setConfigMap(a, "acmezone", "second", "acme.example.com", "c IN A 192.0.2.3\nd IN A 192.0.2.4\n")
-	setConfigMap(a, "acmezone", "first", "acme.example.com", "a IN A 192.0.2.1\nb IN A 192.0.2.2\n")
-	setConfigMap(a, "acmezone", "third", "acme.example.com", "e IN A 192.0.2.5\n")
-	// first (2 records) fits, second (2) would make 4 > 3: not served, none of it; third fits.
-	for name, want := range map[string]bool{"a": true, "b": true, "c": false, "d": false, "e": true} {
-		if served(name) != want {
-			t.Errorf("%s served %v, want %v", name, !want, want)
-		}
-	}
-	if n := refused("records") - records0; n != 1 {
-		t.Errorf("record-limit refusals counted %v, want 1", n)
-	}
-	if a.store.nstatic != 3 {
-		t.Errorf("nstatic %d, want 3", a.store.nstatic)
-	}
-	a.store.setStatic(nn("acmezone", "first"), nil)
-	for name, want := range map[string]bool{"a": false, "c": true, "d": true, "e": true} {
-		if served(name) != want {
-			t.Errorf("after first is gone: %s served %v, want %v", name, !want, want)
-		}
-	}
-}
-
-// Building the snapshot from a ConfigMap is linear in its records: building one name reads
-// the records at that name only, however large the ConfigMap (it read every record of it,
-// which made a rebuild quadratic).
-func TestConfigMapRebuildIsLinear(t *testing.T) {
-	a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\tconfigmap_limits 10000000 100000", 1))
-	a.store.goLive()
-	s := a.store
-	const name = "name-7.acme.example.com."
-	perBuild := func(n int) time.Duration {
-		var b strings.Builder
-		for i := range n {
-			fmt.Fprintf(&b, "name-%d IN A 192.0.2.%d\n", i, i%250+1)
-		}
-		s.setStatic(nn("acmezone", "zone"), a.configMapRecords(&corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "acmezone", Name: "zone", Labels: map[string]string{ZoneLabel: "acme.example.com"}},
-			Data:       map[string]string{"records": b.String()},
-		}))
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		e := s.edit(name, false)
-		best := time.Duration(1 << 62)
-		for range 5 {
-			start := time.Now()
-			for range 200 {
-				s.build(e, start)
-			}
-			best = min(best, time.Since(start)/200)
-		}
-		if e.fixed.get(dns.TypeA) == nil {
-			t.Fatalf("%s has no A record", name)
-		}
-		s.publish()
-		return best
-	}
-	small, large := perBuild(1000), perBuild(32000)
-	if large > 4*small {
-		t.Errorf("building one name took %v with 32,000 static records, %v with 1,000: %.0f times, want about the same", large, small, float64(large)/float64(small))
 	}
 }
