@@ -76,7 +76,7 @@ type cluster struct {
 // controller and CoreDNS as their service accounts.
 func setup(t *testing.T) *cluster {
 	t.Helper()
-	kubetest.RequireAssets(t)
+	kubetest.NeedControlPlane(t)
 	for _, bin := range []string{"coredns", "acmezone-controller"} {
 		if _, err := os.Stat(filepath.Join(root, "bin", bin)); err != nil {
 			t.Fatalf("bin/%s is missing: run `make build` (make test does)", bin)

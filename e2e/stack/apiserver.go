@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
@@ -47,7 +45,7 @@ const (
 
 // ControlPlane is etcd and kube-apiserver with the aggregation layer set up for the webhook.
 type ControlPlane struct {
-	Env        *envtest.Environment
+	Env        *kubetest.Env
 	Config     *rest.Config
 	Kubeconfig string
 	// LogPath is kube-apiserver's log.
@@ -88,35 +86,25 @@ func StartControlPlaneAt(dir, webhookIP string, crdDirs ...string) (*ControlPlan
 	if err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:       crdDirs,
-		ErrorIfCRDPathMissing:   true,
-		ControlPlaneStopTimeout: 10 * time.Second,
-	}
-	apiLog, err := os.Create(filepath.Join(dir, "kube-apiserver.log"))
+	env, err := kubetest.StartEnv(kubetest.Options{
+		CRDDirs:     crdDirs,
+		Dir:         dir,
+		StopTimeout: 10 * time.Second,
+		APIServerArgs: map[string]string{
+			"service-cluster-ip-range":           ServiceCIDR,
+			"requestheader-client-ca-file":       proxyCAPath,
+			"requestheader-allowed-names":        frontProxyClient,
+			"requestheader-username-headers":     "X-Remote-User",
+			"requestheader-group-headers":        "X-Remote-Group",
+			"requestheader-extra-headers-prefix": "X-Remote-Extra-",
+			"proxy-client-cert-file":             proxyCert,
+			"proxy-client-key-file":              proxyKey,
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	env.ControlPlane.GetAPIServer().Out = apiLog
-	env.ControlPlane.GetAPIServer().Err = apiLog
-	args := env.ControlPlane.GetAPIServer().Configure()
-	args.Set("service-cluster-ip-range", ServiceCIDR)
-	args.Set("requestheader-client-ca-file", proxyCAPath)
-	args.Set("requestheader-allowed-names", frontProxyClient)
-	args.Set("requestheader-username-headers", "X-Remote-User")
-	args.Set("requestheader-group-headers", "X-Remote-Group")
-	args.Set("requestheader-extra-headers-prefix", "X-Remote-Extra-")
-	args.Set("proxy-client-cert-file", proxyCert)
-	args.Set("proxy-client-key-file", proxyKey)
-	cfg, err := env.Start()
-	if err != nil {
-		return nil, fmt.Errorf("start kube-apiserver and etcd: %w", err)
-	}
-	cp := &ControlPlane{Env: env, Config: cfg, LogPath: apiLog.Name(), WebhookIP: webhookIP}
-	if cp.Kubeconfig, err = kubetest.WriteKubeconfig(dir, cfg); err != nil {
-		_ = env.Stop()
-		return nil, err
-	}
+	cp := &ControlPlane{Env: env, Config: env.Config, Kubeconfig: env.Kubeconfig, LogPath: env.LogPath, WebhookIP: webhookIP}
 	webhookCA, err := newCA("acmezone-webhook-ca")
 	if err != nil {
 		return nil, err

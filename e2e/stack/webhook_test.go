@@ -21,7 +21,7 @@ import (
 // TestWebhookThroughAggregator calls the solver the way cert-manager does: a ChallengePayload
 // POSTed to kube-apiserver, proxied by the aggregation layer to bin/acmezone-controller.
 func TestWebhookThroughAggregator(t *testing.T) {
-	kubetest.RequireAssets(t)
+	kubetest.NeedControlPlane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

@@ -1,6 +1,12 @@
-// Package kubetest starts a real kube-apiserver and etcd for tests: controller-runtime's envtest
-// with the binaries `make testbin` builds into bin/ (KUBEBUILDER_ASSETS). It also writes
-// kubeconfigs for the processes under test and finds cert-manager's CRDs in its module.
+// Package kubetest starts a real kube-apiserver and etcd: controller-runtime's envtest with the
+// binaries `make testbin` builds into bin/ (KUBEBUILDER_ASSETS). Every test and tool of this
+// module that needs a control plane starts it here (Start in a test, StartEnv elsewhere). It
+// also writes kubeconfigs for the processes under test and finds cert-manager's CRDs in its
+// module.
+//
+// The tests come in two tiers: plain `go test ./...` runs every test that needs no control
+// plane and skips the others, saying so (NeedControlPlane); `make test` sets KUBEBUILDER_ASSETS
+// and runs them all.
 package kubetest
 
 import (
@@ -31,9 +37,28 @@ import (
 // Env is a running control plane.
 type Env struct {
 	*envtest.Environment
-	Config     *rest.Config
+	Config *rest.Config
+	// Client is uncached, with Scheme, to see what the API server holds.
 	Client     client.Client
 	Kubeconfig string
+	// LogPath is kube-apiserver's log file ("" when Options.Dir was not set: the log is dropped).
+	LogPath string
+}
+
+// Options say what control plane StartEnv starts.
+type Options struct {
+	// CRDDirs are installed before StartEnv returns.
+	CRDDirs []string
+	// Namespaces are created.
+	Namespaces []string
+	// Dir receives the kubeconfig and kube-apiserver.log; "" writes the kubeconfig to a new
+	// temporary directory and drops the log.
+	Dir string
+	// APIServerArgs are set on kube-apiserver's command line (name without the dashes).
+	APIServerArgs map[string]string
+	// StopTimeout bounds Stop; 5 s when zero: kube-apiserver drains open watches on SIGTERM,
+	// and nothing here gains from waiting.
+	StopTimeout time.Duration
 }
 
 // Scheme knows the built-in kinds, acmezone's and cert-manager's.
@@ -47,44 +72,92 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// RequireAssets fails the test with what to do when the control-plane binaries are not set up.
-func RequireAssets(t testing.TB) {
+// NoControlPlane is why a test that needs a control plane does not run under plain `go test`.
+const NoControlPlane = "needs a real kube-apiserver and etcd: `make test` runs it (it builds them into bin/ with `make testbin` and sets KUBEBUILDER_ASSETS=bin)"
+
+// HaveControlPlane says whether KUBEBUILDER_ASSETS names the control plane's binaries.
+func HaveControlPlane() bool { return os.Getenv("KUBEBUILDER_ASSETS") != "" }
+
+// NeedControlPlane skips the test, saying how to run it, when KUBEBUILDER_ASSETS is not set.
+func NeedControlPlane(t testing.TB) {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver, kubectl and etcd into bin/ (`make testbin`) and points KUBEBUILDER_ASSETS at it")
+	if !HaveControlPlane() {
+		t.Skip(NoControlPlane)
 	}
 }
 
-// Start starts etcd and kube-apiserver with the CRDs in crdDirs installed, creates namespaces,
-// and stops everything when the test ends.
-func Start(t testing.TB, crdDirs []string, namespaces ...string) *Env {
-	t.Helper()
-	RequireAssets(t)
+// StartEnv starts etcd and kube-apiserver as o says. Stop the Env when done.
+func StartEnv(o Options) (_ *Env, err error) {
+	if !HaveControlPlane() {
+		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: build kube-apiserver, kubectl and etcd with `make testbin` and set KUBEBUILDER_ASSETS to bin/")
+	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     crdDirs,
-		ErrorIfCRDPathMissing: true,
-		// kube-apiserver drains open watches on SIGTERM; tests gain nothing from waiting.
-		ControlPlaneStopTimeout: 5 * time.Second,
+		CRDDirectoryPaths:       o.CRDDirs,
+		ErrorIfCRDPathMissing:   true,
+		ControlPlaneStopTimeout: o.StopTimeout,
 	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start kube-apiserver and etcd from %s: %v", os.Getenv("KUBEBUILDER_ASSETS"), err)
+	if env.ControlPlaneStopTimeout == 0 {
+		env.ControlPlaneStopTimeout = 5 * time.Second
 	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
-	if err != nil {
-		t.Fatal(err)
+	e := &Env{Environment: env}
+	if o.Dir != "" {
+		log, err := os.Create(filepath.Join(o.Dir, "kube-apiserver.log"))
+		if err != nil {
+			return nil, err
+		}
+		defer log.Close() // the process has its own copy of the descriptor
+		env.ControlPlane.GetAPIServer().Out = log
+		env.ControlPlane.GetAPIServer().Err = log
+		e.LogPath = log.Name()
 	}
-	for _, ns := range namespaces {
-		if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
+	if len(o.APIServerArgs) > 0 {
+		args := env.ControlPlane.GetAPIServer().Configure()
+		for k, v := range o.APIServerArgs {
+			args.Set(k, v)
 		}
 	}
-	kubeconfig, err := WriteKubeconfig(t.TempDir(), cfg)
+	if e.Config, err = env.Start(); err != nil {
+		return nil, fmt.Errorf("start kube-apiserver and etcd from %s: %w", os.Getenv("KUBEBUILDER_ASSETS"), err)
+	}
+	defer func() {
+		if err != nil {
+			_ = env.Stop()
+		}
+	}()
+	if e.Client, err = client.New(e.Config, client.Options{Scheme: Scheme()}); err != nil {
+		return nil, err
+	}
+	for _, ns := range o.Namespaces {
+		if err := e.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return nil, fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+	}
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "kubetest-"); err != nil {
+			return nil, err
+		}
+	}
+	if e.Kubeconfig, err = WriteKubeconfig(dir, e.Config); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Stop stops kube-apiserver and etcd.
+func (e *Env) Stop() error { return e.Environment.Stop() }
+
+// Start is StartEnv for a test: it skips the test under plain `go test` (NeedControlPlane),
+// installs the CRDs in crdDirs, creates namespaces, and stops everything when the test ends.
+func Start(t testing.TB, crdDirs []string, namespaces ...string) *Env {
+	t.Helper()
+	NeedControlPlane(t)
+	env, err := StartEnv(Options{CRDDirs: crdDirs, Namespaces: namespaces, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Environment: env, Config: cfg, Client: c, Kubeconfig: kubeconfig}
+	t.Cleanup(func() { _ = env.Stop() })
+	return env
 }
 
 // WriteKubeconfig writes cfg as dir/kubeconfig, for processes under test.
@@ -97,7 +170,6 @@ func WriteKubeconfig(dir string, cfg *rest.Config) (string, error) {
 	path := filepath.Join(dir, "kubeconfig")
 	return path, clientcmd.WriteToFile(*kc, path)
 }
-
 // CertManagerCRDs returns deploy/crds of the cert-manager module this module requires.
 func CertManagerCRDs() (string, error) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()

@@ -1,10 +1,13 @@
+//go:build conformance
+
 // Package conformance runs cert-manager's own DNS-01 webhook conformance suite, strict, against
 // acmezone's solver, a real kube-apiserver and etcd (from `make testbin`), and bin/coredns with
 // the acmezone plugin serving the zone the suite queries.
 //
 // cert-manager's test/acme panics at package init unless TEST_ASSET_KUBE_APISERVER,
 // TEST_ASSET_ETCD and TEST_ASSET_KUBECTL (or the binaries on PATH) are set, which is why this
-// suite lives in its own package; `make test` sets them.
+// suite lives in its own package and builds only with the tag `conformance`: `make test` sets
+// both. Plain `go test ./...` builds skip_test.go instead.
 package conformance
 
 import (
