@@ -170,6 +170,7 @@ func WriteKubeconfig(dir string, cfg *rest.Config) (string, error) {
 	path := filepath.Join(dir, "kubeconfig")
 	return path, clientcmd.WriteToFile(*kc, path)
 }
+
 // CertManagerCRDs returns deploy/crds of the cert-manager module this module requires.
 func CertManagerCRDs() (string, error) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
