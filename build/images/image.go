@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -60,6 +61,7 @@ type options struct {
 	licenses  string
 	created   time.Time     // config and history timestamp: SOURCE_DATE_EPOCH or the commit time
 	platforms []v1.Platform // the first one also goes into the docker load tarball
+	only      []string      // names of the specs to build; empty: all of them
 }
 
 // result is what a build wrote for one image.
@@ -96,6 +98,9 @@ func build(o *options) ([]result, error) {
 	}
 	var results []result
 	for _, s := range specs {
+		if len(o.only) > 0 && !slices.Contains(o.only, s.name) {
+			continue
+		}
 		r, err := buildOne(o, s)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", s.name, err)

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.revision, "revision", "unknown", "Label org.opencontainers.image.revision: the git commit.")
 	fs.StringVar(&o.source, "source", "https://github.com/acmezone/acmezone", "Label org.opencontainers.image.source.")
 	fs.StringVar(&o.licenses, "licenses", "Apache-2.0", "Label org.opencontainers.image.licenses (SPDX).")
+	only := fs.String("images", "", "Comma-separated names of the images to build (coredns, acmezone-controller); empty: all. make bench builds only coredns, from two builds.")
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "Comma-separated OS/ARCH list; the first is the one in the docker load tarball.")
 	epoch := fs.String("epoch", os.Getenv("SOURCE_DATE_EPOCH"), "Creation time in seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0); `make images` passes the commit time.")
 	if err := fs.Parse(args); err != nil {
@@ -68,6 +70,15 @@ func parseFlags(args []string) (*options, error) {
 		}
 	}
 	o.created = time.Unix(secs, 0).UTC()
+	if *only != "" {
+		for _, n := range strings.Split(*only, ",") {
+			n = strings.TrimSpace(n)
+			if !slices.ContainsFunc(specs, func(s spec) bool { return s.name == n }) {
+				return nil, fmt.Errorf("-images: no image %q", n)
+			}
+			o.only = append(o.only, n)
+		}
+	}
 	for _, s := range strings.Split(*platforms, ",") {
 		p, err := v1.ParsePlatform(strings.TrimSpace(s))
 		if err != nil {
