@@ -59,6 +59,9 @@ func TestConfigMapLimits(t *testing.T) {
 // the records at that name only, however large the ConfigMap (it read every record of it,
 // which made a rebuild quadratic).
 func TestConfigMapRebuildIsLinear(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a timing test: the race detector's overhead is not the code's (the plain run has it)")
+	}
 	a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\tconfigmap_limits 10000000 100000", 1))
 	a.store.goLive()
 	s := a.store

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,44 +110,175 @@ func TestDuplicateValuesAnswerOnce(t *testing.T) {
 	}
 }
 
-// TestConcurrentReadsAndWrites runs queries while the store changes; run with -race.
+// TestConcurrentReadsAndWrites checks what readers are promised while the store changes: every
+// answer comes from exactly one published state, and a reader never goes back to an older
+// one. The writer publishes generations: generation g serves the values g-0 .. g-(g%3) at
+// every target, written as one change (alternately a relist and a batch of puts and removes,
+// which move values between slots, grow and shrink entries). A reader asking for one name
+// must get exactly one generation's values, all of them; a reader holding one snapshot must
+// find the same generation at every name. Run with -race (make test does) to also catch
+// unsynchronised access the answers do not show.
 func TestConcurrentReadsAndWrites(t *testing.T) {
+	const names, readers = 8, 3
 	a := newTestPlugin(t, testCorefile)
-	targets := make([]string, 20)
+	s := a.store
+	targets := make([]string, names)
 	for i := range targets {
 		targets[i] = targetOf("ns", fmt.Sprintf("c%d.example", i))
-		a.store.updateDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
+		s.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
 	}
-	a.store.goLive()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 2 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+	values := func(g int) int { return g%3 + 1 }
+	value := func(g, k int) string { return fmt.Sprintf("g%06d-%d", g, k) }
+	recKey := func(i, k int) typesNN { return nn("ns", fmt.Sprintf("r%d-%d", i, k)) }
+	write := func(g int) {
+		if g%2 == 0 {
+			recs := map[typesNN]*recordIn{}
+			for i, target := range targets {
+				for k := range values(g) {
+					recs[recKey(i, k)] = &recordIn{fqdn: target, value: value(g, k)}
 				}
-				m := query(t, a, targets[i%20], dns.TypeTXT)
-				for _, rr := range m.Answer {
-					if v := rr.(*dns.TXT).Txt[0]; !strings.HasPrefix(v, "v") {
-						t.Errorf("served %q", v)
+			}
+			s.replace("ns", objects{records: recs})
+			return
+		}
+		s.change(func() {
+			for i, target := range targets {
+				for k := range 3 {
+					id := idOf(kindRecord, recKey(i, k))
+					if k < values(g) {
+						s.putRecord(id, "ns", &recordIn{fqdn: target, value: value(g, k)}, target, everywhere)
+					} else {
+						s.removeRecord(id, target, everywhere)
 					}
 				}
 			}
 		})
 	}
-	for i := range 2000 {
-		key := nn("ns", fmt.Sprintf("r%d", i%50))
-		if i%3 == 2 {
-			a.store.deleteRecord(key, nil)
-		} else {
-			a.store.updateRecord(key, &recordIn{fqdn: targets[i%20], value: fmt.Sprintf("v%d", i)})
+	// generation returns the generation whose state vals (one name's TXT values, as served)
+	// are, or an error when they are no published state.
+	generation := func(vals []string) (int, error) {
+		var g int
+		if len(vals) == 0 {
+			return 0, fmt.Errorf("no values")
 		}
+		if _, err := fmt.Sscanf(vals[0], "g%d-", &g); err != nil {
+			return 0, fmt.Errorf("%q is no value the writer wrote", vals[0])
+		}
+		var want []string
+		for k := range values(g) {
+			want = append(want, value(g, k))
+		}
+		if !slices.Equal(vals, want) {
+			return 0, fmt.Errorf("%q is no published state (generation %d serves %q)", vals, g, want)
+		}
+		return g, nil
+	}
+	write(0)
+	s.goLive()
+
+	var (
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+		started sync.WaitGroup
+		seen    [readers]atomic.Int32 // generations each reader saw
+	)
+	started.Add(readers)
+	for r := range readers {
+		wg.Go(func() {
+			last := -1
+			// check checks that g, read at what, is a published state no older than the last
+			// one this reader saw.
+			check := func(g int, err error, what string) bool {
+				if err == nil && g < last {
+					err = fmt.Errorf("generation %d after %d", g, last)
+				}
+				if err != nil {
+					t.Errorf("reader %d, %s: %v", r, what, err)
+					return false
+				}
+				if g != last {
+					seen[r].Add(1)
+				}
+				last = g
+				return true
+			}
+			for i := 0; ; i++ {
+				if i == 1 {
+					started.Done()
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r == 0 {
+					// One snapshot, every name: one generation throughout.
+					snap := s.load()
+					gens := map[int][]string{}
+					var err error
+					for _, target := range targets {
+						var vals []string
+						if e := snap.lookup(target); e != nil {
+							for _, rr := range e.get(dns.TypeTXT) {
+								vals = append(vals, rr.(*dns.TXT).Txt[0])
+							}
+						}
+						g, gerr := generation(vals)
+						if gerr != nil {
+							err = fmt.Errorf("at %s: %w", target, gerr)
+							break
+						}
+						gens[g] = append(gens[g], target)
+					}
+					if err == nil && len(gens) > 1 {
+						err = fmt.Errorf("generations %v in one snapshot", gens)
+					}
+					g := -1
+					for k := range gens {
+						g = k // the one generation, unless err says otherwise
+					}
+					if !check(g, err, "one snapshot") {
+						return
+					}
+					continue
+				}
+				m := query(t, a, targets[i%names], dns.TypeTXT)
+				var vals []string
+				for _, rr := range m.Answer {
+					vals = append(vals, rr.(*dns.TXT).Txt[0])
+				}
+				g, err := generation(vals)
+				if !check(g, err, "answer at "+targets[i%names]) {
+					return
+				}
+			}
+		})
+	}
+	started.Wait()
+	// Write until every reader has seen several generations: the test must watch changes
+	// being published, however the scheduler runs it.
+	enough := func() bool {
+		for r := range readers {
+			if seen[r].Load() < 10 {
+				return false
+			}
+		}
+		return true
+	}
+	g := 1
+	for ; g <= 200 || (!enough() && g <= 100_000 && !t.Failed()); g++ {
+		write(g)
 	}
 	close(stop)
 	wg.Wait()
+	for r := range readers {
+		if n := seen[r].Load(); n < 10 {
+			t.Errorf("reader %d saw %d generations of %d, want at least 10", r, n, g)
+		}
+	}
+	if want := names * values(g-1); s.nserved != want {
+		t.Errorf("nserved %d after the last generation, want %d", s.nserved, want)
+	}
 }
 
 // TestObjectsAreFoundWhereTheyAre checks how the store finds objects without a map of them:
