@@ -89,9 +89,11 @@ func scheme() *runtime.Scheme {
 	return s
 }
 
-// startManager runs the reconcilers until stopCh closes. It is the solver's OnInitialize, so
-// it starts once the webhook server is up, with the same API server connection.
-func (f *flags) startManager(cfg *rest.Config, stopCh <-chan struct{}) error {
+// startManager runs the reconcilers until stopCh closes, and gives the solver the manager's
+// client: the solver reads Delegations from the manager's cache, with its indexes. It is the
+// solver's OnInitialize, so it starts once the webhook server is up, with the same API server
+// connection.
+func (f *flags) startManager(s *solver.Solver, cfg *rest.Config, stopCh <-chan struct{}) error {
 	ctrl.SetLogger(zap.New())
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme(),
@@ -121,6 +123,7 @@ func (f *flags) startManager(cfg *rest.Config, stopCh <-chan struct{}) error {
 	}); err != nil {
 		return err
 	}
+	s.Client = mgr.GetClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-stopCh
@@ -233,7 +236,8 @@ func lookupTarget(ctx context.Context, kubeconfig, namespace, domain string) (st
 func main() {
 	ctx := ctrl.SetupSignalHandler()
 	f := &flags{}
-	s := &solver.Solver{OnInitialize: f.startManager, Options: &f.opts}
+	s := &solver.Solver{Options: &f.opts}
+	s.OnInitialize = func(cfg *rest.Config, stopCh <-chan struct{}) error { return f.startManager(s, cfg, stopCh) }
 	cmd := server.NewCommandStartWebhookServer(ctx, solver.GroupName, s)
 	cmd.Use = "acmezone-controller"
 	cmd.Short = "acmezone's cert-manager DNS-01 webhook solver, Delegation reconciler and Challenge watcher"

@@ -43,10 +43,17 @@ type Reconciler struct {
 	Recheck time.Duration
 }
 
-// SetupWithManager registers the reconciler for Challenges.
+// SetupWithManager registers the Delegation indexes (controller.IndexDelegations) and the
+// reconciler for Challenges.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Recheck == 0 {
 		r.Recheck = time.Minute
+	}
+	if r.Options == nil {
+		return fmt.Errorf("the Challenge watcher needs the installation's Options")
+	}
+	if err := r.Options.IndexDelegations(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("challenge").For(&cmacme.Challenge{}).Complete(r)
 }

@@ -70,6 +70,9 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Now = time.Now
 	}
 	ctx := context.Background()
+	if err := r.Options.IndexDelegations(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &cmacme.Challenge{}, challengeKeyField,
 		func(o client.Object) []string { return []string{o.(*cmacme.Challenge).Spec.Key} }); err != nil {
 		return err
@@ -163,14 +166,9 @@ func (r *ExpiryReconciler) liveChallenge(ctx context.Context, rec *v1alpha1.Chal
 // delegatedDomain is the domain of the Delegation in rec's namespace whose target rec is at,
 // or "" when that is an acme-dns account made through /register (or there is none).
 func (r *ExpiryReconciler) delegatedDomain(ctx context.Context, rec *v1alpha1.ChallengeRecord) (string, error) {
-	var list v1alpha1.DelegationList
-	if err := r.List(ctx, &list, client.InNamespace(rec.Namespace)); err != nil {
-		return "", fmt.Errorf("list Delegations in %s: %w", rec.Namespace, err)
+	d, err := r.Options.DelegationAt(ctx, r.Client, rec.Namespace, rec.Spec.FQDN)
+	if err != nil || d == nil || d.Labels[v1alpha1.ACMEDNSAccountLabel] != "" {
+		return "", err
 	}
-	for _, d := range list.Items {
-		if t, err := r.Options.Target(&d); err == nil && t == v1alpha1.CanonicalName(rec.Spec.FQDN) && d.Labels[v1alpha1.ACMEDNSAccountLabel] == "" {
-			return d.Spec.Domain, nil
-		}
-	}
-	return "", nil
+	return d.Spec.Domain, nil
 }

@@ -10,24 +10,8 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller"
 )
-
-// StatusTargetField indexes Delegations by status.target, the target an earlier version of
-// the controller confirmed: the migration finds the Delegations that share one with it.
-const StatusTargetField = "status.target"
-
-// IndexFields registers StatusTargetField with indexer. SetupWithManager calls it.
-func IndexFields(ctx context.Context, indexer client.FieldIndexer) error {
-	if err := indexer.IndexField(ctx, &v1alpha1.Delegation{}, StatusTargetField, func(obj client.Object) []string {
-		if t := obj.(*v1alpha1.Delegation).Status.Target; t != "" {
-			return []string{v1alpha1.CanonicalName(t)}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("index Delegations by %s: %w", StatusTargetField, err)
-	}
-	return nil
-}
 
 // migrate keeps the target a Delegation was given before targets were derived (a random
 // <uuid>.<zone>, confirmed in status.target), so that the CNAME its user added keeps working:
@@ -50,7 +34,7 @@ func (r *Reconciler) migrate(ctx context.Context, d *v1alpha1.Delegation, served
 		return false, nil // not a name the controller hands out: it cannot be kept
 	}
 	var list v1alpha1.DelegationList
-	if err := r.List(ctx, &list, client.MatchingFields{StatusTargetField: t}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{controller.StatusTargetField: t}); err != nil {
 		return false, fmt.Errorf("list Delegations with status.target %s: %w", t, err)
 	}
 	for i := range list.Items {

@@ -52,7 +52,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=acmezone.io,resources=delegations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager registers the field index and the controller with mgr. Status writes do
+// SetupWithManager registers the Delegation indexes (controller.IndexDelegations) and the controller with mgr. Status writes do
 // not trigger a reconcile; spec and annotation changes do (so `kubectl annotate` asks for a
 // check now).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -72,7 +72,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if !r.Options.TargetKey.Valid() {
 		return fmt.Errorf("the Delegation reconciler needs the target key")
 	}
-	if err := IndexFields(context.Background(), mgr.GetFieldIndexer()); err != nil {
+	if err := r.Options.IndexDelegations(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	changed := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})

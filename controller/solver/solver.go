@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -39,14 +40,17 @@ const requestTimeout = 30 * time.Second
 
 // Solver implements cert-manager's webhook.Solver.
 type Solver struct {
-	// Client talks to the API server; Initialize creates it when nil.
+	// Client writes ChallengeRecords and reads Delegations; its reads must have the Delegation
+	// indexes of controller.Options.IndexDelegations (a manager's cache). The controller's main
+	// sets it to its manager's client in OnInitialize; when it is still nil after that,
+	// Initialize starts a cache of Delegations of its own.
 	Client client.Client
 	// Options are the installation's zone and target key (set before the first request: the
 	// controller's main loads the key in OnInitialize); AutoDelegate only changes the advice
 	// in error messages.
 	Options *controller.Options
-	// OnInitialize, when set, runs at the end of Initialize with the same arguments: the
-	// controller's main starts its manager there, once the webhook server is up.
+	// OnInitialize, when set, runs first in Initialize with the same arguments: the controller's
+	// main starts its manager there, once the webhook server is up.
 	OnInitialize func(cfg *rest.Config, stopCh <-chan struct{}) error
 }
 
@@ -55,21 +59,60 @@ func (s *Solver) Name() string { return SolverName }
 
 // Initialize implements webhook.Solver.
 func (s *Solver) Initialize(cfg *rest.Config, stopCh <-chan struct{}) error {
-	if s.Client == nil {
-		scheme := runtime.NewScheme()
-		if err := v1alpha1.AddToScheme(scheme); err != nil {
+	if s.OnInitialize != nil {
+		if err := s.OnInitialize(cfg, stopCh); err != nil {
 			return err
 		}
-		c, err := client.New(cfg, client.Options{Scheme: scheme})
-		if err != nil {
-			return fmt.Errorf("create API client: %w", err)
-		}
-		s.Client = c
 	}
-	if s.OnInitialize != nil {
-		return s.OnInitialize(cfg, stopCh)
+	if s.Client != nil {
+		return nil
 	}
+	c, err := s.startCache(cfg, stopCh)
+	if err != nil {
+		return err
+	}
+	s.Client = c
 	return nil
+}
+
+// startCache starts a controller-runtime cluster (a cache of Delegations with the indexes
+// FindDelegation uses) until stopCh closes, and returns its client once the cache is synced.
+func (s *Solver) startCache(cfg *rest.Config, stopCh <-chan struct{}) (client.Client, error) {
+	if s.Options == nil {
+		return nil, fmt.Errorf("the solver needs the installation's Options")
+	}
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	cl, err := cluster.New(cfg, func(o *cluster.Options) { o.Scheme = scheme })
+	if err != nil {
+		return nil, fmt.Errorf("create API client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-stopCh
+		cancel()
+	}()
+	if err := s.Options.IndexDelegations(ctx, cl.GetFieldIndexer()); err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() {
+		if err := cl.Start(ctx); err != nil {
+			logf.Log.Error(err, "the solver's cache stopped")
+		}
+	}()
+	// Start the Delegation informer now, so that the first Present does not wait for it.
+	if _, err := cl.GetCache().GetInformer(ctx, &v1alpha1.Delegation{}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch Delegations: %w", err)
+	}
+	if !cl.GetCache().WaitForCacheSync(ctx) {
+		cancel()
+		return nil, fmt.Errorf("the solver's cache of Delegations did not sync")
+	}
+	return cl.GetClient(), nil
 }
 
 // Present implements webhook.Solver. A second Present of the same key is a no-op.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -17,10 +18,29 @@ import (
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
-// startAPIServer runs a real kube-apiserver and etcd with the acmezone CRDs.
-func startAPIServer(t *testing.T) client.Client {
+// testEnv is a real kube-apiserver and etcd with the acmezone CRDs: c reads it uncached (to
+// see what it holds), cached is the client a Solver initialized on it reads with.
+type testEnv struct {
+	c, cached client.Client
+}
+
+// startAPIServer starts the API server and a Solver's cache of it (Initialize without a
+// client, as cert-manager's webhook server calls it).
+func startAPIServer(t *testing.T) *testEnv {
 	t.Helper()
-	return kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog", "mallory").Client
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog", "mallory")
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	s := &Solver{Options: testOptions}
+	if err := s.Initialize(env.Config, stop); err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{c: env.Client, cached: s.Client}
+}
+
+// solver is a Solver with opts that reads through e's cache.
+func (e *testEnv) solver(opts *controller.Options) *Solver {
+	return &Solver{Client: e.cached, Options: opts}
 }
 
 func delegation(ns, name, domain, specTarget, statusTarget string) *v1alpha1.Delegation {
@@ -48,17 +68,28 @@ func own(ns, domain string) string {
 	return t
 }
 
-func create(t *testing.T, c client.Client, d *v1alpha1.Delegation) {
+// create creates d (and writes its status) and waits until the solvers' cache has it.
+func create(t *testing.T, e *testEnv, d *v1alpha1.Delegation) {
 	t.Helper()
 	ctx := context.Background()
 	status := d.Status
-	if err := c.Create(ctx, d); err != nil {
+	if err := e.c.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	if status.Target != "" {
 		d.Status = status
-		if err := c.Status().Update(ctx, d); err != nil {
+		if err := e.c.Status().Update(ctx, d); err != nil {
 			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var got v1alpha1.Delegation
+		err := e.cached.Get(ctx, client.ObjectKeyFromObject(d), &got)
+		if err == nil && got.ResourceVersion == d.ResourceVersion {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the solver's cache does not have Delegation %s/%s at resourceVersion %s after 10 s (%v)", d.Namespace, d.Name, d.ResourceVersion, err)
 		}
 	}
 }
@@ -84,10 +115,10 @@ const (
 )
 
 func TestPresentCleanUp(t *testing.T) {
-	c := startAPIServer(t)
-	s := &Solver{Client: c, Options: testOptions}
+	e := startAPIServer(t)
+	c, s := e.c, e.solver(testOptions)
 	// status.target is only shown: the solver computes the target, whatever status says.
-	create(t, c, delegation("shop", "example-com", "example.com", "", "0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com."))
+	create(t, e, delegation("shop", "example-com", "example.com", "", "0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com."))
 
 	// cert-manager's default cnameStrategy None: the resolved name is _acme-challenge.<domain>,
 	// found by domain; the record goes to the Delegation's target.
@@ -132,15 +163,16 @@ func TestPresentCleanUp(t *testing.T) {
 // TestRefusals: the solver writes only at the requesting namespace's own target, and its
 // refusals say nothing about other namespaces.
 func TestRefusals(t *testing.T) {
-	c := startAPIServer(t)
-	create(t, c, delegation("shop", "example-com", "example.com", "", ""))
+	e := startAPIServer(t)
+	c := e.c
+	create(t, e, delegation("shop", "example-com", "example.com", "", ""))
 	// mallory names shop's target in spec.target, even with shop's status.
-	create(t, c, delegation("mallory", "steal", "steal.example", shopTarget, shopTarget))
+	create(t, e, delegation("mallory", "steal", "steal.example", shopTarget, shopTarget))
 	// mallory copies shop's proof of a proved target: bound to shop.
 	legacy := "5e0c1d2a-7b3f-4e8d-9a6c-0f1e2d3c4b5a.acme.example.com."
 	copied := delegation("mallory", "copied", "example.com", legacy, "")
 	copied.Annotations = map[string]string{v1alpha1.TargetProofAnnotation: testOptions.TargetKey.Proof("shop", "example.com", legacy)}
-	create(t, c, copied)
+	create(t, e, copied)
 
 	for i, tc := range []struct {
 		auto    bool
@@ -176,7 +208,7 @@ func TestRefusals(t *testing.T) {
 	} {
 		opts := *testOptions
 		opts.AutoDelegate = tc.auto
-		s := &Solver{Client: c, Options: &opts}
+		s := e.solver(&opts)
 		for _, op := range []func(*whapi.ChallengeRequest) error{s.Present, s.CleanUp} {
 			err := op(tc.ch)
 			if err == nil || !strings.Contains(err.Error(), tc.errWant) {
@@ -192,8 +224,8 @@ func TestRefusals(t *testing.T) {
 	}
 
 	// A squatter's own Delegation for shop's domain is served at its own target only.
-	create(t, c, delegation("blog", "example-com", "example.com", "", shopTarget))
-	s := &Solver{Client: c, Options: testOptions}
+	create(t, e, delegation("blog", "example-com", "example.com", "", shopTarget))
+	s := e.solver(testOptions)
 	if err := s.Present(&whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex}); err != nil {
 		t.Fatal(err)
 	}
