@@ -122,6 +122,20 @@ var (
 	mixedCase = strings.ToUpper(shopTarget[:8]) + shopTarget[8:len(shopTarget)-len("acme.example.com.")] + "Acme.EXAMPLE.com."
 )
 
+// fixtureStatic is the zone data of fill's ConfigMap.
+var fixtureStatic = `
+www      300 IN A     192.0.2.10
+www      300 IN AAAA  2001:db8::10
+@            IN CAA   0 issue "letsencrypt.org"
+deep.a.b     IN TXT   "below two empty non-terminals"
+alias        IN CNAME ` + shopTarget + `
+loop1        IN CNAME loop2
+loop2        IN CNAME loop1
+away         IN CNAME target.other.org.
+`
+
+// fill gives the store the fixture of the handler's tests: Delegations and ChallengeRecords
+// of several namespaces (attacks included) and a ConfigMap, then makes it live.
 func fill(t testing.TB, a *ACMEZone) {
 	t.Helper()
 	old := time.Now().Add(-time.Hour)
@@ -154,16 +168,7 @@ func fill(t testing.TB, a *ACMEZone) {
 		s.updateRecord(nn("grabber", name), &recordIn{fqdn: name, value: "grabbed-" + name, created: old})
 	}
 
-	setConfigMap(a, "kube-system", "static", "acme.example.com", `
-www      300 IN A     192.0.2.10
-www      300 IN AAAA  2001:db8::10
-@            IN CAA   0 issue "letsencrypt.org"
-deep.a.b     IN TXT   "below two empty non-terminals"
-alias        IN CNAME `+shopTarget+`
-loop1        IN CNAME loop2
-loop2        IN CNAME loop1
-away         IN CNAME target.other.org.
-`)
+	setConfigMap(a, "kube-system", "static", "acme.example.com", fixtureStatic)
 	s.goLive()
 }
 
