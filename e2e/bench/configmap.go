@@ -34,14 +34,12 @@ const (
 )
 
 const (
-	nsZones         = "zones"            // the ConfigMap's namespace, the servers' `configmaps`
-	churnCMName     = "acme-zone"        // the ConfigMap
-	churnCMKey      = "acme.example.com" // its one data key
-	churnLineBytes  = 22                 // len(`r00000 TXT "0001abcd"` + "\n")
-	churnTarget     = 100 * time.Millisecond
-	churnTargetText = "100 ms"
-	churnTimeout    = 2 * time.Minute  // per ChallengeRecord; past it the run stops and says so
-	churnCatchUp    = 10 * time.Minute // longest wait for the raised server to serve the last rewrite
+	nsZones        = "zones"            // the ConfigMap's namespace, the servers' `configmaps`
+	churnCMName    = "acme-zone"        // the ConfigMap
+	churnCMKey     = "acme.example.com" // its one data key
+	churnLineBytes = 22                 // len(`r00000 TXT "0001abcd"` + "\n")
+	churnTimeout   = 2 * time.Minute    // per ChallengeRecord; past it the run stops and says so
+	churnCatchUp   = 10 * time.Minute   // longest wait for the raised server to serve the last rewrite
 	// raised limits: room for the whole ConfigMap (the defaults are 262144 bytes, 5000 records)
 	churnRaisedBytes   = 2 << 20
 	churnRaisedRecords = 100_000
@@ -463,7 +461,7 @@ func (ch *churnResult) goals() []goal {
 	var ts []goal
 	for _, r := range ch.runs {
 		t := goal{
-			what: fmt.Sprintf("ConfigMap churn (issue 12), %s: every ChallengeRecord served ≤ %s after its creation", r.what(), churnTargetText),
+			what: fmt.Sprintf("ConfigMap churn (issue 12), %s: every ChallengeRecord served ≤ %s after its creation", r.what(), ms(churnTarget)),
 			measured: fmt.Sprintf("max %s, p99 %s over %d records, during %d rewrites of a %s-byte ConfigMap",
 				ms(percentile(r.answers, 100)), ms(percentile(r.answers, 99)), len(r.answers), r.rewrites, count(ch.bytes)),
 			met: r.met(),
@@ -485,60 +483,43 @@ func (ch *churnResult) section(n, profileSeconds int) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("## ConfigMap churn\n\n")
-	p("Issue 12, property 7: a ConfigMap's records are indexed by name, so a rebuild is linear in the\n")
-	p("data, and a ConfigMap of 1 MiB rewritten in a loop delays no ChallengeRecord by more than %s.\n\n", churnTargetText)
-	p("One ConfigMap `%s/%s`, labelled `acmezone.io/zone: %s`, holds %s bytes of zone data (key\n", nsZones, churnCMName, strings.TrimSuffix(zone, "."), count(ch.bytes))
-	p("and value; the API server's limit is 1 MiB): %s TXT records `r00000 TXT \"0001abcd\"`, … It is\n", count(ch.lines))
-	p("rewritten through the API back to back, each time with a different record set (every value\n")
-	p("names the rewrite), for the whole measurement. Meanwhile, as in [Propagation](#propagation),\n")
-	p("one ChallengeRecord at a time is created at a Delegation's target and the server polled over\n")
-	p("UDP every millisecond until it answers with the value, the time running from the start of the\n")
-	p("Create call; %d records each run. The Delegations (%d, without `spec.target`, so placed at the\n", n, 2*n+1)
-	p("targets the tenancy rule derives) are created first and the server polled until it knows\n")
-	p("them; %d records are then measured the same way before the rewrites start, to show what the\n", n)
-	p("machine gives at the time, and the time after the Create call returned is given apart (the\n")
-	p("watch event's way to the server and the server's work, without the API server's write, which\n")
-	p("competes with the rewrites for the API server and etcd). Each run is its own\n")
-	p("`bin/coredns`, the only one reading ConfigMaps (`configmaps %s`), with the ChallengeRecords and\n", nsZones)
-	p("Delegations of its own namespace: with the default `configmap_limits` the ConfigMap is over the\n")
-	p("byte limit and refused before it is parsed (what is left is reading and decoding 1 MiB per\n")
-	p("rewrite); with `configmap_limits %d %d` it is parsed, indexed and served at every rewrite.\n\n", churnRaisedBytes, churnRaisedRecords)
-	p("| Run | The ConfigMap | Rewrites during the measurement | Records | p50 | p99 | **max** (target ≤ %s) | Met | After the Create call returned: p99 / max | The Create call: p50 / max | Without rewrites (%d records before): p50 / p99 / max |\n", churnTargetText, n)
-	p("| --- | ------------- | ------------------------------: | ------: | --: | --: | ------: | --- | -----------------: | -----------: | -------------: |\n")
+	p("| ConfigMap | Zone data (key and value) | TXT records | ChallengeRecords per run | Delegations per run |\n| --------- | ---: | ---: | ---: | ---: |\n")
+	p("| `%s/%s` | %s bytes | %s | %d, and %d before the rewrites start | %d |\n\n", nsZones, churnCMName, count(ch.bytes), count(ch.lines), n, n, 2*n+1)
+	p("| Run | `configmap_limits` | The ConfigMap | Rewrites during the measurement | Records | p50 | p99 | **max** (target ≤ %s) | Met | After the Create call returned: p99 / max | The Create call: p50 / max | Without rewrites: p50 / p99 / max |\n", ms(churnTarget))
+	p("| --- | ------------------ | ------------- | ------------------------------: | ------: | --: | --: | ------: | --- | -----------------: | -----------: | -------------: |\n")
 	for _, r := range ch.runs {
-		cm := "refused (over 262,144 bytes), not parsed"
+		limits, cm := "default", "refused, not parsed"
 		if r.raised {
-			cm = "parsed and served"
+			limits, cm = fmt.Sprintf("`%d %d`", churnRaisedBytes, churnRaisedRecords), "parsed and served"
 		}
 		met := yes(r.met())
 		if r.failed != "" {
 			met += ": " + r.failed
 		}
 		after := r.afterCreate()
-		p("| `%s` | %s | %d in %s (%.1f/s) | %d | %s | %s | **%s** | %s | %s / %s | %s / %s | %s / %s / %s |\n", r.label, cm, r.rewrites,
+		p("| `%s` | %s | %s | %d in %s (%.1f/s) | %d | %s | %s | **%s** | %s | %s / %s | %s / %s | %s / %s / %s |\n", r.label, limits, cm, r.rewrites,
 			r.elapsed.Round(100*time.Millisecond), float64(r.rewrites)/r.elapsed.Seconds(), len(r.answers),
 			ms(percentile(r.answers, 50)), ms(percentile(r.answers, 99)), ms(percentile(r.answers, 100)), met,
 			ms(percentile(after, 99)), ms(percentile(after, 100)),
 			ms(percentile(r.create, 50)), ms(percentile(r.create, 100)),
 			ms(percentile(r.base, 50)), ms(percentile(r.base, 99)), ms(percentile(r.base, 100)))
 	}
-	p("\n")
+	p("\n| Run | CoreDNS CPU time | Share of one core | Update call: median / max | Rewrites behind at the last record | Last rewrite served after | Load average | The plugin's warning |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for _, r := range ch.runs {
-		p("* `%s`: bin/coredns used %s of CPU time during the %s measurement (%.0f%% of one core); a\n", r.label, ms(r.cpu), ms(r.elapsed), 100*r.cpu.Seconds()/r.elapsed.Seconds())
-		p("  rewrite's Update call took %s (median, %s at most); load average %s.", ms(percentile(r.writeTime, 50)), ms(percentile(r.writeTime, 100)), r.load)
+		behind, catchUp, warning := "—", "—", "—"
 		if r.raised {
-			catchUp := ms(r.catchUp)
+			behind, catchUp = fmt.Sprint(r.behind), ms(r.catchUp)
 			if r.catchUp < 0 {
 				catchUp = "not within " + churnCatchUp.String()
 			}
-			p(" When the last record was\n  served the server was %d rewrite(s) behind the API server; it served the last rewrite %s\n  after it was written.", r.behind, catchUp)
 		} else if r.refusal != "" {
-			p(" The plugin's warning:\n  `%s`", shortenLog(r.refusal))
+			warning = "`" + shortenLog(r.refusal) + "`"
 		}
-		p("\n")
+		p("| `%s` | %s | %.0f%% | %s / %s | %s | %s | %s | %s |\n", r.label, ms(r.cpu), 100*r.cpu.Seconds()/r.elapsed.Seconds(),
+			ms(percentile(r.writeTime, 50)), ms(percentile(r.writeTime, 100)), behind, catchUp, r.load, warning)
 	}
-	p("\nA CPU profile of bin/coredns during the first %d s of each measurement (pprof plugin),\n", profileSeconds)
-	p("cumulative shares of the process's CPU time:\n\n| Part |")
+	p("\nCPU profile of each run's first %d s, cumulative shares:\n\n| Part |", profileSeconds)
 	for _, r := range ch.runs {
 		p(" `%s` |", r.label)
 	}
@@ -560,38 +541,9 @@ func (ch *churnResult) section(n, profileSeconds int) string {
 	}
 	if len(ch.runs) > 0 {
 		r := ch.runs[len(ch.runs)-1]
-		p("The Corefile of `%s` (the paths shortened):\n\n~~~ corefile\n%s~~~\n\n", r.label, strings.ReplaceAll(r.corefile, filepath.Dir(r.logPath)+"/", "WORKDIR/"))
+		p("The Corefile of `%s`:\n\n~~~ corefile\n%s~~~\n\n", r.label, strings.ReplaceAll(r.corefile, filepath.Dir(r.logPath)+"/", "WORKDIR/"))
 	}
 	return b.String()
-}
-
-// analysis is the "What bounds it" paragraph of a missed churn target.
-func (ch *churnResult) analysis(t goal) string {
-	var r *churnRun
-	for _, run := range ch.runs {
-		if strings.Contains(t.what, run.what()) {
-			r = run
-		}
-	}
-	if r == nil {
-		return fmt.Sprintf("**%s** — missed: %s.\n\n", t.what, t.miss)
-	}
-	var parts []string
-	for _, c := range churnCategories {
-		parts = append(parts, fmt.Sprintf("%s %.0f%%", c.name, r.shares[c.name]))
-	}
-	after := r.afterCreate()
-	behind := ""
-	if r.raised {
-		behind = fmt.Sprintf(" When the last record was served, the server was %d rewrites behind the API server.", r.behind)
-	}
-	return fmt.Sprintf("**%s** — missed, %s. The Create call alone took up to %s (the API server and etcd\n"+
-		"write the rewrites too); from its return to the answer, p99 %s and max %s; without rewrites the\n"+
-		"whole time was at most %s. While the ConfigMap was rewritten %d times, bin/coredns used %.0f%% of\n"+
-		"one core; by its CPU profile ([ConfigMap churn](#configmap-churn)): %s.%s A ChallengeRecord\n"+
-		"waits for whatever holds the store's lock or the CPU when its watch event arrives.\n\n",
-		t.what, t.miss, ms(percentile(r.create, 100)), ms(percentile(after, 99)), ms(percentile(after, 100)),
-		ms(percentile(r.base, 100)), r.rewrites, 100*r.cpu.Seconds()/r.elapsed.Seconds(), strings.Join(parts, ", "), behind)
 }
 
 // shortenLog keeps a log line's message readable in a table: at most 300 bytes, no backquotes.

@@ -11,8 +11,12 @@
 //   - CPU and heap profiles (the pprof plugin) of a run, to say where the time goes;
 //   - the Go benchmarks of ServeDNS (go test -bench output, given with -gobench);
 //   - ConfigMap churn: propagation while a 1 MiB ConfigMap of zone data is rewritten in a loop,
-//     with the default configmap_limits and with raised ones (-configmap-only runs just that).
+//     with the default configmap_limits and with raised ones (-configmap-only runs just that);
+//   - the lean build of cmd/coredns against the full one (-tags coredns_full), both compiled
+//     here as `make images` compiles them: binary and image size, idle RSS, RSS and QPS under
+//     dnsperf (-lean-only runs just that).
 //
+// The report holds tables, figures and commands only; docs/benchmarks-method.md explains them.
 // Run it from the repository root after `make build testbin`; every process it starts is
 // stopped when it ends, also on Ctrl-C.
 package main
@@ -28,6 +32,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -57,6 +62,7 @@ type options struct {
 	churnBytes, churnRecs   int
 	churnProfile            int
 	churnOnly               bool
+	leanOnly                bool
 }
 
 func main() {
@@ -84,6 +90,7 @@ func main() {
 	flag.IntVar(&o.churnRecs, "configmap-records", 300, "ConfigMap churn: ChallengeRecords created one by one in each run")
 	flag.IntVar(&o.churnProfile, "configmap-profile", 10, "ConfigMap churn: seconds of CPU profile from the start of each run's measurement")
 	flag.BoolVar(&o.churnOnly, "configmap-only", false, "measure only the ConfigMap churn, print its report section, and write no report (needs no dnsperf)")
+	flag.BoolVar(&o.leanOnly, "lean-only", false, "measure only the lean build against the full build (-tags coredns_full), print the report section, and write no report")
 	flag.Parse()
 	// envtest logs through controller-runtime's logger; without one it prints a warning with a
 	// stack trace. The harness says what it does itself.
@@ -103,6 +110,9 @@ func main() {
 	out := o.out
 	if o.churnOnly {
 		out = "no report written (-configmap-only)"
+	}
+	if o.leanOnly {
+		out = "no report written (-lean-only)"
 	}
 	logf("done in %s: %s", time.Since(start).Round(time.Second), out)
 }
@@ -128,7 +138,10 @@ func preflight(o options) error {
 		return errors.New("dnsperf is not installed: apt-get install dnsperf (Debian's package)")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		return errors.New("go is not in PATH: `go tool pprof` summarises the profiles")
+		return errors.New("go is not in PATH: it builds the lean and the full CoreDNS, and `go tool pprof` summarises the profiles")
+	}
+	if runtime.GOOS != "linux" {
+		return errors.New("the benchmark runs on Linux only: it reads /proc and runs linux/" + runtime.GOARCH + " builds")
 	}
 	if fi, err := os.Stat(o.crds); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%s not found: run the benchmark from the repository root", o.crds)
@@ -174,6 +187,19 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 	}
+	var lean, full *coreBuild
+	if !o.churnOnly {
+		// Both builds compiled alike, before anything is measured: the full one takes minutes
+		// when the build cache is cold.
+		logf("building the lean and the full (-tags coredns_full) CoreDNS and their images")
+		if lean, err = buildCoreDNS(ctx, dir, "lean", ""); err != nil {
+			return err
+		}
+		if full, err = buildCoreDNS(ctx, dir, "full", "coredns_full"); err != nil {
+			return err
+		}
+		logf("  binaries %s and %s, images %s and %s compressed", mb(lean.binSize), mb(full.binSize), mb(lean.imageGz), mb(full.imageGz))
+	}
 	loadDeadline := time.Now().Add(o.loadWait)
 	waitForQuiet(ctx, o.maxLoad, loadDeadline, "starting")
 
@@ -196,6 +222,24 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if err := c.createNamespaces(ctx, nsSmall, nsLarge, nsProp); err != nil {
 		return err
+	}
+	if o.leanOnly {
+		for ns, n := range map[string]int{nsSmall: o.small, nsLarge: o.records} {
+			logf("creating %d Delegations and ChallengeRecords in namespace %s", n, ns)
+			if _, err := c.createRecords(ctx, ns, n, o.workers); err != nil {
+				return err
+			}
+		}
+		waitForQuiet(ctx, o.maxLoad, loadDeadline, "the lean and full builds")
+		lr, err := measureLean(ctx, c, dir, o, lean, full, 0)
+		if err != nil {
+			return err
+		}
+		fmt.Print(lr.section())
+		for _, t := range lr.goals() {
+			logf("%s: %s: %s", t.what, t.measured, yes(t.met)+" "+t.miss)
+		}
+		return nil
 	}
 
 	// 10 records, the file plugin with the same TXT record, and the small acmezone server.
@@ -356,6 +400,12 @@ func run(ctx context.Context, o options) (err error) {
 				return err
 			}
 		}
+	}
+
+	// The lean build against the full one, with their own servers; the others are idle by now.
+	waitForQuiet(ctx, o.maxLoad, loadDeadline, "the lean and full builds")
+	if res.lean, err = measureLean(ctx, c, dir, o, lean, full, o.prop); err != nil {
+		return err
 	}
 
 	// ConfigMap churn, with its own servers; the others are idle by now.
