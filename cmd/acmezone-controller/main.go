@@ -241,15 +241,16 @@ func main() {
 	cmd := server.NewCommandStartWebhookServer(ctx, solver.GroupName, s)
 	cmd.Use = "acmezone-controller"
 	cmd.Short = "acmezone's cert-manager DNS-01 webhook solver, Delegation reconciler and Challenge watcher"
-	cmd.Long = `acmezone-controller serves cert-manager's DNS-01 webhook solver (group acmezone.io, solver
-acmezone) as an aggregated API, and runs the Delegation reconciler and the Challenge watcher.
+	cmd.Long = fmt.Sprintf(`acmezone-controller serves cert-manager's DNS-01 webhook solver (groupName %s,
+solverName %s) as an aggregated API, and runs the Delegation reconciler, the Challenge
+watcher, the ChallengeRecord reaper and, with --acme-dns-listen, the acme-dns-compatible API.
 Targets are derived from the target key (--target-key-secret or --target-key-file), shared with
 acmezone's CoreDNS.
 cert-manager's webhook-server flags (serving, authentication, authorization, --kubeconfig) come
 first in the list below; acmezone's own are --zone, --nameserver, --resolver, --auto-delegate,
 --cluster-resource-namespace, --leader-elect, --metrics-bind-address,
 --health-probe-bind-address, --orphan-resync and the --acme-dns-* flags of the
-acme-dns-compatible API.`
+acme-dns-compatible API.`, solver.GroupName, solver.SolverName)
 	cmd.Version = version
 	f.add(cmd.Flags())
 	run := cmd.RunE
