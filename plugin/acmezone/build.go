@@ -15,8 +15,9 @@ package acmezone
 //     value once, from the first slot).
 //   - nserved changes exactly when a slot's served flag does; the propagation histogram sees a
 //     record once, when it is first served, if it was created after the store was (since).
-//   - A ConfigMap's records are indexed by name (store.staticsAt), so building an entry reads
-//     only the records at its name and a rebuild is linear in the data.
+//   - The fixed records at a name are the static layer's entry there (static.go), built and
+//     grouped outside the lock: building an entry reads one map, however much static data
+//     there is.
 
 import (
 	"slices"
@@ -30,22 +31,15 @@ import (
 // name exists on its own (it has data or is a delegated target).
 func (s *store) build(e *entry, now time.Time) (self bool) {
 	name := e.name
-	var rrs []dns.RR
-	rrs = append(rrs, s.fixed[name]...)
-	for _, key := range s.staticsAt[name] {
-		if set := s.statics[key]; set.served {
-			rrs = append(rrs, set.names[name]...)
-		}
-	}
 	e.fixed = nil
-	if len(rrs) > 0 {
-		e.fixed = &fixedSets{rrsets: groupRRsets(rrs)}
+	if se := s.static.entries[name]; se != nil {
+		e.fixed = se.fixed
 	}
-	self = len(e.dels) > 0 || len(rrs) > 0
+	self = len(e.dels) > 0 || e.fixed != nil
 	// The zone's own names are nobody's target: TXT records a namespace wrote there would
 	// speak for the zone. (Targets have the form <uuid>.<zone>, which static data may not use,
 	// so this only matters for a name server named like one.)
-	owner, delegated, conflict := tenantOf(e.dels, len(rrs) > 0 || s.soaTmpl[name].Hdr.Name != "")
+	owner, delegated, conflict := tenantOf(e.dels, e.fixed != nil || s.soaTmpl[name].Hdr.Name != "")
 	if conflict && !e.conflict {
 		targetConflicts.Inc()
 		var nss []string

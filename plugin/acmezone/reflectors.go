@@ -267,13 +267,14 @@ func (k *sink) Delete(obj any) error {
 // Replace implements toolscache.ReflectorStore: the result of a (re)list, as one change.
 func (k *sink) Replace(list []any, _ string) error {
 	var objs objects
+	var statics map[types.NamespacedName]*staticSet
 	switch k.lw.resource {
 	case "challengerecords":
 		objs.records = make(map[types.NamespacedName]*recordIn, len(list))
 	case "delegations":
 		objs.delegations = make(map[types.NamespacedName]*delegationIn, len(list))
 	default:
-		objs.statics = make(map[types.NamespacedName]*staticSet, len(list))
+		statics = make(map[types.NamespacedName]*staticSet, len(list))
 	}
 	for _, obj := range list {
 		switch o := obj.(type) {
@@ -285,12 +286,19 @@ func (k *sink) Replace(list []any, _ string) error {
 				objs.delegations[o.key] = o.delegation
 			}
 		case *corev1.ConfigMap:
-			objs.statics[keyOf(o)] = k.a.configMapRecords(o)
+			if statics == nil {
+				return fmt.Errorf("%s: unexpected ConfigMap in a list", k.lw.what())
+			}
+			statics[keyOf(o)] = k.a.configMapRecords(o)
 		default:
 			return fmt.Errorf("%s: unexpected %T in a list", k.lw.what(), obj)
 		}
 	}
-	k.a.store.replace(k.namespace, objs)
+	if statics != nil {
+		k.a.store.replaceStatic(k.namespace, statics)
+	} else {
+		k.a.store.replace(k.namespace, objs)
+	}
 	k.once.Do(k.synced)
 	return nil
 }

@@ -8,12 +8,17 @@ package acmezone
 //   - It never changes. Neither its shard maps nor any entry or slot they reach is written
 //     after store.publish swapped it in, so a query that loaded it reads one state throughout,
 //     however many changes are published meanwhile.
-//   - shards[shardOf(name)] holds the entry of every canonical name that exists or holds a
-//     slot. lookup hides the entries that do not exist (exists false): names that hold only
-//     ChallengeRecords nobody may serve there. An entry that neither exists nor holds a slot
-//     is dropped from its shard when published.
+//   - A name is found in two places: shards[shardOf(name)] holds the dynamic entries (names
+//     with a ChallengeRecord or Delegation slot, and the empty non-terminals above delegated
+//     names), static the names with fixed records (the Corefile's and ConfigMaps') and the
+//     empty non-terminals above them. A dynamic entry at a name of the static layer carries
+//     the layer's fixed records there, so lookup may answer from the dynamic entry first.
+//   - lookup hides the dynamic entries that do not exist (exists false): names that hold
+//     only ChallengeRecords nobody may serve there. A dynamic entry that neither exists nor
+//     holds a slot is dropped from its shard when published.
 //   - exists is self (the name has data or a placed Delegation), or the apex, or some name
-//     below it within its zone is self (an empty non-terminal, see store.desc).
+//     below it within its zone is self (an empty non-terminal, see store.desc and
+//     newStaticLayer).
 //   - Slot order: an entry's recs are sorted by value, and within one value the records that
 //     may be served (candidates, see store.build) come first; appendTXT relies on it to serve
 //     each value once.
@@ -43,16 +48,37 @@ func shardOf(name string) int {
 // snapshot is an immutable view of all served names, swapped atomically as a whole.
 type snapshot struct {
 	shards [shardCount]map[string]*entry
+	// static holds the names with fixed records that no dynamic entry answers for, and the
+	// empty non-terminals above them (static.go).
+	static *staticLayer
 	// soa holds the SOA record of each zone, keyed by canonical zone name.
 	soa map[string]*dns.SOA
 }
 
-// lookup returns the entry at the lower-case name, or nil when the name does not exist.
+// lookup returns the entry at the lower-case name, or nil when the name does not exist. A
+// dynamic entry answers first: at a name of the static layer it serves the same fixed records
+// (build takes them from the layer), so the challenge targets cost one map lookup.
 func (s *snapshot) lookup(name string) *entry {
 	if e := s.shards[shardOf(name)][name]; e != nil && e.exists {
 		return e
 	}
-	return nil
+	return s.static.entries[name]
+}
+
+// names calls f with every existing name of the snapshot, once each.
+func (s *snapshot) names(f func(name string)) {
+	for _, shard := range s.shards {
+		for name, e := range shard {
+			if e.exists {
+				f(name)
+			}
+		}
+	}
+	for name := range s.static.entries {
+		if e := s.shards[shardOf(name)][name]; e == nil || !e.exists {
+			f(name)
+		}
+	}
 }
 
 // entry is everything the store holds at one canonical name and what is served there: 80

@@ -32,11 +32,15 @@ package acmezone
 //     data or a placed Delegation); it is kept for every name strictly between a self name and
 //     its zone's apex. An entry exists iff it is self, or desc > 0, or it is an apex.
 //   - nserved counts the recSlots with the served flag in the writer's entries (after a
-//     publish: the ChallengeRecords the published snapshot answers); nstatic the records of
-//     the served ConfigMaps (static.go).
+//     publish: the ChallengeRecords the published snapshot answers).
+//   - The shards hold entries only for names with a slot, names a dynamic entry's existence
+//     needs (desc), and names of the static layer that have one of those. Every other name
+//     with fixed records is only in the static layer (static.go), which the next snapshot
+//     carries as it is; build reads a name's fixed records from it.
 //   - A change is published as a whole: every public operation below takes mu, makes its
 //     change and publishes once (when live), so readers see either none or all of it; a
-//     relist (replace) is one change.
+//     relist (replace) is one change. ConfigMap changes (static.go) build their layer under
+//     staticMu and take mu only to swap it in, publishing once too.
 
 import (
 	"maps"
@@ -64,20 +68,23 @@ type store struct {
 	fixed      map[string][]dns.RR // NS at the apex and in-zone glue, from the Corefile
 	observe    func(delay time.Duration)
 
+	// staticMu serialises ConfigMap changes (static.go); taken before mu.
+	staticMu    sync.Mutex
+	statics     map[types.NamespacedName]*staticSet // every ConfigMap with records (staticMu)
+	staticBuilt func()                              // tests: called when a layer is built, before mu is taken
+
 	mu        sync.Mutex
 	shards    [shardCount]map[string]*entry // the next snapshot's maps
 	owned     [shardCount]bool              // shards[i] is a copy no reader has seen
+	static    *staticLayer                  // the next snapshot's static layer
 	placeless map[objID]placeless           // objects held that no name serves
-	statics   map[types.NamespacedName]*staticSet
-	staticsAt map[string][]types.NamespacedName // name → ConfigMaps with records there
-	desc      map[string]int                    // number of self names strictly below
-	nsNames   []string                          // namespaces, by the index slots hold
+	desc      map[string]int                // number of self names strictly below
+	nsNames   []string                      // namespaces, by the index slots hold
 	nsIndex   map[string]uint32
 	dirty     []*entry
 	live      bool      // publish on every change (after the initial sync)
 	since     time.Time // records created before this are not timed
 	serial    uint32
-	nstatic   int // records served from ConfigMaps
 	nserved   int // ChallengeRecords served (see the invariants)
 	walks     int // searches through every entry (locate)
 
@@ -103,7 +110,6 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 		observe:    observe,
 		placeless:  map[objID]placeless{},
 		statics:    map[types.NamespacedName]*staticSet{},
-		staticsAt:  map[string][]types.NamespacedName{},
 		desc:       map[string]int{},
 		nsIndex:    map[string]uint32{},
 		since:      time.Now(),
@@ -136,11 +142,8 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 				}
 			}
 		}
-		s.edit(z, true)
 	}
-	for name := range s.fixed {
-		s.edit(name, true)
-	}
+	s.static = newStaticLayer(s.zones, s.fixed, nil)
 	return s
 }
 
@@ -201,17 +204,8 @@ func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
 	s.change(func() { s.removeDelegation(idOf(kindDelegation, key), hint, everywhere) })
 }
 
-// setStatic makes set, parsed outside the lock (configMapRecords), the records of the
-// ConfigMap key; nil when it has nothing to serve (over the byte limit, or of a zone not
-// served here).
-func (s *store) setStatic(key types.NamespacedName, set *staticSet) {
-	s.change(func() { s.putStatic(key, set) })
-}
-
-// deleteStatic forgets the records of a deleted ConfigMap.
-func (s *store) deleteStatic(key types.NamespacedName) {
-	s.change(func() { s.removeStatic(key) })
-}
+// ConfigMaps have their own operations, which build the static layer outside mu: setStatic,
+// deleteStatic and replaceStatic (static.go).
 
 // change makes one change to the store under its lock, published at once when live.
 func (s *store) change(f func()) {
@@ -221,11 +215,11 @@ func (s *store) change(f func()) {
 	s.publishIfLive()
 }
 
-// objects is the content of one list of one kind: what the store replaces on a (re)list.
+// objects is the content of one list of ChallengeRecords or Delegations: what the store
+// replaces on a (re)list.
 type objects struct {
 	records     map[types.NamespacedName]*recordIn
 	delegations map[types.NamespacedName]*delegationIn
-	statics     map[types.NamespacedName]*staticSet
 }
 
 // replace makes the store's objects of one kind in namespace ("" for all) what list holds,
@@ -279,16 +273,6 @@ func (s *store) replace(namespace string, list objects) {
 			} else {
 				s.removeDelegation(id, name, atHint)
 			}
-		}
-	}
-	if list.statics != nil {
-		for key := range s.statics {
-			if _, ok := list.statics[key]; !ok && (namespace == "" || key.Namespace == namespace) {
-				s.removeStatic(key)
-			}
-		}
-		for key, set := range list.statics {
-			s.putStatic(key, set)
 		}
 	}
 	s.publishIfLive()
@@ -503,7 +487,7 @@ func (s *store) publishIfLive() {
 // publish rebuilds the changed entries (and the empty non-terminals above names whose
 // existence changed) and hands the writer's maps to readers as the next snapshot.
 func (s *store) publish() {
-	if len(s.dirty) == 0 && s.snap.Load() != nil {
+	if last := s.snap.Load(); len(s.dirty) == 0 && last != nil && last.static == s.static {
 		return
 	}
 	now := time.Now()
@@ -540,7 +524,7 @@ func (s *store) publish() {
 	}
 
 	s.serial = max(s.serial+1, uint32(now.Unix()))
-	next := &snapshot{shards: s.shards, soa: make(map[string]*dns.SOA, len(s.soaTmpl))}
+	next := &snapshot{shards: s.shards, static: s.static, soa: make(map[string]*dns.SOA, len(s.soaTmpl))}
 	for z, tmpl := range s.soaTmpl {
 		soa := tmpl
 		soa.Serial = s.serial
@@ -550,5 +534,5 @@ func (s *store) publish() {
 	s.snap.Store(next)
 	snapshotRebuilds.Inc()
 	recordsGauge.WithLabelValues("challenge").Set(float64(s.nserved))
-	recordsGauge.WithLabelValues("static").Set(float64(s.nstatic))
+	recordsGauge.WithLabelValues("static").Set(float64(s.static.nstatic))
 }

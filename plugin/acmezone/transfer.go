@@ -25,17 +25,15 @@ func (a *ACMEZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 		}
 		ch <- []dns.RR{soa}
 		var names []string
-		for _, shard := range snap.shards {
-			for name, e := range shard {
-				// Names of a more specific served zone belong to that zone's transfer.
-				if e.exists && a.store.zoneOf(name) == zone {
-					names = append(names, name)
-				}
+		snap.names(func(name string) {
+			// Names of a more specific served zone belong to that zone's transfer.
+			if a.store.zoneOf(name) == zone {
+				names = append(names, name)
 			}
-		}
+		})
 		slices.Sort(names)
 		for _, name := range names {
-			for _, set := range snap.shards[shardOf(name)][name].sets() {
+			for _, set := range snap.lookup(name).sets() {
 				ch <- set
 			}
 		}
