@@ -128,3 +128,43 @@ func TestStaticLayerBuiltOutsideTheLock(t *testing.T) {
 		t.Errorf("www after the swap: %v", resp.Answer)
 	}
 }
+
+// TestConcurrentStaticChanges: readers see one static layer at a time. A ConfigMap is
+// rewritten (alternately set and relisted) with generation g's values at every one of its
+// names; every answer at a static name, and every static name of one snapshot, must be one
+// generation's, never an older one after a newer (see readWhileWriting).
+func TestConcurrentStaticChanges(t *testing.T) {
+	const names = 6
+	a := newTestPlugin(t, testCorefile)
+	s := a.store
+	var static []string
+	for i := range names {
+		static = append(static, fmt.Sprintf("s%d.sub.acme.example.com.", i))
+	}
+	cm := func(g int) *corev1.ConfigMap {
+		var b strings.Builder
+		for i := range names {
+			for _, v := range genValues(g) {
+				fmt.Fprintf(&b, "s%d.sub IN TXT %q\n", i, v)
+			}
+		}
+		return &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "acmezone", Name: "zone", Labels: map[string]string{ZoneLabel: "acme.example.com"}},
+			Data:       map[string]string{"records": b.String()},
+		}
+	}
+	write := func(g int) {
+		set := a.configMapRecords(cm(g))
+		if g%2 == 0 {
+			s.setStatic(nn("acmezone", "zone"), set)
+		} else {
+			s.replaceStatic("acmezone", map[typesNN]*staticSet{nn("acmezone", "zone"): set})
+		}
+	}
+	write(0)
+	s.goLive()
+	last := readWhileWriting(t, a, static, write)
+	if n, want := s.load().static.nstatic, names*len(genValues(last)); n != want {
+		t.Errorf("nstatic %d after the last generation, want %d", n, want)
+	}
+}

@@ -112,14 +112,12 @@ func TestDuplicateValuesAnswerOnce(t *testing.T) {
 
 // TestConcurrentReadsAndWrites checks what readers are promised while the store changes: every
 // answer comes from exactly one published state, and a reader never goes back to an older
-// one. The writer publishes generations: generation g serves the values g-0 .. g-(g%3) at
-// every target, written as one change (alternately a relist and a batch of puts and removes,
-// which move values between slots, grow and shrink entries). A reader asking for one name
-// must get exactly one generation's values, all of them; a reader holding one snapshot must
-// find the same generation at every name. Run with -race (make test does) to also catch
+// one (see readWhileWriting). Generation g serves genValues(g) at every target, written as
+// one change: alternately a relist and a batch of puts and removes, which move values between
+// slots, grow and shrink entries. Run with -race (make test does) to also catch
 // unsynchronised access the answers do not show.
 func TestConcurrentReadsAndWrites(t *testing.T) {
-	const names, readers = 8, 3
+	const names = 8
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
 	targets := make([]string, names)
@@ -127,15 +125,13 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		targets[i] = targetOf("ns", fmt.Sprintf("c%d.example", i))
 		s.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
 	}
-	values := func(g int) int { return g%3 + 1 }
-	value := func(g, k int) string { return fmt.Sprintf("g%06d-%d", g, k) }
 	recKey := func(i, k int) typesNN { return nn("ns", fmt.Sprintf("r%d-%d", i, k)) }
 	write := func(g int) {
 		if g%2 == 0 {
 			recs := map[typesNN]*recordIn{}
 			for i, target := range targets {
-				for k := range values(g) {
-					recs[recKey(i, k)] = &recordIn{fqdn: target, value: value(g, k)}
+				for k, v := range genValues(g) {
+					recs[recKey(i, k)] = &recordIn{fqdn: target, value: v}
 				}
 			}
 			s.replace("ns", objects{records: recs})
@@ -143,10 +139,11 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		}
 		s.change(func() {
 			for i, target := range targets {
+				vs := genValues(g)
 				for k := range 3 {
 					id := idOf(kindRecord, recKey(i, k))
-					if k < values(g) {
-						s.putRecord(id, "ns", &recordIn{fqdn: target, value: value(g, k)}, target, everywhere)
+					if k < len(vs) {
+						s.putRecord(id, "ns", &recordIn{fqdn: target, value: vs[k]}, target, everywhere)
 					} else {
 						s.removeRecord(id, target, everywhere)
 					}
@@ -154,34 +151,64 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 			}
 		})
 	}
-	// generation returns the generation whose state vals (one name's TXT values, as served)
-	// are, or an error when they are no published state.
-	generation := func(vals []string) (int, error) {
-		var g int
-		if len(vals) == 0 {
-			return 0, fmt.Errorf("no values")
-		}
-		if _, err := fmt.Sscanf(vals[0], "g%d-", &g); err != nil {
-			return 0, fmt.Errorf("%q is no value the writer wrote", vals[0])
-		}
-		var want []string
-		for k := range values(g) {
-			want = append(want, value(g, k))
-		}
-		if !slices.Equal(vals, want) {
-			return 0, fmt.Errorf("%q is no published state (generation %d serves %q)", vals, g, want)
-		}
-		return g, nil
-	}
 	write(0)
 	s.goLive()
+	last := readWhileWriting(t, a, targets, write)
+	if want := names * len(genValues(last)); s.nserved != want {
+		t.Errorf("nserved %d after the last generation, want %d", s.nserved, want)
+	}
+}
 
+// genValues are the TXT values generation g of a concurrency test serves at each of its
+// names: one to three, each naming g.
+func genValues(g int) []string {
+	var vs []string
+	for k := range g%3 + 1 {
+		vs = append(vs, fmt.Sprintf("g%06d-%d", g, k))
+	}
+	return vs
+}
+
+// generationOf returns the generation whose values vals (one name's TXT values, as served)
+// are, or an error when they are no generation's.
+func generationOf(vals []string) (int, error) {
+	var g int
+	if len(vals) == 0 {
+		return 0, fmt.Errorf("no values")
+	}
+	if _, err := fmt.Sscanf(vals[0], "g%d-", &g); err != nil {
+		return 0, fmt.Errorf("%q is no value the writer wrote", vals[0])
+	}
+	if want := genValues(g); !slices.Equal(vals, want) {
+		return 0, fmt.Errorf("%q is no published state (generation %d serves %q)", vals, g, want)
+	}
+	return g, nil
+}
+
+// readWhileWriting calls write(g) for g = 1, 2, ... (the caller wrote generation 0 and made
+// the store live) while three readers check what readers are promised: reader 0 that one
+// snapshot serves one generation at every one of names, the others that every answer
+// (through ServeDNS) at one name is exactly one generation's values; and no reader ever sees
+// an older generation after a newer one. It writes until every reader has seen 10
+// generations, and at least 200, and returns the last generation written.
+func readWhileWriting(t *testing.T, a *ACMEZone, names []string, write func(g int)) int {
+	t.Helper()
+	const readers = 3
 	var (
 		wg      sync.WaitGroup
 		stop    = make(chan struct{})
 		started sync.WaitGroup
 		seen    [readers]atomic.Int32 // generations each reader saw
 	)
+	txt := func(rrs []dns.RR) []string {
+		var vals []string
+		for _, rr := range rrs {
+			if t, ok := rr.(*dns.TXT); ok {
+				vals = append(vals, t.Txt[0])
+			}
+		}
+		return vals
+	}
 	started.Add(readers)
 	for r := range readers {
 		wg.Go(func() {
@@ -213,22 +240,20 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 				}
 				if r == 0 {
 					// One snapshot, every name: one generation throughout.
-					snap := s.load()
+					snap := a.store.load()
 					gens := map[int][]string{}
 					var err error
-					for _, target := range targets {
+					for _, name := range names {
 						var vals []string
-						if e := snap.lookup(target); e != nil {
-							for _, rr := range e.get(dns.TypeTXT) {
-								vals = append(vals, rr.(*dns.TXT).Txt[0])
-							}
+						if e := snap.lookup(name); e != nil {
+							vals = txt(e.get(dns.TypeTXT))
 						}
-						g, gerr := generation(vals)
+						g, gerr := generationOf(vals)
 						if gerr != nil {
-							err = fmt.Errorf("at %s: %w", target, gerr)
+							err = fmt.Errorf("at %s: %w", name, gerr)
 							break
 						}
-						gens[g] = append(gens[g], target)
+						gens[g] = append(gens[g], name)
 					}
 					if err == nil && len(gens) > 1 {
 						err = fmt.Errorf("generations %v in one snapshot", gens)
@@ -242,13 +267,9 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 					}
 					continue
 				}
-				m := query(t, a, targets[i%names], dns.TypeTXT)
-				var vals []string
-				for _, rr := range m.Answer {
-					vals = append(vals, rr.(*dns.TXT).Txt[0])
-				}
-				g, err := generation(vals)
-				if !check(g, err, "answer at "+targets[i%names]) {
+				name := names[i%len(names)]
+				g, err := generationOf(txt(query(t, a, name, dns.TypeTXT).Answer))
+				if !check(g, err, "answer at "+name) {
 					return
 				}
 			}
@@ -276,9 +297,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 			t.Errorf("reader %d saw %d generations of %d, want at least 10", r, n, g)
 		}
 	}
-	if want := names * values(g-1); s.nserved != want {
-		t.Errorf("nserved %d after the last generation, want %d", s.nserved, want)
-	}
+	return g - 1
 }
 
 // TestObjectsAreFoundWhereTheyAre checks how the store finds objects without a map of them:
