@@ -13,8 +13,9 @@ package acmezone
 //     there; age, status and order of arrival take no part.
 //   - Slot order: recs sorted by value, candidates first within a value (appendTXT serves each
 //     value once, from the first slot).
-//   - nserved changes exactly when a slot's served flag does; the propagation histogram sees a
-//     record once, when it is first served, if it was created after the store was (since).
+//   - nserved changes exactly when a slot's served flag does; the propagation histogram
+//     observes a record each time its flag turns on (once, unless a conflict or the cap took
+//     it away meanwhile), if it was created after the store was (since).
 //   - The fixed records at a name are the static layer's entry there (static.go), built and
 //     grouped outside the lock: building an entry reads one map, however much static data
 //     there is.

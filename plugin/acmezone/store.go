@@ -28,15 +28,16 @@ package acmezone
 //     an added object is looked for only at its own name and among the placeless (atHint),
 //     never by a walk; an Update may have moved it, and a Delete's last state may not be the
 //     state held, so those look everywhere when the hint misses.
-//   - desc[name] counts the names strictly below name, within its zone, that are self (have
-//     data or a placed Delegation); it is kept for every name strictly between a self name and
-//     its zone's apex. An entry exists iff it is self, or desc > 0, or it is an apex.
+//   - desc[name] counts the entries in the shards strictly below name, within its zone, that
+//     are self (have data or a placed Delegation); it is kept for every name strictly between
+//     such an entry and its zone's apex. An entry in the shards exists iff it is self, or
+//     desc > 0, or it is an apex. (The static layer has its own empty non-terminals.)
 //   - nserved counts the recSlots with the served flag in the writer's entries (after a
 //     publish: the ChallengeRecords the published snapshot answers).
-//   - The shards hold entries only for names with a slot, names a dynamic entry's existence
-//     needs (desc), and names of the static layer that have one of those. Every other name
-//     with fixed records is only in the static layer (static.go), which the next snapshot
-//     carries as it is; build reads a name's fixed records from it.
+//   - The shards hold entries only for names with a slot and for the names above them that
+//     desc makes exist; a name with fixed records and neither is only in the static layer
+//     (static.go), which the next snapshot carries as it is. build reads a name's fixed
+//     records from that layer.
 //   - A change is published as a whole: every public operation below takes mu, makes its
 //     change and publishes once (when live), so readers see either none or all of it; a
 //     relist (replace) is one change. ConfigMap changes (static.go) build their layer under
