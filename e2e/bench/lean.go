@@ -177,10 +177,15 @@ func measureLean(ctx context.Context, c *cluster, dir string, o options, lean, f
 	}
 	// Read both again side by side, after the later one has settled too.
 	for _, s := range []*server{r.leanIdle, r.fullIdle} {
-		if s.afterSync, err = memoryOf(s.proc); err != nil {
-			return nil, err
+		s.afterSync, err = memoryOf(s.proc)
+		if err != nil {
+			break
 		}
-		s.stop()
+	}
+	r.leanIdle.stop()
+	r.fullIdle.stop()
+	if err != nil {
+		return nil, err
 	}
 
 	// Loaded: the large server's records, every namespace.
