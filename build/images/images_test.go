@@ -35,19 +35,21 @@ var runArgs = map[string]struct {
 	"acmezone-controller": {[]string{"--help"}, "--secure-port"},
 }
 
-// TestImages cross-compiles both binaries for both platforms as `make images` does, builds the
-// images twice, reads them back from the OCI layouts and docker tarballs, and runs the amd64
-// binaries taken out of the images.
+// TestImages compiles both binaries for linux/amd64 with the flags of `make build` (so it reuses
+// that build's cache: `make images`' -trimpath and arm64 cross-compiles share none and cost
+// a cold machine half an hour, and they are `make images`' job, not this test's), builds the
+// images for linux/amd64 and linux/arm64 twice, reads them back from the OCI layouts and docker
+// tarballs, and runs the amd64 binaries taken out of the images. The arm64 images hold the
+// same amd64 binaries: what is tested for the second platform is the index's assembly.
 func TestImages(t *testing.T) {
 	if testing.Short() {
-		t.Skip("compiles four binaries and builds the images twice")
+		t.Skip("compiles two binaries and builds the images twice")
 	}
 	start := time.Now()
 	platforms := []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
 	binDir := t.TempDir()
-	for _, p := range platforms {
-		compile(t, binDir, p)
-	}
+	compile(t, binDir, platforms[0])
+	copyBinaries(t, filepath.Join(binDir, "linux_amd64"), filepath.Join(binDir, "linux_arm64"), testEpoch, 0o755)
 	t.Logf("compiled in %v", time.Since(start).Round(time.Second))
 
 	start = time.Now()
@@ -104,11 +106,11 @@ func TestImages(t *testing.T) {
 	})
 }
 
-// compile builds both binaries for p into binDir/<os>_<arch>/ with the Makefile's flags, save
+// compile builds both binaries for p into binDir/<os>_<arch>/ with `make build`'s flags, save
 // for the version.
 func compile(t *testing.T, binDir string, p v1.Platform) {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=test",
+	cmd := exec.Command("go", "build", "-ldflags", "-s -w -X main.version=test",
 		"-o", filepath.Join(binDir, p.OS+"_"+p.Architecture)+string(filepath.Separator),
 		"./cmd/coredns", "./cmd/acmezone-controller")
 	cmd.Dir = filepath.Join("..", "..")
