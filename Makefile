@@ -31,7 +31,7 @@ help: ## Show this help.
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## Build bin/coredns (CoreDNS with the acmezone plugin) and bin/acmezone-controller, static and version-stamped.
+build: ## Build bin/coredns (lean CoreDNS: acmezone and the plugins in cmd/coredns/plugins.go) and bin/acmezone-controller, static and version-stamped.
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/coredns ./cmd/coredns
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/acmezone-controller ./cmd/acmezone-controller
 
@@ -46,6 +46,7 @@ check-generated: generate ## Fail when `make generate` changes committed files.
 .PHONY: lint
 lint: ## go vet (every build tag the tests use) and gofmt.
 	$(GO) vet -tags conformance,e2e ./...
+	$(GO) vet -tags coredns_full ./cmd/coredns
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
 .PHONY: testbin
@@ -113,7 +114,7 @@ demo: ## The seed's flow on this machine: a wildcard certificate through acmezon
 	$(GO) run ./e2e/demo
 e2e: build testbin e2ebin unbound ## End-to-end: cert-manager, Pebble, unbound and acmezone issue a wildcard certificate (minutes).
 	$(GO) test -tags e2e -count=1 -timeout 60m -v ./e2e/
-bench: build testbin ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, Go benchmarks: docs/benchmarks.md (about 20 minutes).
+bench: build testbin ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, the lean vs the full CoreDNS build, Go benchmarks: docs/benchmarks.md, read with docs/benchmarks-method.md (about 40 minutes).
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkServeDNS$$' -benchmem -count 10 ./plugin/acmezone | tee docs/bench-go.txt
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkStoreMemory$$' -benchtime 1x -count 3 ./plugin/acmezone | tee docs/bench-store.txt
 	$(GO) run ./e2e/bench -out docs/benchmarks.md -gobench docs/bench-go.txt -gostore docs/bench-store.txt $(BENCHFLAGS)

@@ -16,7 +16,6 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/e2e/stack"
@@ -37,7 +36,7 @@ const (
 // cluster is etcd and kube-apiserver (envtest) with the acmezone CRDs, and a client with a
 // raised rate limit for bulk creates.
 type cluster struct {
-	env        *envtest.Environment
+	env        *kubetest.Env
 	client     client.Client
 	kubeconfig string
 	// keyFile and key are the target key of the acmezone servers: the benchmark's Delegations
@@ -47,18 +46,12 @@ type cluster struct {
 }
 
 func startCluster(dir, crds string) (*cluster, error) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{crds},
-		ErrorIfCRDPathMissing: true,
-		// kube-apiserver drains open watches on SIGTERM; the benchmark gains nothing from waiting.
-		ControlPlaneStopTimeout: 5 * time.Second,
-	}
-	cfg, err := env.Start()
+	env, err := kubetest.StartEnv(kubetest.Options{CRDDirs: []string{crds}, Dir: dir})
 	if err != nil {
-		return nil, fmt.Errorf("start kube-apiserver and etcd (envtest, KUBEBUILDER_ASSETS=%s): %w", env.BinaryAssetsDirectory, err)
+		return nil, err
 	}
-	c := &cluster{env: env}
-	cfg = rest.CopyConfig(cfg)
+	c := &cluster{env: env, kubeconfig: env.Kubeconfig}
+	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
 	scheme := k8sruntime.NewScheme()
 	if err := corev1.AddToScheme(scheme); err != nil {
@@ -70,10 +63,6 @@ func startCluster(dir, crds string) (*cluster, error) {
 		return nil, err
 	}
 	if c.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		c.stop()
-		return nil, err
-	}
-	if c.kubeconfig, err = kubetest.WriteKubeconfig(dir, cfg); err != nil {
 		c.stop()
 		return nil, err
 	}

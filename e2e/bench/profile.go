@@ -45,7 +45,7 @@ type category struct {
 // syncCategories cut a profile of the initial sync.
 var syncCategories = []category{
 	{name: "reading the responses (TLS, gzip)", re: regexp.MustCompile(`^(crypto/tls\.\(\*Conn\)\.Read|compress/gzip\.\(\*Reader\)\.Read)$`), sum: true},
-	{name: "decoding the objects, item by item (JSON)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList|\(\*lister\)\.streamList)$`), sum: true},
+	{name: "decoding the objects, item by item (JSON)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList)$`), sum: true},
 	{name: "acmezone's store taking the lists (sink.Replace)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*sink\)\.Replace$`), sum: true},
 	{name: "publishing snapshots (store.publish)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.publish$`)},
 	{name: "garbage collector (background mark)", re: regexp.MustCompile(`^runtime\.gcBgMarkWorker$`)},
@@ -54,7 +54,7 @@ var syncCategories = []category{
 
 // heapCategories cut a heap profile (in-use space) of an acmezone server.
 var heapCategories = []category{
-	{name: "strings decoded from the API server and kept (fqdns and targets, TXT values)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList|\(\*lister\)\.streamList)$`), sum: true},
+	{name: "strings decoded from the API server and kept (fqdns and targets, TXT values)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.(decodeList)$`), sum: true},
 	// put* and publish are disjoint callers of store.edit, which allocates entries and maps.
 	{name: "acmezone's index (entries, record and Delegation slots, shard maps)", re: regexp.MustCompile(`^github\.com/acmezone/acmezone/plugin/acmezone\.\(\*store\)\.(put(Record|Delegation|Static)|publish)$`), sum: true},
 }
