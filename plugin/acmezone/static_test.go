@@ -55,9 +55,11 @@ func TestConfigMapLimits(t *testing.T) {
 	}
 }
 
-// Building the static layer is linear in its records: the time per record is about the same
-// for 1,000 and 32,000 records (building from a ConfigMap was once quadratic: each name read
-// every record of it).
+// Building the static layer is linear in its records: the time per record with 32,000 records
+// is not 32 times that with 1,000, as it was when building from a ConfigMap was quadratic (each
+// name read every record of it). The bound is wide, 12 times: a linear build's time per record
+// still grows with the maps outgrowing the CPU's caches, and more so on a loaded machine (6
+// times was seen), while a quadratic one's grows 32 times.
 func TestConfigMapRebuildIsLinear(t *testing.T) {
 	if raceEnabled {
 		t.Skip("a timing test: the race detector's overhead is not the code's (the plain run has it)")
@@ -88,8 +90,8 @@ func TestConfigMapRebuildIsLinear(t *testing.T) {
 		return best
 	}
 	small, large := perRecord(1000), perRecord(32000)
-	if large > 4*small {
-		t.Errorf("building the static layer took %v per record with 32,000 records, %v with 1,000: %.0f times, want about the same", large, small, float64(large)/float64(small))
+	if large > 12*small {
+		t.Errorf("building the static layer took %v per record with 32,000 records, %v with 1,000: %.0f times, want far less than 32 (linear)", large, small, float64(large)/float64(small))
 	}
 }
 
