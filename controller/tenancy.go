@@ -91,10 +91,10 @@ func (o *Options) Target(d *v1alpha1.Delegation) (string, error) {
 func (o *Options) FindDelegation(ctx context.Context, c client.Reader, namespace, domain, resolved string) (d *v1alpha1.Delegation, target string, err error) {
 	if resolved != "" {
 		d, err := o.DelegationAt(ctx, c, namespace, resolved)
-		if err != nil || d != nil {
-			if d == nil {
-				return nil, "", err
-			}
+		if err != nil {
+			return nil, "", err
+		}
+		if d != nil {
 			return d, v1alpha1.CanonicalName(resolved), nil
 		}
 	}
