@@ -70,7 +70,7 @@ func StartControlPlane(dir string, crdDirs ...string) (*ControlPlane, error) {
 // StartControlPlaneAt is StartControlPlane with the webhook at webhookIP (in ServiceCIDR), so
 // that two control planes can run at once.
 func StartControlPlaneAt(dir, webhookIP string, crdDirs ...string) (*ControlPlane, error) {
-	proxyCA, err := newCA("front-proxy-ca")
+	proxyCA, err := NewCA("front-proxy-ca")
 	if err != nil {
 		return nil, err
 	}
@@ -78,11 +78,11 @@ func StartControlPlaneAt(dir, webhookIP string, crdDirs ...string) (*ControlPlan
 	if err != nil {
 		return nil, err
 	}
-	proxyCAPath, _, err := proxyCA.write(dir, "front-proxy-ca")
+	proxyCAPath, _, err := proxyCA.Write(dir, "front-proxy-ca")
 	if err != nil {
 		return nil, err
 	}
-	proxyCert, proxyKey, err := proxyClient.write(dir, "front-proxy-client")
+	proxyCert, proxyKey, err := proxyClient.Write(dir, "front-proxy-client")
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func StartControlPlaneAt(dir, webhookIP string, crdDirs ...string) (*ControlPlan
 		return nil, err
 	}
 	cp := &ControlPlane{Env: env, Config: env.Config, Kubeconfig: env.Kubeconfig, LogPath: env.LogPath, WebhookIP: webhookIP}
-	webhookCA, err := newCA("acmezone-webhook-ca")
+	webhookCA, err := NewCA("acmezone-webhook-ca")
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func StartControlPlaneAt(dir, webhookIP string, crdDirs ...string) (*ControlPlan
 	if err != nil {
 		return nil, err
 	}
-	if cp.WebhookCert, cp.WebhookKey, err = serving.write(dir, "webhook"); err != nil {
+	if cp.WebhookCert, cp.WebhookKey, err = serving.Write(dir, "webhook"); err != nil {
 		return nil, err
 	}
 	cp.webhookCA = webhookCA.CertPEM

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,20 +16,33 @@ import (
 type Provider struct {
 	*Process
 	zonePath string
+	self     string // the address of ns1.example.com, the provider itself
+	acmezone string // the address of ns.example.com, acmezone's name server
 	mu       sync.Mutex
 	serial   int
 	extra    []string
 }
 
 // StartProvider serves example.com on ProviderIP:53 with the records the seed's user adds once:
-// the A record of ns.example.com (acmezone's CoreDNS) and the NS delegation of acme.example.com.
+// the A record of ns.example.com (acmezone's CoreDNS, at AcmezoneIP) and the NS delegation of
+// acme.example.com.
 func StartProvider(ctx context.Context, dir, coredns string) (*Provider, error) {
-	p := &Provider{zonePath: filepath.Join(dir, "example.com.zone")}
+	return StartProviderAt(ctx, dir, coredns, ProviderIP+":53", AcmezoneIP)
+}
+
+// StartProviderAt is StartProvider listening on listen (HOST:PORT), with ns.example.com's A
+// record at nameserver.
+func StartProviderAt(ctx context.Context, dir, coredns, listen, nameserver string) (*Provider, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("provider address %q: %w", listen, err)
+	}
+	p := &Provider{zonePath: filepath.Join(dir, "example.com.zone"), self: host, acmezone: nameserver}
 	if err := p.write(); err != nil {
 		return nil, err
 	}
 	corefile := filepath.Join(dir, "Corefile.provider")
-	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`example.com:53 {
+	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`example.com:%s {
     bind %s
     file %s {
         reload 200ms
@@ -36,7 +50,7 @@ func StartProvider(ctx context.Context, dir, coredns string) (*Provider, error) 
     log
     errors
 }
-`, ProviderIP, p.zonePath)), 0o644); err != nil {
+`, port, host, p.zonePath)), 0o644); err != nil {
 		return nil, err
 	}
 	proc, err := Start(dir, "provider-coredns", coredns, "-conf", corefile)
@@ -44,7 +58,7 @@ func StartProvider(ctx context.Context, dir, coredns string) (*Provider, error) 
 		return nil, err
 	}
 	p.Process = proc
-	if err := WaitDNS(ctx, proc, ProviderIP, "example.com.", 6); err != nil {
+	if err := WaitDNS(ctx, proc, listen, "example.com.", 6); err != nil {
 		proc.Stop()
 		return nil, err
 	}
@@ -77,7 +91,7 @@ ns1      IN A    %s
 ns       IN A    %s
 acme     IN NS   ns.example.com.
 %s
-`, p.serial, ProviderIP, AcmezoneIP, strings.Join(p.extra, "\n"))
+`, p.serial, p.self, p.acmezone, strings.Join(p.extra, "\n"))
 	tmp := p.zonePath + ".tmp"
 	if err := os.WriteFile(tmp, []byte(zone), 0o644); err != nil {
 		return err
@@ -85,18 +99,39 @@ acme     IN NS   ns.example.com.
 	return os.Rename(tmp, p.zonePath)
 }
 
+// Resolver says where the stack's recursive resolver listens, whom it serves, and where it
+// finds example.com.
+type Resolver struct {
+	Listen   string // HOST:PORT
+	Allow    string // a CIDR allowed to ask
+	Provider string // HOST:PORT of the provider, example.com's stub
+}
+
 // StartResolver runs unbound on ResolverIP:53 as the public DNS: it knows example.com only
 // through a stub zone at the provider, and finds acmezone by following the provider's NS
 // delegation of acme.example.com, as Let's Encrypt's resolver would. Caching is capped at a few
 // seconds so that a record the test adds is seen quickly.
 func StartResolver(ctx context.Context, dir, unbound string) (*Process, error) {
+	return StartResolverAt(ctx, dir, unbound, Resolver{Listen: ResolverIP + ":53", Allow: "127.0.0.0/8", Provider: ProviderIP + ":53"})
+}
+
+// StartResolverAt is StartResolver on r's addresses.
+func StartResolverAt(ctx context.Context, dir, unbound string, r Resolver) (*Process, error) {
+	host, port, err := net.SplitHostPort(r.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("resolver address %q: %w", r.Listen, err)
+	}
+	phost, pport, err := net.SplitHostPort(r.Provider)
+	if err != nil {
+		return nil, fmt.Errorf("provider address %q: %w", r.Provider, err)
+	}
 	conf := filepath.Join(dir, "unbound.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`server:
-    interface: %s@53
+    interface: %s@%s
     do-ip6: no
     do-udp: yes
     do-tcp: yes
-    access-control: 127.0.0.0/8 allow
+    access-control: %s allow
     do-not-query-localhost: no
     username: ""
     chroot: ""
@@ -114,15 +149,15 @@ func StartResolver(ctx context.Context, dir, unbound string) (*Process, error) {
 
 stub-zone:
     name: "example.com"
-    stub-addr: %s@53
-`, ResolverIP, dir, filepath.Join(dir, "unbound.pid"), ProviderIP)), 0o644); err != nil {
+    stub-addr: %s@%s
+`, host, port, r.Allow, dir, filepath.Join(dir, "unbound.pid"), phost, pport)), 0o644); err != nil {
 		return nil, err
 	}
 	proc, err := Start(dir, "unbound", unbound, "-d", "-c", conf)
 	if err != nil {
 		return nil, err
 	}
-	if err := WaitDNS(ctx, proc, ResolverIP, "example.com.", 6); err != nil {
+	if err := WaitDNS(ctx, proc, r.Listen, "example.com.", 6); err != nil {
 		proc.Stop()
 		return nil, err
 	}

@@ -14,17 +14,17 @@ import (
 	"time"
 )
 
-// keyPair is a certificate and its key, PEM encoded.
-type keyPair struct {
+// KeyPair is a certificate and its key, PEM encoded.
+type KeyPair struct {
 	cert    *x509.Certificate
 	key     *ecdsa.PrivateKey
 	CertPEM []byte
 	KeyPEM  []byte
 }
 
-// newCA returns a self-signed CA.
-func newCA(cn string) (*keyPair, error) {
-	return newCert(nil, &x509.Certificate{
+// NewCA returns a self-signed CA.
+func NewCA(cn string) (*KeyPair, error) {
+	return NewCert(nil, &x509.Certificate{
 		Subject:               pkix.Name{CommonName: cn},
 		IsCA:                  true,
 		BasicConstraintsValid: true,
@@ -33,12 +33,12 @@ func newCA(cn string) (*keyPair, error) {
 }
 
 // newLeaf returns a certificate signed by ca for a client (client true) or a server.
-func newLeaf(ca *keyPair, cn string, client bool, dnsNames []string, ips []net.IP) (*keyPair, error) {
+func newLeaf(ca *KeyPair, cn string, client bool, dnsNames []string, ips []net.IP) (*KeyPair, error) {
 	usage := x509.ExtKeyUsageServerAuth
 	if client {
 		usage = x509.ExtKeyUsageClientAuth
 	}
-	return newCert(ca, &x509.Certificate{
+	return NewCert(ca, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{usage},
@@ -47,7 +47,9 @@ func newLeaf(ca *keyPair, cn string, client bool, dnsNames []string, ips []net.I
 	})
 }
 
-func newCert(parent *keyPair, tmpl *x509.Certificate) (*keyPair, error) {
+// NewCert signs tmpl with parent (self-signed when parent is nil) with a new P-256 key, valid
+// from an hour ago for a day. It fills in the serial number and validity.
+func NewCert(parent *KeyPair, tmpl *x509.Certificate) (*KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -75,7 +77,7 @@ func newCert(parent *keyPair, tmpl *x509.Certificate) (*keyPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keyPair{
+	return &KeyPair{
 		cert:    cert,
 		key:     key,
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
@@ -83,8 +85,8 @@ func newCert(parent *keyPair, tmpl *x509.Certificate) (*keyPair, error) {
 	}, nil
 }
 
-// write stores the pair as dir/name.crt and dir/name.key and returns both paths.
-func (k *keyPair) write(dir, name string) (certPath, keyPath string, err error) {
+// Write stores the pair as dir/name.crt and dir/name.key and returns both paths.
+func (k *KeyPair) Write(dir, name string) (certPath, keyPath string, err error) {
 	certPath, keyPath = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	if err := os.WriteFile(certPath, k.CertPEM, 0o600); err != nil {
 		return "", "", err

@@ -112,18 +112,21 @@ func (p *Process) Logs() string {
 // Tail returns the last n lines of the process's log.
 func (p *Process) Tail(n int) string { return tail(p.Logs(), n) }
 
-// WaitDNS waits until a DNS server answers a question over TCP (Pebble asks over TCP only),
-// failing early when the process exits.
+// WaitDNS waits until a DNS server at addr (HOST:PORT, or HOST for port 53) answers a question
+// over TCP (Pebble asks over TCP only), failing early when the process exits.
 func WaitDNS(ctx context.Context, p *Process, addr, name string, qtype uint16) error {
 	c := &dns.Client{Net: "tcp", Timeout: time.Second}
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "53")
+	}
 	var last error
 	for {
 		if done, err := p.Exited(); done {
 			return fmt.Errorf("%s exited (%v):\n%s", p.Name, err, tail(p.Logs(), 40))
 		}
-		if _, _, err := c.Exchange(m, net.JoinHostPort(addr, "53")); err == nil {
+		if _, _, err := c.Exchange(m, addr); err == nil {
 			return nil
 		} else {
 			last = err

@@ -172,11 +172,16 @@ func (s *Stack) Down() {
 
 // ClusterIssuer returns an ACME ClusterIssuer at Pebble whose solvers are the given ones.
 func (s *Stack) ClusterIssuer(name string, solvers ...cmacme.ACMEChallengeSolver) *cmapi.ClusterIssuer {
+	return s.Pebble.ClusterIssuer(name, solvers...)
+}
+
+// ClusterIssuer returns an ACME ClusterIssuer at this Pebble whose solvers are the given ones.
+func (p *Pebble) ClusterIssuer(name string, solvers ...cmacme.ACMEChallengeSolver) *cmapi.ClusterIssuer {
 	return &cmapi.ClusterIssuer{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{ACME: &cmacme.ACMEIssuer{
-			Server:     PebbleDirectory,
-			CABundle:   s.Pebble.CABundle,
+			Server:     p.Directory,
+			CABundle:   p.CABundle,
 			Email:      "admin@example.com",
 			PrivateKey: cmmetaSecret(name + "-account"),
 			Solvers:    solvers,
