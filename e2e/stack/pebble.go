@@ -16,7 +16,6 @@ import (
 	"time"
 )
 
-
 // Pebble is Let's Encrypt's test CA, running as a process.
 type Pebble struct {
 	*Process
