@@ -100,6 +100,18 @@ func (p *Process) Stop() {
 	}
 }
 
+// Kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (p *Process) Kill() error {
+	if done, _ := p.Exited(); done {
+		return fmt.Errorf("%s has already exited", p.Name)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
 // PID is the process's ID.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
 
