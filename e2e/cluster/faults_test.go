@@ -1,0 +1,490 @@
+//go:build cluster
+
+package cluster_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/miekg/dns"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/e2e/cluster"
+	"github.com/acmezone/acmezone/e2e/stack"
+)
+
+// podsDeletedMidChallenge renews the wildcard certificate and, once the webhook has written the
+// challenge's record, deletes a CoreDNS pod that serves it and the controller's leader. The
+// certificate is still issued, and no ChallengeRecord is left behind.
+func (e *env) podsDeletedMidChallenge(t *testing.T) {
+	ctx := context.Background()
+	c := e.client
+	if wildcard == nil {
+		t.Fatal("the webhook flow did not issue the wildcard certificate")
+	}
+	old := e.serial(t, "shop", "wildcard-tls")
+	e.renew(t, wildcard)
+	var value string
+	eventually(t, 3*time.Minute, "the webhook wrote a ChallengeRecord (challenge pending)", func() (bool, string) {
+		var recs v1alpha1.ChallengeRecordList
+		if err := c.List(ctx, &recs, client.HasLabels{"acmezone.io/challenge-uid"}); err != nil {
+			return false, err.Error()
+		}
+		for _, r := range recs.Items {
+			value = r.Spec.Value
+			return true, ""
+		}
+		return false, "none yet"
+	})
+	var victim string
+	eventually(t, time.Minute, "a CoreDNS pod answers the challenge", func() (bool, string) {
+		for _, p := range e.pods(t, "acmezone", "acmezone-coredns") {
+			vals, err := txt(p.Status.PodIP+":53", target, "udp")
+			if err == nil && slices.Contains(vals, value) {
+				victim = p.Name
+				return true, ""
+			}
+		}
+		return false, "no pod serves it yet"
+	})
+	leader := e.leaderPod(t)
+	for _, name := range []string{victim, leader} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "acmezone", Name: name}}
+		if err := c.Delete(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("deleted pod %s", name)
+	}
+	eventually(t, 8*time.Minute, "certificate renewed", func() (bool, string) {
+		s := e.serial(t, "shop", "wildcard-tls")
+		return s != "" && s != old, "serial " + s
+	})
+	e.checkSecret(t, "shop", "wildcard-tls", "example.com", "*.example.com")
+	e.noRecordsLeft(t)
+	for _, d := range []string{"acmezone-controller", "acmezone-coredns"} {
+		if err := e.c.WaitDeployment(ctx, "acmezone", d, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l := e.leaderPod(t); l == leader {
+		t.Errorf("the deleted pod %s still holds the leader lease", leader)
+	}
+}
+
+// rollUnderQueries rolls the CoreDNS Deployment while a bounded query loop asks the load
+// balancer's address for a served TXT record: no query may fail (readiness, lameduck, the
+// rolling update's surge).
+func (e *env) rollUnderQueries(t *testing.T) {
+	ctx := context.Background()
+	probe := e.probeRecord(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sent int
+	var failures []string
+	wg.Go(func() {
+		// At most 4,000 queries over at most 4 minutes, 20 a second.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.Now().Add(4 * time.Minute)
+		for i := 0; i < 4000 && time.Now().Before(deadline); i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			vals, err := txt(cluster.LoadBalancerIP+":53", target, "udp")
+			mu.Lock()
+			sent++
+			if err == nil && !slices.Contains(vals, probe) {
+				err = fmt.Errorf("answer %v without the record", vals)
+			}
+			if err != nil {
+				failures = append(failures, time.Now().Format("15:04:05.000")+" "+err.Error())
+			}
+			mu.Unlock()
+		}
+	})
+	time.Sleep(2 * time.Second)
+	before := e.podNames(t, "acmezone", "acmezone-coredns")
+	if _, err := e.c.Kubectl(ctx, "-n", "acmezone", "rollout", "restart", "deployment/acmezone-coredns"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.WaitDeployment(ctx, "acmezone", "acmezone-coredns", 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The old pods keep answering through their lameduck (5 s) after they leave the endpoints.
+	eventually(t, time.Minute, "the old CoreDNS pods gone", func() (bool, string) {
+		now := e.podNames(t, "acmezone", "acmezone-coredns")
+		for _, n := range before {
+			if slices.Contains(now, n) {
+				return false, n + " still there"
+			}
+		}
+		return true, ""
+	})
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d queries during the roll, %d failed", sent, len(failures))
+	if sent < 100 {
+		t.Errorf("only %d queries were sent: the loop did not cover the roll", sent)
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d of %d queries failed while CoreDNS rolled:\n%s", len(failures), sent, strings.Join(failures[:min(len(failures), 20)], "\n"))
+	}
+}
+
+// apiServerOutage stops kube-apiserver for 60 s: every CoreDNS replica keeps answering from the
+// records it has, and says (coredns_acmezone_stale_reflectors) that they may be stale.
+func (e *env) apiServerOutage(t *testing.T) {
+	ctx := context.Background()
+	probe := e.probeRecord(t)
+	pods := e.pods(t, "acmezone", "acmezone-coredns")
+	for _, p := range pods {
+		if v := staleReflectors(t, p.Status.PodIP); v != 0 {
+			t.Fatalf("pod %s reports %v stale reflectors before the outage", p.Name, v)
+		}
+	}
+	e.c.Stop("kube-apiserver")
+	stopped := time.Now()
+	t.Logf("kube-apiserver stopped")
+	sawStale := map[string]bool{}
+	answered := 0
+	for time.Since(stopped) < 60*time.Second {
+		for _, p := range pods {
+			vals, err := txt(p.Status.PodIP+":53", target, "udp")
+			if err != nil || !slices.Contains(vals, probe) {
+				t.Errorf("%s after %s without kube-apiserver: %v %v", p.Name, time.Since(stopped).Round(time.Second), vals, err)
+				continue
+			}
+			answered++
+			if staleReflectors(t, p.Status.PodIP) > 0 {
+				sawStale[p.Name] = true
+			}
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if err := e.c.Start(ctx, "kube-apiserver"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kube-apiserver back after %s; %d answers from %d replicas meanwhile", time.Since(stopped).Round(time.Second), answered, len(pods))
+	for _, p := range pods {
+		if !sawStale[p.Name] {
+			t.Errorf("pod %s never reported stale data while kube-apiserver was stopped", p.Name)
+		}
+	}
+	eventually(t, 2*time.Minute, "every replica reports fresh data again", func() (bool, string) {
+		for _, p := range pods {
+			if v := staleReflectors(t, p.Status.PodIP); v != 0 {
+				return false, fmt.Sprintf("%s: %v stale reflectors", p.Name, v)
+			}
+		}
+		return true, ""
+	})
+	for _, d := range []string{"acmezone-controller", "acmezone-coredns"} {
+		if err := e.c.WaitDeployment(ctx, "acmezone", d, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// etcdKilled kills etcd (SIGKILL) and starts it again on the same data: every acmezone object
+// is still there, and served.
+func (e *env) etcdKilled(t *testing.T) {
+	ctx := context.Background()
+	probe := e.probeRecord(t)
+	before := e.objects(t)
+	if err := e.c.Kill("etcd"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("etcd killed; %d acmezone objects before", len(before))
+	time.Sleep(5 * time.Second)
+	if err := e.c.Start(ctx, "etcd"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.retry(ctx, 2*time.Minute, func() error {
+		_, err := e.c.Kubectl(ctx, "get", "--raw", "/readyz")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after := e.objects(t)
+	for k, rv := range before {
+		if _, ok := after[k]; !ok {
+			t.Errorf("%s (resourceVersion %s) is gone after etcd's restart", k, rv)
+		}
+	}
+	eventually(t, time.Minute, "the probe record served at the load balancer's address", func() (bool, string) {
+		vals, err := txt(cluster.LoadBalancerIP+":53", target, "udp")
+		return err == nil && slices.Contains(vals, probe), fmt.Sprint(vals, err)
+	})
+}
+
+// metricsAndMemory scrapes both Deployments' metrics from their pods and checks each pod's
+// resident memory against its container's request and limit.
+func (e *env) metricsAndMemory(t *testing.T) {
+	for _, d := range []struct{ name, port, metric string }{
+		{"acmezone-coredns", "9153", "coredns_acmezone_records"},
+		{"acmezone-controller", "8080", "controller_runtime_reconcile_total"},
+	} {
+		for _, p := range e.pods(t, "acmezone", d.name) {
+			m, err := scrape(p.Status.PodIP + ":" + d.port)
+			if err != nil {
+				t.Errorf("%s: %v", p.Name, err)
+				continue
+			}
+			if _, ok := m[d.metric]; !ok {
+				t.Errorf("%s's metrics have no %s", p.Name, d.metric)
+			}
+			rss := m["process_resident_memory_bytes"]
+			res := p.Spec.Containers[0].Resources
+			req, lim := res.Requests.Memory().Value(), res.Limits.Memory().Value()
+			t.Logf("%s: RSS %.1f MiB, request %d MiB, limit %d MiB", p.Name, rss/(1<<20), req>>20, lim>>20)
+			if rss <= 0 {
+				t.Errorf("%s reports no process_resident_memory_bytes", p.Name)
+			}
+			if float64(req) < rss {
+				t.Errorf("%s uses %.1f MiB, more than its memory request of %d MiB", p.Name, rss/(1<<20), req>>20)
+			}
+			if float64(lim) < 2*rss {
+				t.Errorf("%s's memory limit %d MiB leaves less than its RSS (%.1f MiB) again as headroom", p.Name, lim>>20, rss/(1<<20))
+			}
+		}
+	}
+}
+
+// probeRecord makes sure the cluster-resource namespace holds a ChallengeRecord at example.com's
+// target that nothing reaps (no Challenge label, no acme-dns account): what the fault stages
+// query. It returns its value.
+func (e *env) probeRecord(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	if target == "" {
+		t.Fatal("the webhook flow gave example.com no target")
+	}
+	const value = "acmezone-cluster-e2e-probe"
+	rec := &v1alpha1.ChallengeRecord{
+		ObjectMeta: metav1.ObjectMeta{Namespace: stack.ClusterResourceNamespace, Name: "probe"},
+		Spec:       v1alpha1.ChallengeRecordSpec{FQDN: target, Value: value},
+	}
+	if err := e.client.Create(ctx, rec); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the probe record served at the load balancer's address", func() (bool, string) {
+		vals, err := txt(cluster.LoadBalancerIP+":53", target, "udp")
+		return err == nil && slices.Contains(vals, value), fmt.Sprint(vals, err)
+	})
+	return value
+}
+
+// objects returns acmezone's objects (ChallengeRecords, Delegations) and the Secrets of its
+// namespaces, by kind/namespace/name, with their resourceVersions.
+func (e *env) objects(t *testing.T) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	var recs v1alpha1.ChallengeRecordList
+	var dels v1alpha1.DelegationList
+	if err := e.client.List(ctx, &recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.List(ctx, &dels); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs.Items {
+		out["ChallengeRecord/"+r.Namespace+"/"+r.Name] = r.ResourceVersion
+	}
+	for _, d := range dels.Items {
+		out["Delegation/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
+	}
+	for _, ns := range []string{"acmezone", stack.ClusterResourceNamespace} {
+		var secs corev1.SecretList
+		if err := e.client.List(ctx, &secs, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secs.Items {
+			out["Secret/"+s.Namespace+"/"+s.Name] = s.ResourceVersion
+		}
+	}
+	return out
+}
+
+func (e *env) renew(t *testing.T, crt *cmapi.Certificate) {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.client.Get(ctx, client.ObjectKeyFromObject(crt), crt); err != nil {
+		t.Fatal(err)
+	}
+	crt.Status.Conditions = append(crt.Status.Conditions, cmapi.CertificateCondition{
+		Type: cmapi.CertificateConditionIssuing, Status: cmmeta.ConditionTrue,
+		Reason: "ManuallyTriggered", Message: "renewal requested by the cluster e2e test",
+		LastTransitionTime: &metav1.Time{Time: time.Now()},
+	})
+	if err := e.client.Status().Update(ctx, crt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) serial(t *testing.T, ns, name string) string {
+	t.Helper()
+	var sec corev1.Secret
+	if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
+		return ""
+	}
+	if leaf := parseLeaf(sec.Data[corev1.TLSCertKey]); leaf != nil {
+		return leaf.SerialNumber.String()
+	}
+	return ""
+}
+
+// pods returns the running, ready pods of a Deployment (by its name label).
+func (e *env) pods(t *testing.T, ns, name string) []corev1.Pod {
+	t.Helper()
+	var list corev1.PodList
+	if err := e.client.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/name": name}); err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no running pod of %s/%s", ns, name)
+	}
+	return out
+}
+
+func (e *env) podNames(t *testing.T, ns, name string) []string {
+	t.Helper()
+	var list corev1.PodList
+	if err := e.client.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/name": name}); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range list.Items {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// leaderPod returns the pod holding acmezone-controller's leader lease.
+func (e *env) leaderPod(t *testing.T) string {
+	t.Helper()
+	var lease coordinationv1.Lease
+	if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: "acmezone", Name: "acmezone-controller.acmezone.io"}, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if lease.Spec.HolderIdentity == nil {
+		t.Fatal("acmezone-controller's leader lease has no holder")
+	}
+	pod, _, _ := strings.Cut(*lease.Spec.HolderIdentity, "_")
+	return pod
+}
+
+// txt returns the TXT values server answers at name over netw ("udp", "tcp"); an error unless
+// it answers NOERROR.
+func txt(server, name, netw string) ([]string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
+	r, _, err := (&dns.Client{Net: netw, Timeout: 2 * time.Second}).Exchange(m, server)
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return nil, fmt.Errorf("%s TXT: %s", name, dns.RcodeToString[r.Rcode])
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if t, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(t.Txt, ""))
+		}
+	}
+	return out, nil
+}
+
+// soa asks server for the zone's SOA over TCP and fails unless it answers authoritatively.
+func soa(server string) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(zone+".", dns.TypeSOA)
+	r, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(m, server)
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) == 0 {
+		return nil, fmt.Errorf("%s SOA at %s: %s, authoritative %v, %d answers", zone, server, dns.RcodeToString[r.Rcode], r.Authoritative, len(r.Answer))
+	}
+	return r, nil
+}
+
+// scrape reads a Prometheus text endpoint at addr/metrics into metric name → the sum of its
+// samples.
+func scrape(addr string) (map[string]float64, error) {
+	hc := &http.Client{Timeout: 3 * time.Second}
+	resp, err := hc.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: %s", addr, resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, " ")
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			if j := strings.LastIndexByte(line, '}'); j >= 0 {
+				rest = strings.TrimSpace(line[j+1:])
+			}
+			name = name[:i]
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+	}
+	return out, sc.Err()
+}
+
+// staleReflectors is coredns_acmezone_stale_reflectors of the CoreDNS pod at ip, or -1 when it
+// cannot be read.
+func staleReflectors(t *testing.T, ip string) float64 {
+	m, err := scrape(ip + ":9153")
+	if err != nil {
+		t.Logf("scrape %s: %v", ip, err)
+		return -1
+	}
+	v, ok := m["coredns_acmezone_stale_reflectors"]
+	if !ok {
+		t.Errorf("%s's metrics have no coredns_acmezone_stale_reflectors", ip)
+		return -1
+	}
+	return v
+}
