@@ -20,33 +20,69 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// spec is one of acmezone's images: the binary bin/<os>_<arch>/<name>, run as /<name>.
+// spec is one image: the binary bin/<os>_<arch>/<name>, run as /<name> by user.
 type spec struct {
 	name        string // the binary, the path in the image (/<name>) and the repository under the registry
 	description string
-	ports       []string // what the binary serves by default, as the deploy/ manifests run it
+	ports       []string // what the binary serves by default, as the manifests that run it do
+	// user is numeric so that the kubelet can check runAsNonRoot without an /etc/passwd, which
+	// the images do not have.
+	user string
+	// release images are acmezone's own: built when -images names none, pushed by `make push`.
+	// The others exist for `make cluster-e2e`'s cluster and are built only when named.
+	release bool
 }
 
-// specs are the images `make images` builds. build/Dockerfile.* say the same; keep them in step.
+// nonroot is distroless's "nonroot", the user of acmezone's images.
+const nonroot = "65532:65532"
+
+// specs are the images build/images knows. build/Dockerfile.* say the same of the release
+// images; keep them in step.
 var specs = []spec{
 	{
 		name:        "coredns",
 		description: "CoreDNS with the acmezone plugin: authoritative DNS for ACME DNS-01 challenge records kept in Kubernetes",
 		// DNS, Prometheus metrics (prometheus :9153), health (:8080), ready (:8181).
-		ports: []string{"53/udp", "53/tcp", "9153/tcp", "8080/tcp", "8181/tcp"},
+		ports:   []string{"53/udp", "53/tcp", "9153/tcp", "8080/tcp", "8181/tcp"},
+		user:    nonroot,
+		release: true,
 	},
 	{
 		name:        "acmezone-controller",
 		description: "acmezone's cert-manager DNS-01 webhook solver, Delegation reconciler and Challenge watcher",
 		// The webhook as deploy/ runs it (--secure-port=8443: the default 443 needs a privilege
 		// the non-root user lacks), metrics, probes.
-		ports: []string{"8443/tcp", "8080/tcp", "8081/tcp"},
+		ports:   []string{"8443/tcp", "8080/tcp", "8081/tcp"},
+		user:    nonroot,
+		release: true,
+	},
+	// The cluster-e2e cluster's own images (make cluster-images).
+	{
+		name:        "pause",
+		description: "The pod sandbox (pause) container of acmezone's cluster-e2e cluster (build/cluster/pause)",
+		// 65535 as Kubernetes' own pause image: it holds the namespaces and serves nothing.
+		user: "65535:65535",
+	},
+	{
+		name:        "cert-manager-controller",
+		description: "cert-manager's controller, built from cert-manager's Go module (build/e2ebin), for acmezone's cluster-e2e cluster",
+		// 1000 as cert-manager's own images. It serves nothing (no metrics server is wired).
+		user: "1000:1000",
+	},
+	{
+		name:        "cert-manager-cainjector",
+		description: "cert-manager's cainjector, built from cert-manager's Go module (build/e2ebin), for acmezone's cluster-e2e cluster",
+		ports:       []string{"9402/tcp"}, // Prometheus metrics
+		user:        "1000:1000",
+	},
+	{
+		name:        "coredns-full",
+		description: "CoreDNS with every stock plugin (cmd/coredns -tags coredns_full), the cluster DNS of acmezone's cluster-e2e cluster",
+		// DNS, Prometheus metrics, health, ready, as build/cluster/kube-dns runs it.
+		ports: []string{"53/udp", "53/tcp", "9153/tcp", "8080/tcp", "8181/tcp"},
+		user:  nonroot,
 	},
 }
-
-// user is numeric so that the kubelet can check runAsNonRoot without an /etc/passwd, which
-// the image does not have. 65532 is distroless's "nonroot".
-const user = "65532:65532"
 
 // options are the inputs of a build besides the binaries; the same binaries and options give
 // the same digests.
@@ -61,7 +97,7 @@ type options struct {
 	licenses  string
 	created   time.Time     // config and history timestamp: SOURCE_DATE_EPOCH or the commit time
 	platforms []v1.Platform // the first one also goes into the docker load tarball
-	only      []string      // names of the specs to build; empty: all of them
+	only      []string      // names of the specs to build; empty: the release ones
 }
 
 // result is what a build wrote for one image.
@@ -88,7 +124,15 @@ func (o *options) labels(s spec) map[string]string {
 	}
 }
 
-// build writes every image of specs and returns their digests.
+// selected says whether o builds s.
+func (o *options) selected(s spec) bool {
+	if len(o.only) == 0 {
+		return s.release
+	}
+	return slices.Contains(o.only, s.name)
+}
+
+// build writes the images o selects, in the order of specs, and returns their digests.
 func build(o *options) ([]result, error) {
 	if len(o.platforms) == 0 {
 		return nil, fmt.Errorf("no platforms")
@@ -98,7 +142,7 @@ func build(o *options) ([]result, error) {
 	}
 	var results []result
 	for _, s := range specs {
-		if len(o.only) > 0 && !slices.Contains(o.only, s.name) {
+		if !o.selected(s) {
 			continue
 		}
 		r, err := buildOne(o, s)
@@ -192,7 +236,7 @@ func platformImage(o *options, s spec, p v1.Platform) (v1.Image, error) {
 		RootFS:       v1.RootFS{Type: "layers"},
 		Config: v1.Config{
 			Entrypoint:   []string{"/" + s.name},
-			User:         user,
+			User:         s.user,
 			ExposedPorts: ports,
 			Labels:       o.labels(s),
 		},

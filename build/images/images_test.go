@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +35,17 @@ var runArgs = map[string]struct {
 }{
 	"coredns":             {[]string{"-version"}, "+acmezone-test"},
 	"acmezone-controller": {[]string{"--help"}, "--secure-port"},
+}
+
+// wantUser is each image's user: distroless's nonroot for acmezone's, Kubernetes' pause user
+// for pause, cert-manager's images' user for cert-manager's.
+var wantUser = map[string]string{
+	"coredns":                 "65532:65532",
+	"acmezone-controller":     "65532:65532",
+	"pause":                   "65535:65535",
+	"cert-manager-controller": "1000:1000",
+	"cert-manager-cainjector": "1000:1000",
+	"coredns-full":            "65532:65532",
 }
 
 // TestImages compiles both binaries for linux/amd64 with the flags of `make build` (so it reuses
@@ -70,11 +83,16 @@ func TestImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("built the images in %v", time.Since(start).Round(time.Second))
-	if len(results) != len(specs) {
-		t.Fatalf("got %d images, want %d", len(results), len(specs))
+	// Without -images, acmezone's own images alone, as make images and make push expect.
+	rel := release()
+	if got := resultNames(results); !slices.Equal(got, []string{"coredns", "acmezone-controller"}) || len(rel) != len(got) {
+		t.Fatalf("built %v, want coredns and acmezone-controller", got)
 	}
-	for i, s := range specs {
-		t.Run(s.name, func(t *testing.T) { checkImage(t, o, s, results[i]) })
+	for i, s := range rel {
+		t.Run(s.name, func(t *testing.T) {
+			bin := checkImage(t, o, s, results[i])
+			runBinary(t, s, bin)
+		})
 	}
 
 	t.Run("reproducible", func(t *testing.T) {
@@ -120,7 +138,10 @@ func compile(t *testing.T, binDir string, p v1.Platform) {
 	}
 }
 
-func checkImage(t *testing.T, o *options, s spec, r result) {
+// checkImage checks the image r of s in its layout and its docker tarball, and returns its
+// linux/amd64 binary (nil without that platform).
+func checkImage(t *testing.T, o *options, s spec, r result) []byte {
+	t.Helper()
 	ref := o.registry + "/" + s.name + ":" + o.tag
 	if r.ref.String() != ref {
 		t.Errorf("name %s, want %s", r.ref, ref)
@@ -180,6 +201,7 @@ func checkImage(t *testing.T, o *options, s spec, r result) {
 	}
 
 	var amd64 v1.Image
+	var amd64Bin []byte
 	for i, p := range o.platforms {
 		desc := im.Manifests[i]
 		if desc.Platform == nil || desc.Platform.OS != p.OS || desc.Platform.Architecture != p.Architecture {
@@ -196,14 +218,14 @@ func checkImage(t *testing.T, o *options, s spec, r result) {
 			t.Fatal(err)
 		}
 		bin := checkPlatformImage(t, o, s, p, img, wantLabels)
-		if p.Architecture == "amd64" {
-			amd64 = img
-			runBinary(t, s, bin)
+		if p.OS == "linux" && p.Architecture == "amd64" {
+			amd64, amd64Bin = img, bin
 		}
 	}
 	if amd64 != nil {
 		checkTarball(t, r, amd64)
 	}
+	return amd64Bin
 }
 
 // checkPlatformImage checks config and layer, and returns the binary in the layer.
@@ -230,8 +252,8 @@ func checkPlatformImage(t *testing.T, o *options, s spec, p v1.Platform, img v1.
 	if !slices.Equal(cf.Config.Entrypoint, []string{entrypoint}) || len(cf.Config.Cmd) != 0 {
 		t.Errorf("%s: entrypoint %q cmd %q, want [%q] and none", p, cf.Config.Entrypoint, cf.Config.Cmd, entrypoint)
 	}
-	if cf.Config.User != "65532:65532" {
-		t.Errorf("%s: user %q, want 65532:65532", p, cf.Config.User)
+	if want := wantUser[s.name]; cf.Config.User != want {
+		t.Errorf("%s: user %q, want %q", p, cf.Config.User, want)
 	}
 	var ports []string
 	for port := range cf.Config.ExposedPorts {
@@ -301,7 +323,7 @@ func checkPlatformImage(t *testing.T, o *options, s spec, p v1.Platform, img v1.
 // runBinary runs the binary taken out of the image, when this machine can.
 func runBinary(t *testing.T, s spec, bin []byte) {
 	t.Helper()
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+	if bin == nil || runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Logf("not running the linux/amd64 %s on %s/%s", s.name, runtime.GOOS, runtime.GOARCH)
 		return
 	}
@@ -436,4 +458,163 @@ func treeDigests(t *testing.T, dir string) map[string][32]byte {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// clusterImages are the images `make cluster-images` builds, in the order of specs.
+var clusterImages = []string{"coredns", "acmezone-controller", "pause", "cert-manager-controller", "cert-manager-cainjector", "coredns-full"}
+
+// TestSpecs checks the spec list: unique names, a user for each, and acmezone's two images
+// alone as the release ones (what make images builds and make push pushes).
+func TestSpecs(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range specs {
+		if seen[s.name] {
+			t.Errorf("spec %s twice", s.name)
+		}
+		seen[s.name] = true
+		if s.user == "" || s.user != wantUser[s.name] {
+			t.Errorf("%s: user %q, want %q", s.name, s.user, wantUser[s.name])
+		}
+	}
+	if got := names(release()); got != "coredns, acmezone-controller" {
+		t.Errorf("release images %s, want coredns, acmezone-controller", got)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(clusterImages)), slices.Sorted(maps.Keys(seen))) {
+		t.Errorf("specs %v, the cluster's images %v: add a new image to clusterImages (and make cluster-images) or to this test", slices.Sorted(maps.Keys(seen)), clusterImages)
+	}
+}
+
+// TestSelect checks -images: none names the release images, a list exactly those, in the
+// order of specs, and an unknown name is refused.
+func TestSelect(t *testing.T) {
+	for _, tc := range []struct {
+		images string
+		want   []string
+	}{
+		{"", []string{"coredns", "acmezone-controller"}},
+		{"coredns", []string{"coredns"}},
+		{"coredns-full, pause", []string{"pause", "coredns-full"}},
+		{strings.Join(clusterImages, ","), clusterImages},
+	} {
+		o, err := parseFlags([]string{"-images", tc.images})
+		if err != nil {
+			t.Errorf("-images %q: %v", tc.images, err)
+			continue
+		}
+		var got []string
+		for _, s := range specs {
+			if o.selected(s) {
+				got = append(got, s.name)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("-images %q selects %v, want %v", tc.images, got, tc.want)
+		}
+	}
+	if _, err := parseFlags([]string{"-images", "coredns,busybox"}); err == nil {
+		t.Error("-images coredns,busybox: no error")
+	}
+}
+
+// TestClusterImages builds the cluster's images as make cluster-images does (-images, one
+// platform, registry acmezone.test, tag cluster) and checks each in its layout and docker
+// tarball, the tarballs being what the cluster imports into containerd. pause is compiled (no
+// dependencies, seconds) and run out of its image; the other binaries are stand-ins, as the
+// image holds a file's bytes whatever they are (TestImages runs acmezone's real ones).
+func TestClusterImages(t *testing.T) {
+	binDir := t.TempDir()
+	amd64 := filepath.Join(binDir, "linux_amd64")
+	cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", filepath.Join(amd64, "pause"), "./build/cluster/pause")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./build/cluster/pause: %v\n%s", err, out)
+	}
+	for _, n := range clusterImages {
+		if n == "pause" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(amd64, n), []byte("stand-in for "+n+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "cluster-images")
+	o, err := parseFlags([]string{"-bin", binDir, "-out", out, "-registry", "acmezone.test", "-tag", "cluster",
+		"-platforms", "linux/amd64", "-images", strings.Join(clusterImages, ","), "-epoch", fmt.Sprint(testEpoch.Unix())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resultNames(results); !slices.Equal(got, clusterImages) {
+		t.Fatalf("built %v, want %v", got, clusterImages)
+	}
+	for i, r := range results {
+		s := specs[slices.IndexFunc(specs, func(s spec) bool { return s.name == clusterImages[i] })]
+		t.Run(s.name, func(t *testing.T) {
+			if want := "acmezone.test/" + s.name + ":cluster"; r.ref.String() != want {
+				t.Errorf("image %s, want %s", r.ref, want)
+			}
+			if len(r.platforms) != 1 {
+				t.Errorf("%d platforms, want linux/amd64 alone", len(r.platforms))
+			}
+			bin := checkImage(t, o, s, r)
+			if s.name == "pause" {
+				runPause(t, bin)
+			}
+		})
+	}
+	tars, err := filepath.Glob(filepath.Join(out, "*.tar"))
+	if err != nil || len(tars) != len(clusterImages) {
+		t.Errorf("docker load tarballs %v (%v), want one per image", tars, err)
+	}
+}
+
+// runPause runs the pause binary out of its image: it must keep running, and exit 0 on SIGTERM
+// (build/cluster/pause's own test checks the reaping and both signals with a handshake).
+func runPause(t *testing.T, bin []byte) {
+	t.Helper()
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Logf("not running the linux/amd64 pause on %s/%s", runtime.GOOS, runtime.GOARCH)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "pause")
+	if err := os.WriteFile(path, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Long enough for its signal handlers to be set: a SIGTERM before that kills it.
+	select {
+	case err := <-done:
+		t.Fatalf("pause exited by itself: %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("pause after SIGTERM: %v, want exit status 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("pause still running 10 s after SIGTERM")
+	}
+}
+
+// resultNames are the names of the images built, in order.
+func resultNames(results []result) []string {
+	var n []string
+	for _, r := range results {
+		n = append(n, strings.TrimSuffix(filepath.Base(r.layout), string(filepath.Separator)))
+	}
+	return n
 }

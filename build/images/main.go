@@ -10,6 +10,14 @@
 //	    -version "$(git describe --tags --always --dirty)" -revision "$(git rev-parse HEAD)" \
 //	    -epoch "$(git log -1 --format=%ct)"
 //
+// It also knows the images of `make cluster-e2e`'s cluster, built only when -images names
+// them: pause, cert-manager-controller, cert-manager-cainjector and coredns-full. `make
+// cluster-images` builds them with acmezone's two for linux/amd64 alone, and the cluster
+// imports the docker load tarballs into containerd (ctr -n k8s.io images import):
+//
+//	go run ./build/images -bin bin -out bin/cluster-images -registry acmezone.test -tag cluster \
+//	    -platforms linux/amd64 -images coredns,acmezone-controller,pause,cert-manager-controller,...
+//
 // The build is reproducible: the config's timestamps come from -epoch (SOURCE_DATE_EPOCH by
 // default), the layer's single entry has mtime 0, owner root and mode 0755, so the same
 // binaries and flags give the same digests.
@@ -45,15 +53,15 @@ func main() {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("images", flag.ContinueOnError)
 	o := &options{}
-	fs.StringVar(&o.binDir, "bin", "bin", "Directory with the binaries as <os>_<arch>/coredns and <os>_<arch>/acmezone-controller.")
+	fs.StringVar(&o.binDir, "bin", "bin", "Directory with the binaries as <os>_<arch>/<image name>, e.g. linux_amd64/coredns.")
 	fs.StringVar(&o.outDir, "out", "bin/images", "Output directory: <name>/ (OCI image layout) and <name>.tar (docker load) per image.")
 	fs.StringVar(&o.registry, "registry", "ghcr.io/acmezone", "Registry and namespace of the image names.")
-	fs.StringVar(&o.tag, "tag", "v0.1.0", "Tag of both images.")
+	fs.StringVar(&o.tag, "tag", "v0.1.0", "Tag of every image.")
 	fs.StringVar(&o.version, "version", "dev", "Label org.opencontainers.image.version: the version stamped into the binaries.")
 	fs.StringVar(&o.revision, "revision", "unknown", "Label org.opencontainers.image.revision: the git commit.")
 	fs.StringVar(&o.source, "source", "https://github.com/acmezone/acmezone", "Label org.opencontainers.image.source.")
 	fs.StringVar(&o.licenses, "licenses", "Apache-2.0", "Label org.opencontainers.image.licenses (SPDX).")
-	only := fs.String("images", "", "Comma-separated names of the images to build (coredns, acmezone-controller); empty: all. make bench builds only coredns, from two builds.")
+	only := fs.String("images", "", "Comma-separated names of the images to build ("+names(specs)+"); empty: acmezone's own ("+names(release())+"). make bench builds only coredns, from two builds; make cluster-images the cluster's.")
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "Comma-separated OS/ARCH list; the first is the one in the docker load tarball.")
 	epoch := fs.String("epoch", os.Getenv("SOURCE_DATE_EPOCH"), "Creation time in seconds since 1970 (default $SOURCE_DATE_EPOCH, else 0); `make images` passes the commit time.")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +95,26 @@ func parseFlags(args []string) (*options, error) {
 		o.platforms = append(o.platforms, *p)
 	}
 	return o, nil
+}
+
+// names joins the names of ss with commas.
+func names(ss []spec) string {
+	var n []string
+	for _, s := range ss {
+		n = append(n, s.name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// release returns the specs built when -images names none.
+func release() []spec {
+	var r []spec
+	for _, s := range specs {
+		if s.release {
+			r = append(r, s)
+		}
+	}
+	return r
 }
 
 func report(w io.Writer, o *options, results []result) {
