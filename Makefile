@@ -78,6 +78,12 @@ $(BIN)/pebble: build/e2ebin/go.mod build/e2ebin/go.sum
 	@echo ">> building $(@F) (build/e2ebin) from the Go module proxy; the first build takes a minute or two, later ones seconds"
 	cd build/e2ebin && CGO_ENABLED=0 $(GO) build -ldflags "-s -w -X main.version=$$($(GO) list -m -f '{{.Version}}' github.com/letsencrypt/pebble/v2)" -o $@ github.com/letsencrypt/pebble/v2/cmd/pebble
 
+# cert-manager's cainjector (our main over its library, build/e2ebin), for the cluster-e2e
+# cluster: it fills the caBundle of acmezone's webhook APIService there.
+$(BIN)/cert-manager-cainjector: build/e2ebin/go.mod build/e2ebin/go.sum $(wildcard build/e2ebin/cmd/cert-manager-cainjector/*.go)
+	@echo ">> building $(@F) (cert-manager's cainjector, build/e2ebin) from the Go module proxy; the first build takes a minute or two, later ones seconds"
+	@$(PROGRESS) cd build/e2ebin && CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o $@ ./cmd/cert-manager-cainjector; $(PROGRESS_END)
+
 # unbound, the recursive resolver of the end-to-end stack (Debian package).
 .PHONY: unbound
 unbound:
@@ -132,3 +138,28 @@ images: ## Build the coredns and acmezone-controller images (linux/amd64 + linux
 push: images ## Push both images (one index each) to REGISTRY with crane and your docker login: make push REGISTRY=ghcr.io/you
 	$(GO) run github.com/google/go-containerregistry/cmd/crane@v0.22.1 push $(BIN)/images/coredns $(REGISTRY)/coredns:$(IMAGE_TAG)
 	$(GO) run github.com/google/go-containerregistry/cmd/crane@v0.22.1 push $(BIN)/images/acmezone-controller $(REGISTRY)/acmezone-controller:$(IMAGE_TAG)
+
+# The cluster-e2e cluster's images (build/images with -images): acmezone's two, the pod
+# sandbox (pause), cert-manager's controller and cainjector, and the cluster DNS (CoreDNS with
+# every stock plugin), for linux/amd64 alone, named acmezone.test/<name>:cluster: never pulled,
+# imported from the docker load tarballs bin/cluster-images/<name>.tar into containerd. The
+# binaries are the static ones already in bin/ (CGO_ENABLED=0 builds on a linux/amd64 host are
+# linux/amd64 ones), copied into bin/linux_amd64/ rather than compiled again with -trimpath.
+CLUSTER_IMAGES := coredns,acmezone-controller,pause,cert-manager-controller,cert-manager-cainjector,coredns-full
+
+$(BIN)/linux_amd64/pause: build/cluster/pause/main.go
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -ldflags "-s -w" -o $@ ./build/cluster/pause
+
+# Always run, as `make build`: go build relinks only when something changed.
+.PHONY: $(BIN)/coredns-full
+$(BIN)/coredns-full:
+	CGO_ENABLED=0 $(GO) build -tags coredns_full -ldflags "$(LDFLAGS)" -o $@ ./cmd/coredns
+
+.PHONY: cluster-images
+cluster-images: build $(BIN)/cert-manager-controller $(BIN)/cert-manager-cainjector $(BIN)/coredns-full $(BIN)/linux_amd64/pause ## Build the cluster-e2e cluster's images (linux/amd64, acmezone.test/<name>:cluster) into bin/cluster-images: docker load tarballs for ctr import.
+	@[ "$$($(GO) env GOOS)/$$($(GO) env GOARCH)" = linux/amd64 ] || { echo "cluster-images: bin/'s binaries are linux/amd64 ones on a linux/amd64 machine only"; exit 1; }
+	@mkdir -p $(BIN)/linux_amd64
+	cp -f $(BIN)/coredns $(BIN)/acmezone-controller $(BIN)/cert-manager-controller $(BIN)/cert-manager-cainjector $(BIN)/coredns-full $(BIN)/linux_amd64/
+	rm -rf $(BIN)/cluster-images
+	$(GO) run ./build/images -bin $(BIN) -out $(BIN)/cluster-images -registry acmezone.test -tag cluster -platforms linux/amd64 \
+	  -images $(CLUSTER_IMAGES) -version $(VERSION) -revision $(REVISION) -epoch $(SOURCE_DATE_EPOCH)
