@@ -163,3 +163,27 @@ cluster-images: build $(BIN)/cert-manager-controller $(BIN)/cert-manager-cainjec
 	rm -rf $(BIN)/cluster-images
 	$(GO) run ./build/images -bin $(BIN) -out $(BIN)/cluster-images -registry acmezone.test -tag cluster -platforms linux/amd64 \
 	  -images $(CLUSTER_IMAGES) -version $(VERSION) -revision $(REVISION) -epoch $(SOURCE_DATE_EPOCH)
+
+# The single-node cluster of `make cluster-e2e` (e2e/cluster): the rest of Kubernetes v1.37 from
+# the module proxy (build/testbin), Debian's containerd, runc, CNI plugins and iptables.
+CLUSTER_BINS := $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
+
+.PHONY: clusterbin
+clusterbin: testbin $(CLUSTER_BINS) ## Build the kubelet, kube-proxy, kube-controller-manager and kube-scheduler from the module proxy (minutes the first time).
+
+$(CLUSTER_BINS):
+	@echo ">> building $(@F) $(KUBE_VERSION) from the Go module proxy (a few minutes the first time, with kube-apiserver's build cached)"
+	@$(PROGRESS) cd build/testbin && CGO_ENABLED=0 $(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(@F); $(PROGRESS_END)
+
+# Debian's packages the node needs (no systemd here: nothing starts them; the test does).
+CLUSTER_DEBS := containerd runc containernetworking-plugins iptables conntrack
+.PHONY: cluster-deps
+cluster-deps:
+	@missing=$$(for p in $(CLUSTER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages: $$missing (sudo apt-get install $$missing)"; exit 1; fi; fi
+
+.PHONY: cluster-e2e
+cluster-e2e: build clusterbin e2ebin cluster-images cluster-deps unbound ## A real single-node cluster (kubelet, containerd): cert-manager and acmezone as pods from their images, installed from deploy/, both solvers, and faults (as root; about 15 minutes).
+	$(GO) test -tags cluster -count=1 -timeout 45m -v ./e2e/cluster/
