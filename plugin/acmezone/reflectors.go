@@ -142,11 +142,15 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 				debug.FreeOSMemory()
 			}
 		}
-		r := toolscache.NewReflectorWithOptions(k.lw, nil, k, toolscache.ReflectorOptions{
+		lw := &contact{lister: k.lw}
+		r := toolscache.NewReflectorWithOptions(lw, nil, k, toolscache.ReflectorOptions{
 			Name:            "acmezone " + k.lw.what(),
 			TypeDescription: k.lw.what(),
 		})
-		wg.Go(func() { r.RunWithContext(ctx) })
+		wg.Go(func() {
+			r.RunWithContext(ctx)
+			lw.set(false)
+		})
 	}
 	go func() {
 		wg.Wait()
