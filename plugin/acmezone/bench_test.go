@@ -1,17 +1,21 @@
 package acmezone
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"runtime"
-	"strings"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 )
@@ -104,46 +108,96 @@ func BenchmarkServeDNS(b *testing.B) {
 	}
 }
 
-// BenchmarkStoreMemory reports the live heap the store keeps per Delegation and its
-// ChallengeRecord (live-B/pair), filled through the reflectors' path (sink.Replace with listed
-// items whose strings are fresh, as decoded), after a garbage collection. The snapshot is
-// included: it is what the server holds.
+// BenchmarkStoreMemory reports what the store keeps per Delegation and its ChallengeRecord,
+// filled as the reflectors fill it at start: a list of 100,000 of each, as the API server
+// sends it, decoded by decodeList and handed to sink.Replace, then goLive. The snapshot is
+// included: it is what the server holds. After a garbage collection, live-B/pair is the live
+// heap and inuse-B/pair the heap in use (the spans that hold it), what the process keeps:
+// more than the live heap when the store's objects sit in spans among the sync's dead ones.
 func BenchmarkStoreMemory(b *testing.B) {
 	const n = 100_000
+	const ns = "large"
 	targets := make([]string, n)
 	for i := range targets {
-		targets[i] = targetOf("large", benchDomain(i))
+		targets[i] = targetOf(ns, benchDomain(i))
 	}
+	bodies := benchLists(b, ns, targets)
 	for b.Loop() {
 		var before, after runtime.MemStats
-		runtime.GC()
+		runtime.GC() // twice: a sync.Pool (json.Marshal's buffers) keeps its contents one more cycle
+		debug.FreeOSMemory()
 		runtime.ReadMemStats(&before)
 		a := newTestPlugin(b, testCorefile)
-		old := time.Now().Add(-time.Hour)
-		records := make([]any, n)
-		delegations := make([]any, n)
-		for i := range n {
-			target := strings.Clone(targets[i])
-			records[i] = &item{key: nn(fmt.Sprint("large"), fmt.Sprintf("txt-%040x", i)), record: &recordIn{fqdn: target, value: fmt.Sprintf("key-%039d", i), created: old}}
-			delegations[i] = &item{key: nn(fmt.Sprint("large"), fmt.Sprintf("d-%07d", i)), delegation: &delegationIn{claim: v1alpha1.TargetClaim{Namespace: "large", Domain: benchDomain(i)}}}
-		}
-		for _, k := range []struct {
-			resource string
-			list     []any
-		}{{"delegations", delegations}, {"challengerecords", records}} {
-			s := &sink{a: a, lw: &lister{resource: k.resource}, synced: func() {}}
-			if err := s.Replace(k.list, "1"); err != nil {
-				b.Fatal(err)
-			}
-		}
-		records, delegations = nil, nil
-		a.store.goLive()
+		benchSync(b, a, bodies)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		if got := len(a.store.load().lookup(targets[n/2]).get(dns.TypeTXT)); got != 1 {
 			b.Fatalf("%d TXT records at a target, want 1", got)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "live-B/pair")
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/n, "inuse-B/pair")
 		runtime.KeepAlive(a)
+		runtime.KeepAlive(bodies) // allocated before, not counted
 	}
+}
+
+// benchSync fills the store as the reflectors do at start: each list decoded by decodeList
+// and handed to a sink, then goLive.
+func benchSync(b *testing.B, a *ACMEZone, bodies map[string][]byte) {
+	b.Helper()
+	for _, resource := range []string{"delegations", "challengerecords"} {
+		list, err := decodeList(bytes.NewReader(bodies[resource]), resource)
+		if err != nil {
+			b.Fatal(err)
+		}
+		items := make([]any, len(list.Items))
+		for i := range list.Items {
+			items[i] = &list.Items[i]
+		}
+		s := &sink{a: a, lw: &lister{resource: resource}, synced: func() {}}
+		if err := s.Replace(items, list.ResourceVersion); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a.store.goLive()
+}
+
+// benchLists returns the JSON list bodies ("delegations", "challengerecords") the API server
+// sends for a Delegation in namespace ns at each of targets (a derived target of
+// benchDomain(i)) and a ChallengeRecord there, with the metadata it adds.
+func benchLists(b *testing.B, ns string, targets []string) map[string][]byte {
+	b.Helper()
+	created := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	meta := func(name string, i int) metav1.ObjectMeta {
+		return metav1.ObjectMeta{
+			Namespace: ns, Name: name, CreationTimestamp: created,
+			UID: types.UID(fmt.Sprintf("6b1f2f5e-2a4c-4f4e-9d3a-%012x", i)), ResourceVersion: fmt.Sprint(1000 + i), Generation: 1,
+			ManagedFields: []metav1.ManagedFieldsEntry{{
+				Manager: "acmezone-controller", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: v1alpha1.GroupVersion.String(),
+				Time: &created, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{".":{},"f:fqdn":{},"f:value":{}}}`)},
+			}},
+		}
+	}
+	records := &v1alpha1.ChallengeRecordList{ListMeta: metav1.ListMeta{ResourceVersion: "1"}}
+	delegations := &v1alpha1.DelegationList{ListMeta: metav1.ListMeta{ResourceVersion: "1"}}
+	for i, target := range targets {
+		value := fmt.Sprintf("key-%039d", i)
+		records.Items = append(records.Items, v1alpha1.ChallengeRecord{
+			ObjectMeta: meta(v1alpha1.ChallengeRecordName(target, value), i),
+			Spec:       v1alpha1.ChallengeRecordSpec{FQDN: target, Value: value},
+		})
+		delegations.Items = append(delegations.Items, v1alpha1.Delegation{
+			ObjectMeta: meta(fmt.Sprintf("d-%07d", i), i),
+			Spec:       v1alpha1.DelegationSpec{Domain: benchDomain(i)},
+		})
+	}
+	bodies := map[string][]byte{}
+	for resource, list := range map[string]any{"challengerecords": records, "delegations": delegations} {
+		body, err := json.Marshal(list)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[resource] = body
+	}
+	return bodies
 }
