@@ -261,6 +261,9 @@ acme-dns-compatible API.`, solver.GroupName, solver.SolverName)
 		if err := f.targetKey.validate(); err != nil {
 			return err
 		}
+		// The flags are good: what fails from here on (the API server out of reach while it
+		// restarts, say) is no usage error, and a page of flags would bury it in the log.
+		c.SilenceUsage = true
 		// The key before anything serves: the solver and every reconciler need it.
 		kubeconfig := ""
 		if fl := c.Flags().Lookup("kubeconfig"); fl != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/miekg/dns"
@@ -37,18 +38,22 @@ func (e *env) podsDeletedMidChallenge(t *testing.T) {
 		t.Fatal("the webhook flow did not issue the wildcard certificate")
 	}
 	old := e.serial(t, "shop", "wildcard-tls")
+	renewed := time.Now().Truncate(time.Second)
 	e.renew(t, wildcard)
+	// cert-manager's Challenge, presented (the webhook wrote its record) and not yet valid.
 	var value string
-	eventually(t, 3*time.Minute, "the webhook wrote a ChallengeRecord (challenge pending)", func() (bool, string) {
-		var recs v1alpha1.ChallengeRecordList
-		if err := c.List(ctx, &recs, client.HasLabels{"acmezone.io/challenge-uid"}); err != nil {
+	eventually(t, 3*time.Minute, "a new Challenge presented and pending", func() (bool, string) {
+		var chs cmacme.ChallengeList
+		if err := c.List(ctx, &chs, client.InNamespace("shop")); err != nil {
 			return false, err.Error()
 		}
-		for _, r := range recs.Items {
-			value = r.Spec.Value
-			return true, ""
+		for _, ch := range chs.Items {
+			if ch.CreationTimestamp.Time.After(renewed.Add(-time.Second)) && ch.Status.Presented && ch.Status.State != cmacme.Valid {
+				value = ch.Spec.Key
+				return true, ""
+			}
 		}
-		return false, "none yet"
+		return false, fmt.Sprintf("%d Challenges, none presented since the renewal", len(chs.Items))
 	})
 	var victim string
 	eventually(t, time.Minute, "a CoreDNS pod answers the challenge", func() (bool, string) {
@@ -235,12 +240,22 @@ func (e *env) etcdKilled(t *testing.T) {
 	})
 }
 
-// metricsAndMemory scrapes both Deployments' metrics from their pods and checks each pod's
-// resident memory against its container's request and limit.
+// metricsAndMemory scrapes both Deployments' metrics from their pods (the leader's reconcilers
+// too) and checks each pod's resident memory against its container's request and limit.
 func (e *env) metricsAndMemory(t *testing.T) {
-	for _, d := range []struct{ name, port, metric string }{
-		{"acmezone-coredns", "9153", "coredns_acmezone_records"},
-		{"acmezone-controller", "8080", "controller_runtime_reconcile_total"},
+	ctx := context.Background()
+	for _, d := range []string{"acmezone-controller", "acmezone-coredns"} {
+		if err := e.c.WaitDeployment(ctx, "acmezone", d, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := e.leaderPod(t)
+	for _, d := range []struct {
+		name, port string
+		metrics    []string
+	}{
+		{"acmezone-coredns", "9153", []string{"coredns_acmezone_records", "coredns_acmezone_stale_reflectors", "coredns_dns_requests_total"}},
+		{"acmezone-controller", "8080", []string{"rest_client_requests_total"}},
 	} {
 		for _, p := range e.pods(t, "acmezone", d.name) {
 			m, err := scrape(p.Status.PodIP + ":" + d.port)
@@ -248,8 +263,14 @@ func (e *env) metricsAndMemory(t *testing.T) {
 				t.Errorf("%s: %v", p.Name, err)
 				continue
 			}
-			if _, ok := m[d.metric]; !ok {
-				t.Errorf("%s's metrics have no %s", p.Name, d.metric)
+			want := d.metrics
+			if p.Name == leader {
+				want = append(want, "controller_runtime_reconcile_total")
+			}
+			for _, name := range want {
+				if _, ok := m[name]; !ok {
+					t.Errorf("%s's metrics have no %s", p.Name, name)
+				}
 			}
 			rss := m["process_resident_memory_bytes"]
 			res := p.Spec.Containers[0].Resources
@@ -268,6 +289,9 @@ func (e *env) metricsAndMemory(t *testing.T) {
 	}
 }
 
+// probeName is the fault stages' ChallengeRecord.
+const probeName = "probe"
+
 // probeRecord makes sure the cluster-resource namespace holds a ChallengeRecord at example.com's
 // target that nothing reaps (no Challenge label, no acme-dns account): what the fault stages
 // query. It returns its value.
@@ -279,7 +303,7 @@ func (e *env) probeRecord(t *testing.T) string {
 	}
 	const value = "acmezone-cluster-e2e-probe"
 	rec := &v1alpha1.ChallengeRecord{
-		ObjectMeta: metav1.ObjectMeta{Namespace: stack.ClusterResourceNamespace, Name: "probe"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: stack.ClusterResourceNamespace, Name: probeName},
 		Spec:       v1alpha1.ChallengeRecordSpec{FQDN: target, Value: value},
 	}
 	if err := e.client.Create(ctx, rec); err != nil && !strings.Contains(err.Error(), "already exists") {
