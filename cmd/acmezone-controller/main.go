@@ -123,7 +123,11 @@ func (f *flags) startManager(s *solver.Solver, cfg *rest.Config, stopCh <-chan s
 	}); err != nil {
 		return err
 	}
+	if err := challenge.IndexChallengeKeys(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	s.Client = mgr.GetClient()
+	s.ChallengeUID = challenge.UIDByKey(mgr.GetClient(), 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-stopCh

@@ -20,7 +20,7 @@ import (
 	"github.com/acmezone/acmezone/controller"
 )
 
-// Field indexes of the ExpiryReconciler.
+// Field indexes of the ExpiryReconciler (and, challengeKeyField, of the solver's lookup).
 const (
 	challengeKeyField = "spec.key"
 	recordValueField  = "spec.value"
@@ -73,8 +73,7 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := r.Options.IndexDelegations(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &cmacme.Challenge{}, challengeKeyField,
-		func(o client.Object) []string { return []string{o.(*cmacme.Challenge).Spec.Key} }); err != nil {
+	if err := IndexChallengeKeys(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.ChallengeRecord{}, recordValueField,

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -52,6 +53,11 @@ type Solver struct {
 	// OnInitialize, when set, runs first in Initialize with the same arguments: the controller's
 	// main starts its manager there, once the webhook server is up.
 	OnInitialize func(cfg *rest.Config, stopCh <-chan struct{}) error
+	// ChallengeUID, when set, finds the UID of the cert-manager Challenge presented with key
+	// for dnsName ("" when there is none): cert-manager's request does not carry it, and the
+	// record's ChallengeUIDLabel is what ties it to its Challenge (challenge.UIDByKey, on the
+	// manager's cache). A request's own UID, when it has one, is used as it is.
+	ChallengeUID func(ctx context.Context, key, dnsName string) (types.UID, error)
 }
 
 // Name implements webhook.Solver.
@@ -125,8 +131,14 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 	}
 	rec := v1alpha1.NewChallengeRecord(d.Namespace, target, ch.Key)
 	rec.Annotations = map[string]string{v1alpha1.CreatedAtAnnotation: time.Now().UTC().Format(time.RFC3339Nano)}
-	if ch.UID != "" {
-		rec.Labels = map[string]string{ChallengeUIDLabel: string(ch.UID)}
+	uid := ch.UID
+	if uid == "" && s.ChallengeUID != nil {
+		if uid, err = s.ChallengeUID(ctx, ch.Key, ch.DNSName); err != nil {
+			return fmt.Errorf("acmezone: %w", err)
+		}
+	}
+	if uid != "" {
+		rec.Labels = map[string]string{ChallengeUIDLabel: string(uid)}
 	}
 	err = s.Client.Create(ctx, rec)
 	if apierrors.IsAlreadyExists(err) {

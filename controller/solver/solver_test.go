@@ -11,6 +11,7 @@ import (
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -117,14 +118,22 @@ const (
 func TestPresentCleanUp(t *testing.T) {
 	e := startAPIServer(t)
 	c, s := e.c, e.solver(testOptions)
+	// cert-manager's requests carry no Challenge UID; the solver looks the Challenge up by key
+	// (challenge.UIDByKey on the manager's cache in the controller).
+	s.ChallengeUID = func(_ context.Context, key, dnsName string) (types.UID, error) {
+		if dnsName != "example.com" {
+			return "", nil
+		}
+		return map[string]types.UID{keyApex: "uid-apex", keyWild: "uid-wild"}[key], nil
+	}
 	// status.target is only shown: the solver computes the target, whatever status says.
 	create(t, e, delegation("shop", "example-com", "example.com", "", "0f6bd0c2-7e8e-4a4e-a0a5-2b7d1f1b9c11.acme.example.com."))
 
 	// cert-manager's default cnameStrategy None: the resolved name is _acme-challenge.<domain>,
 	// found by domain; the record goes to the Delegation's target.
-	apex := &whapi.ChallengeRequest{UID: "uid-apex", ResourceNamespace: "shop", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex}
+	apex := &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex}
 	// cnameStrategy Follow: the resolved name is the target itself.
-	wild := &whapi.ChallengeRequest{UID: "uid-wild", ResourceNamespace: "shop", DNSName: "example.com", ResolvedFQDN: strings.ToUpper(shopTarget), Key: keyWild}
+	wild := &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", ResolvedFQDN: strings.ToUpper(shopTarget), Key: keyWild}
 	for _, ch := range []*whapi.ChallengeRequest{apex, apex, wild} {
 		if err := s.Present(ch); err != nil {
 			t.Fatalf("Present(%s): %v", ch.Key, err)
@@ -139,7 +148,7 @@ func TestPresentCleanUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rec.Labels[ChallengeUIDLabel] != "uid-apex" || rec.Annotations[v1alpha1.CreatedAtAnnotation] == "" {
-		t.Errorf("record labels %v annotations %v: want the challenge UID and the creation time", rec.Labels, rec.Annotations)
+		t.Errorf("record labels %v annotations %v: want the UID of the Challenge with its key, and the creation time", rec.Labels, rec.Annotations)
 	}
 
 	// CleanUp of one key keeps the other (apex and wildcard share the name).

@@ -41,7 +41,7 @@ func (e *env) podsDeletedMidChallenge(t *testing.T) {
 	renewed := time.Now().Truncate(time.Second)
 	e.renew(t, wildcard)
 	// cert-manager's Challenge, presented (the webhook wrote its record) and not yet valid.
-	var value string
+	var value, uid string
 	eventually(t, 3*time.Minute, "a new Challenge presented and pending", func() (bool, string) {
 		var chs cmacme.ChallengeList
 		if err := c.List(ctx, &chs, client.InNamespace("shop")); err != nil {
@@ -49,12 +49,21 @@ func (e *env) podsDeletedMidChallenge(t *testing.T) {
 		}
 		for _, ch := range chs.Items {
 			if ch.CreationTimestamp.Time.After(renewed.Add(-time.Second)) && ch.Status.Presented && ch.Status.State != cmacme.Valid {
-				value = ch.Spec.Key
+				value, uid = ch.Spec.Key, string(ch.UID)
 				return true, ""
 			}
 		}
 		return false, fmt.Sprintf("%d Challenges, none presented since the renewal", len(chs.Items))
 	})
+	// The webhook's record is tied to its Challenge (what the orphan reaper and adoption go by),
+	// although cert-manager's request does not name the Challenge.
+	var recs v1alpha1.ChallengeRecordList
+	if err := c.List(ctx, &recs, client.MatchingLabels{"acmezone.io/challenge-uid": uid}); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs.Items) != 1 || recs.Items[0].Spec.Value != value {
+		t.Errorf("ChallengeRecords labelled with the Challenge's UID %s: %d, want the one with its key", uid, len(recs.Items))
+	}
 	var victim string
 	eventually(t, time.Minute, "a CoreDNS pod answers the challenge", func() (bool, string) {
 		for _, p := range e.pods(t, "acmezone", "acmezone-coredns") {
