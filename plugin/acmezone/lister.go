@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,6 +41,10 @@ type lister struct {
 	// decode turns one page of a list response into a list whose items the sink understands;
 	// nil for ChallengeRecords and Delegations, which decodeList reads item by item.
 	decode func(body []byte) (runtime.Object, error)
+	// listed, when set, is called once, at the first watch: the reflector watches only after
+	// its first list has been delivered and dropped.
+	listed     func()
+	listedOnce sync.Once
 }
 
 func (l *lister) what() string {
@@ -137,6 +142,9 @@ func decodeList(r io.Reader, resource string) (*itemList, error) {
 
 // WatchWithContext implements toolscache.WatcherWithContext.
 func (l *lister) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	if l.listed != nil {
+		l.listedOnce.Do(l.listed)
+	}
 	opts.LabelSelector = l.selector
 	opts.Watch = true
 	return l.request(opts).Watch(ctx)

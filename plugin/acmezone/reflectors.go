@@ -17,11 +17,13 @@ package acmezone
 //     state, which says where the store holds it.
 //   - Watch events carry typed objects (the API machinery's decoder); lists carry the items
 //     decodeList made (lister.go), or ConfigMaps.
+//   - A reflector calls Watch only after its list was delivered (Replace) and its list call
+//     returned, holding the list no longer: once every lister has been asked to watch
+//     (lister.listed), the initial lists are garbage.
 
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,8 +128,9 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 	a.cancel, a.done = cancel, done
 	a.mu.Unlock()
 	var wg sync.WaitGroup
-	var pending atomic.Int32
+	var pending, listing atomic.Int32
 	pending.Store(int32(len(sinks)))
+	listing.Store(int32(len(sinks)))
 	for _, k := range sinks {
 		k.synced = func() {
 			// Live once every reflector has delivered its first list: the first snapshot is
@@ -136,10 +139,14 @@ func (a *ACMEZone) start(restCfg *rest.Config) error {
 			if pending.Add(-1) == 0 {
 				a.store.goLive()
 				log.Infof("synced with the API server: serving %s", strings.Join(a.cfg.zones, " "))
-				// Everything the lists decoded and the store did not keep is garbage now, and
-				// at 100,000 records that is more than the store itself. Hand it back to the OS
-				// at once rather than at the scavenger's pace (one collection, once per start).
-				debug.FreeOSMemory()
+			}
+		}
+		k.lw.listed = func() {
+			// Every reflector has dropped its first list (it watches only after that; at
+			// goLive, inside the last sink's Replace, that list is still held). Not on the
+			// reflector's goroutine: its watch starts now.
+			if listing.Add(-1) == 0 {
+				go a.store.listsDropped()
 			}
 		}
 		lw := &contact{lister: k.lw}

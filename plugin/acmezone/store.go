@@ -41,7 +41,9 @@ package acmezone
 //   - A change is published as a whole: every public operation below takes mu, makes its
 //     change and publishes once (when live), so readers see either none or all of it; a
 //     relist (replace) is one change. ConfigMap changes (static.go) build their layer under
-//     staticMu and take mu only to swap it in, publishing once too.
+//     staticMu and take mu only to swap it in, publishing once too. compact (compact.go), once
+//     per start, copies the published entries without mu and takes it only to swap the
+//     copies in, unchanged answers, when nothing was published meanwhile.
 
 import (
 	"maps"
@@ -73,6 +75,8 @@ type store struct {
 	staticMu    sync.Mutex
 	statics     map[types.NamespacedName]*staticSet // every ConfigMap with records (staticMu)
 	staticBuilt func()                              // tests: called when a layer is built, before mu is taken
+
+	compactCopied func() // tests: called when compact has copied the entries, before mu is taken
 
 	mu        sync.Mutex
 	shards    [shardCount]map[string]*entry // the next snapshot's maps
