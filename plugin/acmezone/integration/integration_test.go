@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log"
 	"net"
@@ -530,7 +531,32 @@ _acme-challenge IN TXT "forged-value-from-a-configmap"
 			eventually(t, both, "nothing.acme.example.com.", dns.TypeTXT, answer{rcode: dns.RcodeNameError})
 			time.Sleep(200 * time.Millisecond)
 		}
+		// ... and says that it may be stale.
+		deadline := time.Now().Add(30 * time.Second)
+		for staleReflectors(t) == 0 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if n := staleReflectors(t); n == 0 {
+			t.Error("coredns_acmezone_stale_reflectors is still 0 30 s after the API server stopped")
+		}
 	})
+}
+
+// staleReflectors reads coredns_acmezone_stale_reflectors from the process's registry, where
+// the in-process server registers its metrics.
+func staleReflectors(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "coredns_acmezone_stale_reflectors" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no coredns_acmezone_stale_reflectors in the registry")
+	return 0
 }
 
 func httpGet(url string) (string, error) {
