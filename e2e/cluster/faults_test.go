@@ -267,8 +267,13 @@ func (e *env) metricsAndMemory(t *testing.T) {
 		{"acmezone-controller", "8080", []string{"rest_client_requests_total"}},
 	} {
 		for _, p := range e.pods(t, "acmezone", d.name) {
-			m, err := scrape(p.Status.PodIP + ":" + d.port)
-			if err != nil {
+			// A controller that lost its lease while kube-apiserver or etcd was gone restarts
+			// (controller-runtime exits then): give it the time its readiness probe takes.
+			var m map[string]float64
+			if err := e.retry(ctx, time.Minute, func() (err error) {
+				m, err = scrape(p.Status.PodIP + ":" + d.port)
+				return err
+			}); err != nil {
 				t.Errorf("%s: %v", p.Name, err)
 				continue
 			}
