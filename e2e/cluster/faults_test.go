@@ -19,6 +19,7 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/miekg/dns"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -104,7 +105,7 @@ func (e *env) podsDeletedMidChallenge(t *testing.T) {
 // rolling update's surge).
 func (e *env) rollUnderQueries(t *testing.T) {
 	ctx := context.Background()
-	probe := e.probeRecord(t)
+	target, probe := e.probeRecord(t)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -167,7 +168,7 @@ func (e *env) rollUnderQueries(t *testing.T) {
 // records it has, and says (coredns_acmezone_stale_reflectors) that they may be stale.
 func (e *env) apiServerOutage(t *testing.T) {
 	ctx := context.Background()
-	probe := e.probeRecord(t)
+	target, probe := e.probeRecord(t)
 	pods := e.pods(t, "acmezone", "acmezone-coredns")
 	for _, p := range pods {
 		if v := staleReflectors(t, p.Status.PodIP); v != 0 {
@@ -221,7 +222,7 @@ func (e *env) apiServerOutage(t *testing.T) {
 // is still there, and served.
 func (e *env) etcdKilled(t *testing.T) {
 	ctx := context.Background()
-	probe := e.probeRecord(t)
+	target, probe := e.probeRecord(t)
 	before := e.objects(t)
 	if err := e.c.Kill("etcd"); err != nil {
 		t.Fatal(err)
@@ -306,28 +307,40 @@ func (e *env) metricsAndMemory(t *testing.T) {
 // probeName is the fault stages' ChallengeRecord.
 const probeName = "probe"
 
-// probeRecord makes sure the cluster-resource namespace holds a ChallengeRecord at example.com's
-// target that nothing reaps (no Challenge label, no acme-dns account): what the fault stages
-// query. It returns its value.
-func (e *env) probeRecord(t *testing.T) string {
+// probeRecord makes sure the cluster-resource namespace holds a Delegation for
+// probe.example.com and, at its target, a ChallengeRecord that nothing reaps (no Challenge
+// label, no acme-dns account): what the fault stages query, so that each can run alone
+// (go test -run 'TestCluster/CoreDNS_rolled'). It returns the target and the value.
+func (e *env) probeRecord(t *testing.T) (target, value string) {
 	t.Helper()
 	ctx := context.Background()
-	if target == "" {
-		t.Fatal("the webhook flow gave example.com no target")
+	value = "acmezone-cluster-e2e-probe"
+	d := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: stack.ClusterResourceNamespace, Name: "probe.example.com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "probe.example.com"},
 	}
-	const value = "acmezone-cluster-e2e-probe"
+	if err := e.client.Create(ctx, d); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the probe's Delegation has a target", func() (bool, string) {
+		if err := e.client.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+			return false, err.Error()
+		}
+		return d.Status.Target != "", "no target yet"
+	})
+	target = d.Status.Target
 	rec := &v1alpha1.ChallengeRecord{
 		ObjectMeta: metav1.ObjectMeta{Namespace: stack.ClusterResourceNamespace, Name: probeName},
 		Spec:       v1alpha1.ChallengeRecordSpec{FQDN: target, Value: value},
 	}
-	if err := e.client.Create(ctx, rec); err != nil && !strings.Contains(err.Error(), "already exists") {
+	if err := e.client.Create(ctx, rec); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, "the probe record served at the load balancer's address", func() (bool, string) {
 		vals, err := txt(cluster.LoadBalancerIP+":53", target, "udp")
 		return err == nil && slices.Contains(vals, value), fmt.Sprint(vals, err)
 	})
-	return value
+	return target, value
 }
 
 // objects returns acmezone's objects (ChallengeRecords, Delegations) and the Secrets of its
