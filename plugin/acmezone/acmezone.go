@@ -119,11 +119,11 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		if answer, ok := n.answer(m.Answer, qtype, name); ok {
 			m.Answer = answer
 			if qtype == dns.TypeNS && lname == zone {
-				m.Extra = a.glue(snap, n.get(dns.TypeNS))
+				m.Extra = a.glue(snap, n.fixed.get(dns.TypeNS))
 			}
 			break
 		}
-		cname := n.get(dns.TypeCNAME)
+		cname := n.fixed.get(dns.TypeCNAME)
 		if cname == nil || i == maxCNAMEChain {
 			if len(m.Answer) == 0 {
 				result = "nodata"
@@ -174,8 +174,8 @@ func (a *ACMEZone) glue(snap *snapshot, nsRRs []dns.RR) []dns.RR {
 	var extra []dns.RR
 	for _, rr := range nsRRs {
 		if n := snap.lookup(rr.(*dns.NS).Ns); n != nil {
-			extra = append(extra, n.get(dns.TypeA)...)
-			extra = append(extra, n.get(dns.TypeAAAA)...)
+			extra = append(extra, n.fixed.get(dns.TypeA)...)
+			extra = append(extra, n.fixed.get(dns.TypeAAAA)...)
 		}
 	}
 	return extra

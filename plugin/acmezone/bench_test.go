@@ -133,7 +133,7 @@ func BenchmarkStoreMemory(b *testing.B) {
 		a.store.listsDropped() // as the reflectors do when they have dropped the lists
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if got := len(a.store.load().lookup(targets[n/2]).get(dns.TypeTXT)); got != 1 {
+		if got := len(a.store.load().lookup(targets[n/2]).get(dns.TypeTXT, targets[n/2])); got != 1 {
 			b.Fatalf("%d TXT records at a target, want 1", got)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "live-B/pair")

@@ -28,10 +28,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// build recomputes what the entry serves from the stored objects, and reports whether the
-// name exists on its own (it has data or is a delegated target).
-func (s *store) build(e *entry, now time.Time) (self bool) {
-	name := e.name
+// build recomputes what the entry at name serves from the stored objects, and reports whether
+// the name exists on its own (it has data or is a delegated target).
+func (s *store) build(name string, e *entry, now time.Time) (self bool) {
 	e.fixed = nil
 	if se := s.static.entries[name]; se != nil {
 		e.fixed = se.fixed
@@ -63,7 +62,7 @@ func (s *store) build(e *entry, now time.Time) (self bool) {
 		}
 		return boolOrder(candidate(&b), candidate(&a))
 	})
-	kept := s.newestValues(e, candidate)
+	kept := s.newestValues(name, e, candidate)
 	e.ttl = 0
 	first := true
 	for i := range e.recs {
@@ -99,7 +98,7 @@ func (s *store) build(e *entry, now time.Time) (self bool) {
 // (sorted by value) have no more distinct values than that, else the newest values to keep
 // (a value is as new as its newest record; ties go to the smaller value). The capping is
 // logged and counted.
-func (s *store) newestValues(e *entry, candidate func(*recSlot) bool) map[string]bool {
+func (s *store) newestValues(name string, e *entry, candidate func(*recSlot) bool) map[string]bool {
 	distinct, last := 0, ""
 	for i := range e.recs {
 		if r := &e.recs[i]; candidate(r) && (distinct == 0 || r.txt[0] != last) {
@@ -141,7 +140,7 @@ func (s *store) newestValues(e *entry, candidate func(*recSlot) bool) map[string
 	valuesCapped.Inc()
 	log.Warningf("%s has %d TXT values, more than max_values %d: serving the %d newest, %d dropped; "+
 		"delete the ChallengeRecords there that are no longer needed, or raise max_values in the acmezone block",
-		e.name, len(values), s.maxValues, s.maxValues, len(values)-s.maxValues)
+		name, len(values), s.maxValues, s.maxValues, len(values)-s.maxValues)
 	return kept
 }
 

@@ -25,9 +25,9 @@ package acmezone
 //     to a copy copies it and its slots (store.edit), as for any published entry; and the
 //     part's capacity ends at the entry's last slot (carve), so that even an append to it
 //     would reallocate rather than write the next entry's slots.
-//   - A name and a value are substrings of one string each; strings are never written. desc
-//     is keyed by the copies' names too.
-//   - An allocation lives while any part of it is reachable: the names while any entry of the
+//   - A name (a shard's key) and a value are substrings of one string each; strings are never
+//     written. desc's keys are copied too.
+//   - An allocation lives while any part of it is reachable: the names while any name of the
 //     initial sync is held, the values while any of its records is held unchanged. At worst
 //     the store keeps what the initial sync built next to what replaced it, as large as the
 //     store was then; it never grows beyond that.
@@ -71,14 +71,10 @@ func (s *store) compact() bool {
 		// shards are still the published ones, unowned, and nothing is dirty.
 		if s.live && s.snap.Load() == last && len(s.dirty) == 0 {
 			s.shards = shards
-			// desc's keys are names of entries (an entry exists where desc counts): key it
-			// by the copies' names, which releases the originals'.
+			// desc's keys are substrings of the originals' names: copies release them.
 			desc := make(map[string]int, len(s.desc))
 			for name, n := range s.desc {
-				if e, ok := shards[shardOf(name)][name]; ok {
-					name = e.name
-				}
-				desc[name] = n
+				desc[strings.Clone(name)] = n
 			}
 			s.desc = desc
 			s.snap.Store(&snapshot{shards: shards, static: last.static, soa: last.soa})
@@ -114,16 +110,15 @@ func compactShards(from *[shardCount]map[string]*entry) (shards [shardCount]map[
 			continue
 		}
 		shards[i] = make(map[string]*entry, len(shard))
-		for _, old := range shard {
+		for name, old := range shard {
 			entries = append(entries, *old)
 			e := &entries[len(entries)-1]
-			e.name = names.add(old.name)
 			e.recs = carve(&recs, old.recs)
 			for j := range e.recs {
 				e.recs[j].txt[0] = values.add(e.recs[j].txt[0])
 			}
 			e.dels = carve(&dels, old.dels)
-			shards[i][e.name] = e
+			shards[i][names.add(name)] = e
 		}
 	}
 	return shards

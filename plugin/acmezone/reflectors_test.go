@@ -24,7 +24,7 @@ func TestSinkReplace(t *testing.T) {
 	}
 	txt := func(name string) []string {
 		var out []string
-		for _, rr := range a.store.load().lookup(name).get(dns.TypeTXT) {
+		for _, rr := range a.store.load().lookup(name).get(dns.TypeTXT, name) {
 			out = append(out, rr.(*dns.TXT).Txt[0])
 		}
 		return out

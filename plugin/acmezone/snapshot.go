@@ -81,11 +81,11 @@ func (s *snapshot) names(f func(name string)) {
 	}
 }
 
-// entry is everything the store holds at one canonical name and what is served there: 80
+// entry is everything the store holds at one canonical name and what is served there: 64
 // bytes. The snapshot is the index: there is no second map of names, and no map of objects
-// either (see store.locate).
+// either (see store.locate). The name is the key the entry is held at in its shard, which
+// whoever has the entry has too: the entry does not keep it again.
 type entry struct {
-	name  string
 	recs  []recSlot // slot order: by value, candidates first within a value (see build)
 	dels  []delSlot
 	fixed *fixedSets // records from the Corefile and ConfigMaps; nil for none
@@ -170,11 +170,11 @@ func (e *entry) appendTXT(dst []dns.RR, name string) []dns.RR {
 	return dst
 }
 
-// get returns the RRset of type qtype at the entry, nil for none. Shared records for the
-// Corefile's and ConfigMaps' data, new ones for ChallengeRecords.
-func (e *entry) get(qtype uint16) []dns.RR {
+// get returns the RRset of type qtype at the entry, owned by its name, nil for none. Shared
+// records for the Corefile's and ConfigMaps' data, new ones for ChallengeRecords.
+func (e *entry) get(qtype uint16, name string) []dns.RR {
 	if qtype == dns.TypeTXT {
-		if rrs := e.appendTXT(nil, e.name); rrs != nil {
+		if rrs := e.appendTXT(nil, name); rrs != nil {
 			return rrs
 		}
 	}
@@ -196,8 +196,8 @@ func (e *entry) answer(dst []dns.RR, qtype uint16, name string) (_ []dns.RR, ok 
 	return dst, false
 }
 
-// sets returns every RRset at the entry, in type order.
-func (e *entry) sets() [][]dns.RR {
+// sets returns every RRset at the entry, owned by its name, in type order.
+func (e *entry) sets(name string) [][]dns.RR {
 	var out [][]dns.RR
 	if e.fixed != nil {
 		for _, set := range e.fixed.rrsets {
@@ -205,7 +205,7 @@ func (e *entry) sets() [][]dns.RR {
 		}
 	}
 	// A name with fixed records never serves ChallengeRecords (see store.build).
-	if txt := e.appendTXT(nil, e.name); txt != nil {
+	if txt := e.appendTXT(nil, name); txt != nil {
 		out = append(out, txt)
 	}
 	return out

@@ -88,7 +88,7 @@ func newStaticLayer(zones []string, fixed map[string][]dns.RR, sets []*staticSet
 	}
 	l.entries = make(map[string]*entry, len(byName))
 	for name, rrs := range byName {
-		l.entries[name] = &entry{name: name, fixed: &fixedSets{rrsets: groupRRsets(rrs)}, self: true, exists: true}
+		l.entries[name] = &entry{fixed: &fixedSets{rrsets: groupRRsets(rrs)}, self: true, exists: true}
 	}
 	for name := range byName {
 		zone := zoneOf(zones, name)
@@ -96,7 +96,7 @@ func newStaticLayer(zones []string, fixed map[string][]dns.RR, sets []*staticSet
 			if l.entries[a] != nil {
 				break // a name of byName, whose own walk adds the rest, or added by an earlier walk
 			}
-			l.entries[a] = &entry{name: a, exists: true}
+			l.entries[a] = &entry{exists: true}
 		}
 	}
 	return l

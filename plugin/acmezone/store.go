@@ -86,7 +86,7 @@ type store struct {
 	desc      map[string]int                // number of self names strictly below
 	nsNames   []string                      // namespaces, by the index slots hold
 	nsIndex   map[string]uint32
-	dirty     []*entry
+	dirty     []dirtyEntry
 	live      bool      // publish on every change (after the initial sync)
 	since     time.Time // records created before this are not timed
 	serial    uint32
@@ -94,6 +94,12 @@ type store struct {
 	walks     int // searches through every entry (locate)
 
 	snap atomic.Pointer[snapshot]
+}
+
+// dirtyEntry is an entry the next publish rebuilds, and the name it is held at.
+type dirtyEntry struct {
+	name string
+	e    *entry
 }
 
 // placeless is what the store keeps of an object that no name serves.
@@ -297,33 +303,33 @@ const (
 )
 
 // locate finds a held object: at the name hint, among the placeless, and then, if how is
-// everywhere, in every entry. index finds it in an entry. It returns the entry and the index
-// there, or e == nil and held telling whether it is placeless.
-func (s *store) locate(id objID, hint string, how search, index func(*entry) int) (e *entry, i int, held bool) {
+// everywhere, in every entry. index finds it in an entry. It returns the entry, the name it is
+// held at and the index there, or e == nil and held telling whether it is placeless.
+func (s *store) locate(id objID, hint string, how search, index func(*entry) int) (name string, e *entry, i int, held bool) {
 	if hint != "" {
 		if e := s.shards[shardOf(hint)][hint]; e != nil {
 			if i := index(e); i >= 0 {
-				return e, i, true
+				return hint, e, i, true
 			}
 		}
 	}
 	if _, ok := s.placeless[id]; ok {
-		return nil, -1, true
+		return "", nil, -1, true
 	}
 	if how == atHint {
-		return nil, -1, false
+		return "", nil, -1, false
 	}
 	// A moved object, or a delete of an object whose last state was not what the store holds:
 	// rare, and a walk over every entry (about a millisecond at 100,000 names).
 	s.walks++
 	for _, shard := range s.shards {
-		for _, e := range shard {
+		for name, e := range shard {
 			if i := index(e); i >= 0 {
-				return e, i, true
+				return name, e, i, true
 			}
 		}
 	}
-	return nil, -1, false
+	return "", nil, -1, false
 }
 
 // rec returns the index of the ChallengeRecord id in e.recs, -1 for none.
@@ -346,14 +352,14 @@ func (s *store) putRecord(id objID, ns string, rec *recordIn, hint string, how s
 	if placed {
 		txt = txtString(rec.value)
 	}
-	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.rec(id) })
+	name, e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.rec(id) })
 	if e != nil {
 		old := &e.recs[i]
-		if placed && rec.fqdn == e.name && txt == old.txt[0] && rec.ttl == old.ttl {
+		if placed && rec.fqdn == name && txt == old.txt[0] && rec.ttl == old.ttl {
 			return // a resync or a metadata change: nothing served changes
 		}
 	}
-	s.dropRecord(id, e, i, held)
+	s.dropRecord(id, name, e, i, held)
 	if !placed {
 		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindRecord} // outside the zones, or not servable
 		return
@@ -366,17 +372,17 @@ func (s *store) putRecord(id objID, ns string, rec *recordIn, hint string, how s
 
 // removeRecord forgets the ChallengeRecord id, which locate looks for from hint.
 func (s *store) removeRecord(id objID, hint string, how search) {
-	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.rec(id) })
-	s.dropRecord(id, e, i, held)
+	name, e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.rec(id) })
+	s.dropRecord(id, name, e, i, held)
 }
 
-// dropRecord takes the ChallengeRecord id out of where locate found it: slot i of e, or the
-// placeless when held.
-func (s *store) dropRecord(id objID, e *entry, i int, held bool) {
+// dropRecord takes the ChallengeRecord id out of where locate found it: slot i of e, the entry
+// at name, or the placeless when held.
+func (s *store) dropRecord(id objID, name string, e *entry, i int, held bool) {
 	switch {
 	case e != nil:
 		served := e.recs[i].served()
-		e = s.edit(e.name, false)
+		e = s.edit(name, false)
 		if served {
 			s.nserved--
 		}
@@ -392,14 +398,14 @@ func (s *store) dropRecord(id objID, e *entry, i int, held bool) {
 // putDelegation holds the Delegation id of namespace ns at target, its placement ("" for
 // nowhere: placeless), replacing the state held of it, which locate looks for from hint.
 func (s *store) putDelegation(id objID, ns, target, hint string, how search) {
-	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.del(id) })
+	name, e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.del(id) })
 	switch {
-	case e != nil && target == e.name:
+	case e != nil && target == name:
 		return // a status or metadata change: the Delegation stays where it is
 	case e == nil && held && target == "":
 		return // still placeless
 	}
-	s.dropDelegation(id, e, i, held)
+	s.dropDelegation(id, name, e, i, held)
 	if target == "" {
 		s.placeless[id] = placeless{ns: s.nsOf(ns), kind: kindDelegation} // the rule gives no target
 		return
@@ -410,15 +416,15 @@ func (s *store) putDelegation(id objID, ns, target, hint string, how search) {
 
 // removeDelegation forgets the Delegation id, which locate looks for from hint.
 func (s *store) removeDelegation(id objID, hint string, how search) {
-	e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.del(id) })
-	s.dropDelegation(id, e, i, held)
+	name, e, i, held := s.locate(id, hint, how, func(e *entry) int { return e.del(id) })
+	s.dropDelegation(id, name, e, i, held)
 }
 
 // dropDelegation takes the Delegation id out of where locate found it.
-func (s *store) dropDelegation(id objID, e *entry, i int, held bool) {
+func (s *store) dropDelegation(id objID, name string, e *entry, i int, held bool) {
 	switch {
 	case e != nil:
-		e = s.edit(e.name, false)
+		e = s.edit(name, false)
 		e.dels = slices.Delete(e.dels, i, i+1)
 		if len(e.dels) == 0 {
 			e.dels = nil
@@ -449,7 +455,7 @@ func (s *store) edit(name string, create bool) *entry {
 		s.owned[i] = true
 	}
 	if e == nil {
-		e = &entry{name: name}
+		e = &entry{}
 	} else {
 		c := *e
 		c.recs = slices.Clone(e.recs)
@@ -457,7 +463,7 @@ func (s *store) edit(name string, create bool) *entry {
 		e = &c
 	}
 	e.dirty = true
-	s.dirty = append(s.dirty, e)
+	s.dirty = append(s.dirty, dirtyEntry{name, e})
 	s.shards[i][name] = e
 	return e
 }
@@ -498,14 +504,14 @@ func (s *store) publish() {
 	now := time.Now()
 	// Ancestors whose descendants come or go join the list as it is walked.
 	for i := 0; i < len(s.dirty); i++ {
-		e := s.dirty[i]
-		self := s.build(e, now)
+		name, e := s.dirty[i].name, s.dirty[i].e
+		self := s.build(name, e, now)
 		if self == e.self {
 			continue
 		}
 		e.self = self
-		zone := s.zoneOf(e.name)
-		for a := parent(e.name); a != "" && len(a) > len(zone); a = parent(a) {
+		zone := s.zoneOf(name)
+		for a := parent(name); a != "" && len(a) > len(zone); a = parent(a) {
 			if self {
 				s.desc[a]++
 			} else if s.desc[a]--; s.desc[a] <= 0 {
@@ -514,11 +520,12 @@ func (s *store) publish() {
 			s.edit(a, true)
 		}
 	}
-	for _, e := range s.dirty {
+	for _, d := range s.dirty {
+		e := d.e
 		e.dirty = false
-		e.exists = e.self || s.desc[e.name] > 0 || s.soaTmpl[e.name].Hdr.Name != ""
+		e.exists = e.self || s.desc[d.name] > 0 || s.soaTmpl[d.name].Hdr.Name != ""
 		if !e.exists && e.recs == nil && e.dels == nil {
-			delete(s.shards[shardOf(e.name)], e.name) // edit made this shard the writer's
+			delete(s.shards[shardOf(d.name)], d.name) // edit made this shard the writer's
 		}
 	}
 	if cap(s.dirty) > 1024 {

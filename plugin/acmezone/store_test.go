@@ -22,7 +22,7 @@ func txtValues(s *snapshot, name string) string {
 		return "NXDOMAIN"
 	}
 	var vs []string
-	for _, rr := range e.get(dns.TypeTXT) {
+	for _, rr := range e.get(dns.TypeTXT, name) {
 		vs = append(vs, strings.Join(rr.(*dns.TXT).Txt, " "))
 	}
 	return strings.Join(vs, ",")
@@ -246,7 +246,7 @@ func readWhileWriting(t *testing.T, a *ACMEZone, names []string, write func(g in
 					for _, name := range names {
 						var vals []string
 						if e := snap.lookup(name); e != nil {
-							vals = txt(e.get(dns.TypeTXT))
+							vals = txt(e.get(dns.TypeTXT, name))
 						}
 						g, gerr := generationOf(vals)
 						if gerr != nil {

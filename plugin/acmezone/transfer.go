@@ -33,7 +33,7 @@ func (a *ACMEZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 		})
 		slices.Sort(names)
 		for _, name := range names {
-			for _, set := range snap.lookup(name).sets() {
+			for _, set := range snap.lookup(name).sets(name) {
 				ch <- set
 			}
 		}
