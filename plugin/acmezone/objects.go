@@ -24,8 +24,10 @@ import (
 // kind, namespace and name. The store keeps ids, not names: an id is 16 bytes, a name a string
 // header and its bytes, and a server holds 200,000 of them at 100,000 records. Two objects get
 // the same id with a probability of about 2^-128 per pair (as two random UUIDs would), and the
-// seeds are random per process, so no one can choose names that collide.
-type objID [2]uint64
+// seeds are random per process, so no one can choose names that collide. It is four 32-bit
+// words, not two 64-bit ones, so that a delSlot (an id and a namespace index) takes 20 bytes,
+// not 24.
+type objID [4]uint32
 
 // The kinds an objID is computed for.
 const (
@@ -35,17 +37,18 @@ const (
 
 var idSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-// idOf returns the id of the object of kind at key.
+// idOf returns the id of the object of kind at key: two 64-bit hashes with independent seeds.
 func idOf(kind byte, key types.NamespacedName) objID {
 	var id objID
-	for i := range id {
+	for i, seed := range idSeeds {
 		var h maphash.Hash
-		h.SetSeed(idSeeds[i])
+		h.SetSeed(seed)
 		h.WriteByte(kind)
 		h.WriteString(key.Namespace)
 		h.WriteByte('/') // neither a namespace nor a name can hold a slash
 		h.WriteString(key.Name)
-		id[i] = h.Sum64()
+		sum := h.Sum64()
+		id[2*i], id[2*i+1] = uint32(sum), uint32(sum>>32)
 	}
 	return id
 }

@@ -127,7 +127,7 @@ func (r *recSlot) setServed(served bool) {
 }
 
 // delSlot is how the store keeps a Delegation, in the entry of its target. Only its namespace
-// takes part in the tenancy rule (see tenantOf).
+// takes part in the tenancy rule (see tenantOf). 20 bytes.
 type delSlot struct {
 	id objID
 	ns uint32

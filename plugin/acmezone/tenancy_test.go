@@ -17,7 +17,7 @@ func TestTenantOf(t *testing.T) {
 	slots := func(nss ...uint32) []delSlot {
 		var out []delSlot
 		for i, ns := range nss {
-			out = append(out, delSlot{id: objID{uint64(i)}, ns: ns})
+			out = append(out, delSlot{id: objID{uint32(i)}, ns: ns})
 		}
 		return out
 	}
