@@ -95,27 +95,39 @@ func findBench(all []*goBench, name string) *goBench {
 	return nil
 }
 
-// storeMemory reads BenchmarkStoreMemory's live-B/pair metric from raw `go test -bench` output
-// and returns its median and the number of runs.
-func storeMemory(path string) (float64, int, error) {
+// storeBytes is what BenchmarkStoreMemory reports per ChallengeRecord and its Delegation.
+type storeBytes struct {
+	live  float64 // live-B/pair, median: the live heap
+	inuse float64 // inuse-B/pair, median: the heap in use, the spans that hold the live heap
+	runs  int
+}
+
+// storeMemory reads BenchmarkStoreMemory's live-B/pair and inuse-B/pair metrics from raw
+// `go test -bench` output and returns their medians and the number of runs.
+func storeMemory(path string) (storeBytes, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0, err
+		return storeBytes{}, err
 	}
-	var vals []float64
+	vals := map[string][]float64{}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkStoreMemory") || f[len(f)-1] != "live-B/pair" {
+		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkStoreMemory") {
 			continue
 		}
-		v, err := strconv.ParseFloat(f[len(f)-2], 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("%s: %q: %w", path, line, err)
+		for i := 1; i < len(f); i++ {
+			if unit := f[i]; unit == "live-B/pair" || unit == "inuse-B/pair" {
+				v, err := strconv.ParseFloat(f[i-1], 64)
+				if err != nil {
+					return storeBytes{}, fmt.Errorf("%s: %q: %w", path, line, err)
+				}
+				vals[unit] = append(vals[unit], v)
+			}
 		}
-		vals = append(vals, v)
 	}
-	if len(vals) == 0 {
-		return 0, 0, fmt.Errorf("%s: no BenchmarkStoreMemory result (live-B/pair)", path)
+	live, inuse := vals["live-B/pair"], vals["inuse-B/pair"]
+	if len(live) == 0 || len(live) != len(inuse) {
+		return storeBytes{}, fmt.Errorf("%s: no BenchmarkStoreMemory result with live-B/pair and inuse-B/pair", path)
 	}
-	return median(vals), len(vals), nil
+	return storeBytes{live: median(live), inuse: median(inuse), runs: len(live)}, nil
 }

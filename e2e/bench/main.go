@@ -183,7 +183,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	res := &results{opts: o, started: time.Now().UTC(), machine: machineInfo(coredns)}
 	if o.gostore != "" {
-		if res.storeBytes, res.storeRuns, err = storeMemory(o.gostore); err != nil {
+		if res.store, err = storeMemory(o.gostore); err != nil {
 			return err
 		}
 	}

@@ -27,8 +27,7 @@ type results struct {
 	profiles          []profileResult
 	heapTop           string
 	heapLive          int64
-	storeBytes        float64 // BenchmarkStoreMemory's live-B/pair, median; 0 when not run
-	storeRuns         int
+	store             storeBytes // BenchmarkStoreMemory's; runs 0 when not run
 	heapShares        map[string]float64
 	syncTop           string
 	syncShares        map[string]float64
@@ -436,8 +435,9 @@ func writeReport(path string, r *results) error {
 			p("| `%s` | %.0f | %.0f | %.0f |\n", g.name, median(g.nsOp), median(g.bytesOp), median(g.allocOp))
 		}
 		p("\n")
-		if r.storeBytes > 0 {
-			p("| `BenchmarkStoreMemory`, live bytes per record and its Delegation | %.0f (median of %d runs, [`bench-store.txt`](bench-store.txt)) |\n| - | - |\n\n", r.storeBytes, r.storeRuns)
+		if r.store.runs > 0 {
+			p("| `BenchmarkStoreMemory`, bytes per record and its Delegation | live heap | heap in use |\n| - | -: | -: |\n")
+			p("| median of %d runs, [`bench-store.txt`](bench-store.txt) | %.0f | %.0f |\n\n", r.store.runs, r.store.live, r.store.inuse)
 		}
 		if r.benchstat != "" {
 			p("`go run %s docs/bench-go.txt`:\n\n~~~ txt\n%s\n~~~\n\n", benchstatPkg, r.benchstat)
