@@ -2,6 +2,9 @@ package acmezone
 
 import (
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -122,5 +125,62 @@ func TestCompactionKeepsConcurrentChanges(t *testing.T) {
 	a.store.addRecord(nn("ns", "r3"), &recordIn{fqdn: tgt, value: "v3"})
 	if got := txtValues(a.store.load(), tgt); got != "v1,v2,v3" {
 		t.Errorf("a change after compact: %q, want \"v1,v2,v3\"", got)
+	}
+}
+
+// TestCompactionWhileReadingAndWriting runs compact over and over while the writer changes the
+// store and readers read it (readWhileWriting): no answer may come from a state that was never
+// published or go back to an older one, as a swap of copies made before a change would. Run
+// with -race (make test does): compact copies the entries without the lock.
+func TestCompactionWhileReadingAndWriting(t *testing.T) {
+	const names = 8
+	a := newTestPlugin(t, testCorefile)
+	s := a.store
+	targets := make([]string, names)
+	for i := range targets {
+		targets[i] = targetOf("ns", fmt.Sprintf("c%d.example", i))
+		s.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
+	}
+	write := func(g int) {
+		recs := map[typesNN]*recordIn{}
+		for i, target := range targets {
+			for k, v := range genValues(g) {
+				recs[nn("ns", fmt.Sprintf("r%d-%d", i, k))] = &recordIn{fqdn: target, value: v}
+			}
+		}
+		s.replace("ns", objects{records: recs})
+	}
+	write(0)
+	s.goLive()
+	var (
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+		swaps atomic.Int32
+	)
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if s.compact() {
+				swaps.Add(1)
+			}
+		}
+	})
+	last := readWhileWriting(t, a, targets, write)
+	close(stop)
+	wg.Wait()
+	if swaps.Load() == 0 {
+		t.Error("compact never swapped its copies in while the writer wrote: the test checked nothing")
+	}
+	if want := names * len(genValues(last)); s.nserved != want {
+		t.Errorf("nserved %d after the last generation, want %d", s.nserved, want)
+	}
+	for _, target := range targets {
+		if got, want := txtValues(s.load(), target), strings.Join(genValues(last), ","); got != want {
+			t.Errorf("at %s after the last generation: %q, want %q", target, got, want)
+		}
 	}
 }
