@@ -2,6 +2,7 @@ package acmezone
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
@@ -21,9 +22,11 @@ var staleReflectors = promauto.NewGauge(prometheus.GaugeOpts{
 	Help:      "Number of reflectors whose last list or watch request to the API server failed: while above 0, answers come from data that may be stale.",
 })
 
-// contact is a reflector's lister that remembers whether its last request to the API server
-// failed, in staleReflectors. A reflector whose watch breaks asks again at once, so a stopped
-// API server shows within a second or two; the next request that succeeds clears it.
+// contact is a reflector's lister that counts the reflector in staleReflectors from the moment
+// its watch ends or a request to the API server fails until a list or watch request succeeds
+// again. A watch the API server ends on schedule (every few minutes) is re-established within
+// milliseconds; one cut by an API server that is gone stays counted while the reflector
+// retries, whether its requests fail at once or hang in connect.
 type contact struct {
 	*lister
 	stale atomic.Bool
@@ -40,7 +43,50 @@ func (c *contact) ListWithContext(ctx context.Context, opts metav1.ListOptions) 
 func (c *contact) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	w, err := c.lister.WatchWithContext(ctx, opts)
 	c.set(err != nil && ctx.Err() == nil)
-	return w, err
+	if err != nil {
+		return w, err
+	}
+	return c.track(w), nil
+}
+
+// tracked passes a watch's events on and marks the reflector stale when the stream ends
+// without the reflector having stopped it.
+type tracked struct {
+	w    watch.Interface
+	out  chan watch.Event
+	done chan struct{}
+	stop sync.Once
+}
+
+func (c *contact) track(w watch.Interface) watch.Interface {
+	t := &tracked{w: w, out: make(chan watch.Event), done: make(chan struct{})}
+	go func() {
+		defer close(t.out)
+		for ev := range w.ResultChan() {
+			select {
+			case t.out <- ev:
+			case <-t.done:
+				return
+			}
+		}
+		select {
+		case <-t.done: // the reflector stopped it
+		default:
+			c.set(true)
+		}
+	}()
+	return t
+}
+
+// ResultChan implements watch.Interface.
+func (t *tracked) ResultChan() <-chan watch.Event { return t.out }
+
+// Stop implements watch.Interface.
+func (t *tracked) Stop() {
+	t.stop.Do(func() {
+		close(t.done)
+		t.w.Stop()
+	})
 }
 
 // List and Watch complete toolscache.ListerWatcher, with the same bookkeeping.

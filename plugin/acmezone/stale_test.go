@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,12 +22,21 @@ import (
 // reflector's own stop does not count.
 func TestStaleReflectors(t *testing.T) {
 	var down atomic.Bool
+	var endWatch atomic.Bool // a watch stream the server ends (as a stopped API server does)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("watch") == "true" {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			if !endWatch.Load() {
+				<-r.Context().Done()
+			}
+			return
+		}
 		_, _ = w.Write([]byte(`{"kind":"ChallengeRecordList","metadata":{"resourceVersion":"1"},"items":[]}`))
 	}))
 	defer srv.Close()
@@ -75,4 +85,32 @@ func TestStaleReflectors(t *testing.T) {
 		t.Fatal("a cancelled list succeeded")
 	}
 	want("a request cancelled by the reflector's stop", 0)
+
+	// A watch the API server ends counts until a request succeeds again; one the reflector
+	// stops does not.
+	down.Store(false)
+	w, err := a.WatchWithContext(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	for range w.ResultChan() {
+	}
+	time.Sleep(50 * time.Millisecond)
+	want("a watch the reflector stopped", 0)
+	endWatch.Store(true)
+	if w, err = a.WatchWithContext(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	for range w.ResultChan() {
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(staleReflectors)-base != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	want("a watch the API server ended", 1)
+	if _, err := a.ListWithContext(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	want("listed again", 0)
 }
