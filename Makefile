@@ -45,7 +45,7 @@ check-generated: generate ## Fail when `make generate` changes committed files.
 
 .PHONY: lint
 lint: ## go vet (every build tag the tests use) and gofmt.
-	$(GO) vet -tags conformance,e2e ./...
+	$(GO) vet -tags conformance,e2e,cluster ./...
 	$(GO) vet -tags coredns_full ./cmd/coredns
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
