@@ -77,7 +77,9 @@ func (s *store) compact() bool {
 				desc[strings.Clone(name)] = n
 			}
 			s.desc = desc
-			s.snap.Store(&snapshot{shards: shards, static: last.static, soa: last.soa})
+			next := *last // the same static layer and SOA records: the same content
+			next.shards = shards
+			s.snap.Store(&next)
 			s.mu.Unlock()
 			return true
 		}
