@@ -5,14 +5,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
-	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -118,7 +116,7 @@ func TestACMEDNSSolver(t *testing.T) {
 				}
 			}
 		}
-		vals, _ := txt(stack.AcmezoneIP, target)
+		vals, _ := stack.TXT(stack.AcmezoneIP+":53", target, "tcp")
 		for _, v := range vals {
 			served[v] = true
 		}
@@ -181,7 +179,7 @@ func TestACMEDNSSolver(t *testing.T) {
 		return len(left) == 0, "left: " + strings.Join(left, ", ")
 	})
 	eventually(t, 30*time.Second, "acmezone's CoreDNS answers no TXT at the target", func() (bool, string) {
-		v, err := txt(stack.AcmezoneIP, target)
+		v, err := stack.TXT(stack.AcmezoneIP+":53", target, "tcp")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -239,27 +237,6 @@ func accountFromSecret(t *testing.T, s *stack.Stack, d *v1alpha1.Delegation, nam
 	}
 	t.Logf("acme-dns account %s, target %s, server_url %s", acct.Username, acct.Fulldomain, acct.ServerURL)
 	return acct
-}
-
-// txt returns the TXT values server (port 53, TCP) answers at name; an error unless it
-// answers NOERROR (NODATA included).
-func txt(server, name string) ([]string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
-	r, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(m, server+":53")
-	if err != nil {
-		return nil, err
-	}
-	if r.Rcode != dns.RcodeSuccess {
-		return nil, fmt.Errorf("%s TXT: %s", name, dns.RcodeToString[r.Rcode])
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if t, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(t.Txt, ""))
-		}
-	}
-	return out, nil
 }
 
 func grepLines(s, sub string) string {

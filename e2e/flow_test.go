@@ -9,10 +9,8 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,7 +235,7 @@ func TestSeedFlow(t *testing.T) {
 			if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "wildcard-tls"}, &sec); err != nil {
 				return false, err.Error()
 			}
-			cert := parseLeaf(sec.Data[corev1.TLSCertKey])
+			cert := stack.Leaf(sec.Data[corev1.TLSCertKey])
 			if cert == nil || cert.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
 				return false, "same certificate"
 			}
@@ -261,56 +259,14 @@ func checkSecret(t *testing.T, s *stack.Stack, ns, name string, dnsNames ...stri
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
 		t.Fatal(err)
 	}
-	var chain []*x509.Certificate
-	rest := sec.Data[corev1.TLSCertKey]
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		cert, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, cert)
-	}
-	if len(chain) == 0 {
-		t.Fatalf("secret %s/%s holds no certificate", ns, name)
-	}
-	leaf := chain[0]
-	got := slices.Clone(leaf.DNSNames)
-	slices.Sort(got)
-	want := slices.Clone(dnsNames)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("certificate names %v, want %v", got, want)
-	}
 	rootPEM, err := s.Pebble.Root(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(rootPEM)
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "www.example.com"}); err != nil {
-		t.Errorf("the certificate does not chain to Pebble's root: %v", err)
+	leaf, err := stack.VerifyIssued(sec.Data[corev1.TLSCertKey], rootPEM, dnsNames...)
+	if err != nil {
+		t.Fatalf("secret %s/%s: %v", ns, name, err)
 	}
 	t.Logf("issued: %v, serial %s, expires %s", leaf.DNSNames, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	return leaf
-}
-
-func parseLeaf(pemBytes []byte) *x509.Certificate {
-	b, _ := pem.Decode(pemBytes)
-	if b == nil {
-		return nil
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return nil
-	}
-	return c
 }

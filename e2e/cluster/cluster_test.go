@@ -9,12 +9,10 @@ package cluster_test
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,40 +296,13 @@ func (e *env) checkSecret(t *testing.T, ns, name string, dnsNames ...string) *x5
 	if err := e.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
 		t.Fatal(err)
 	}
-	var chain []*x509.Certificate
-	rest := sec.Data[corev1.TLSCertKey]
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		cert, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, cert)
-	}
-	if len(chain) == 0 {
-		t.Fatalf("secret %s/%s holds no certificate", ns, name)
-	}
-	leaf := chain[0]
-	got, want := slices.Sorted(slices.Values(leaf.DNSNames)), slices.Sorted(slices.Values(dnsNames))
-	if !slices.Equal(got, want) {
-		t.Errorf("certificate names %v, want %v", got, want)
-	}
 	rootPEM, err := e.pebble.Root(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(rootPEM)
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: dnsNames[0]}); err != nil {
-		t.Errorf("the certificate does not chain to Pebble's root: %v", err)
+	leaf, err := stack.VerifyIssued(sec.Data[corev1.TLSCertKey], rootPEM, dnsNames...)
+	if err != nil {
+		t.Fatalf("secret %s/%s: %v", ns, name, err)
 	}
 	t.Logf("issued: %v, serial %s", leaf.DNSNames, leaf.SerialNumber)
 	return leaf
@@ -353,16 +324,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func parseLeaf(pemBytes []byte) *x509.Certificate {
-	b, _ := pem.Decode(pemBytes)
-	if b == nil {
-		return nil
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return nil
-	}
-	return c
 }

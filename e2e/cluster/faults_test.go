@@ -68,7 +68,7 @@ func (e *env) podsDeletedMidChallenge(t *testing.T) {
 	var victim string
 	eventually(t, time.Minute, "a CoreDNS pod answers the challenge", func() (bool, string) {
 		for _, p := range e.pods(t, "acmezone", "acmezone-coredns") {
-			vals, err := txt(p.Status.PodIP+":53", target, "udp")
+			vals, err := stack.TXT(p.Status.PodIP+":53", target, "udp")
 			if err == nil && slices.Contains(vals, value) {
 				victim = p.Name
 				return true, ""
@@ -122,7 +122,7 @@ func (e *env) rollUnderQueries(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			vals, err := txt(cluster.LoadBalancerIP+":53", target, "udp")
+			vals, err := stack.TXT(cluster.LoadBalancerIP+":53", target, "udp")
 			mu.Lock()
 			sent++
 			if err == nil && !slices.Contains(vals, probe) {
@@ -182,7 +182,7 @@ func (e *env) apiServerOutage(t *testing.T) {
 	answered := 0
 	for time.Since(stopped) < 60*time.Second {
 		for _, p := range pods {
-			vals, err := txt(p.Status.PodIP+":53", target, "udp")
+			vals, err := stack.TXT(p.Status.PodIP+":53", target, "udp")
 			if err != nil || !slices.Contains(vals, probe) {
 				t.Errorf("%s after %s without kube-apiserver: %v %v", p.Name, time.Since(stopped).Round(time.Second), vals, err)
 				continue
@@ -245,7 +245,7 @@ func (e *env) etcdKilled(t *testing.T) {
 		}
 	}
 	eventually(t, time.Minute, "the probe record served at the load balancer's address", func() (bool, string) {
-		vals, err := txt(cluster.LoadBalancerIP+":53", target, "udp")
+		vals, err := stack.TXT(cluster.LoadBalancerIP+":53", target, "udp")
 		return err == nil && slices.Contains(vals, probe), fmt.Sprint(vals, err)
 	})
 }
@@ -337,7 +337,7 @@ func (e *env) probeRecord(t *testing.T) (target, value string) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, "the probe record served at the load balancer's address", func() (bool, string) {
-		vals, err := txt(cluster.LoadBalancerIP+":53", target, "udp")
+		vals, err := stack.TXT(cluster.LoadBalancerIP+":53", target, "udp")
 		return err == nil && slices.Contains(vals, value), fmt.Sprint(vals, err)
 	})
 	return target, value
@@ -397,7 +397,7 @@ func (e *env) serial(t *testing.T, ns, name string) string {
 	if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
 		return ""
 	}
-	if leaf := parseLeaf(sec.Data[corev1.TLSCertKey]); leaf != nil {
+	if leaf := stack.Leaf(sec.Data[corev1.TLSCertKey]); leaf != nil {
 		return leaf.SerialNumber.String()
 	}
 	return ""
@@ -447,27 +447,6 @@ func (e *env) leaderPod(t *testing.T) string {
 	}
 	pod, _, _ := strings.Cut(*lease.Spec.HolderIdentity, "_")
 	return pod
-}
-
-// txt returns the TXT values server answers at name over netw ("udp", "tcp"); an error unless
-// it answers NOERROR.
-func txt(server, name, netw string) ([]string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
-	r, _, err := (&dns.Client{Net: netw, Timeout: 2 * time.Second}).Exchange(m, server)
-	if err != nil {
-		return nil, err
-	}
-	if r.Rcode != dns.RcodeSuccess {
-		return nil, fmt.Errorf("%s TXT: %s", name, dns.RcodeToString[r.Rcode])
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		if t, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(t.Txt, ""))
-		}
-	}
-	return out, nil
 }
 
 // soa asks server for the zone's SOA over TCP and fails unless it answers authoritatively.

@@ -1,0 +1,83 @@
+package stack
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ParseChain parses the certificates of a PEM bundle, in order.
+func ParseChain(pemBytes []byte) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	for rest := pemBytes; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return chain, nil
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, cert)
+	}
+}
+
+// VerifyIssued checks an issued chain (PEM, leaf first): the leaf names exactly dnsNames and
+// chains to rootPEM (Pebble's root). It returns the leaf.
+func VerifyIssued(chainPEM, rootPEM []byte, dnsNames ...string) (*x509.Certificate, error) {
+	chain, err := ParseChain(chainPEM)
+	if err != nil {
+		return nil, err
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("no certificate")
+	}
+	leaf := chain[0]
+	if got, want := slices.Sorted(slices.Values(leaf.DNSNames)), slices.Sorted(slices.Values(dnsNames)); !slices.Equal(got, want) {
+		return leaf, fmt.Errorf("certificate names %v, want %v", got, want)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: strings.TrimPrefix(dnsNames[0], "*.")}); err != nil {
+		return leaf, fmt.Errorf("the certificate does not chain to Pebble's root: %w", err)
+	}
+	return leaf, nil
+}
+
+// TXT returns the TXT values server (HOST:PORT) answers at name over netw ("udp", "tcp"); an
+// error unless it answers NOERROR (NODATA included).
+func TXT(server, name, netw string) ([]string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
+	r, _, err := (&dns.Client{Net: netw, Timeout: 2 * time.Second}).Exchange(m, server)
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return nil, fmt.Errorf("%s TXT: %s", name, dns.RcodeToString[r.Rcode])
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if t, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(t.Txt, ""))
+		}
+	}
+	return out, nil
+}
+
+// Leaf returns the first certificate of a PEM bundle, nil when there is none.
+func Leaf(pemBytes []byte) *x509.Certificate {
+	if chain, err := ParseChain(pemBytes); err == nil && len(chain) > 0 {
+		return chain[0]
+	}
+	return nil
+}
