@@ -238,6 +238,12 @@ func (e *env) etcdKilled(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// kube-apiserver's watch cache still holds every object (and serves lists from it): start
+	// it again, so that what is read next comes from etcd's data.
+	e.c.Stop("kube-apiserver")
+	if err := e.c.Start(ctx, "kube-apiserver"); err != nil {
+		t.Fatal(err)
+	}
 	after := e.objects(t)
 	for k, rv := range before {
 		if _, ok := after[k]; !ok {
