@@ -96,7 +96,7 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (c *Cl
 		return nil
 	}
 	if err := step("host: bridge "+Bridge+" "+NodeIP+"/16, service route, forward guard", func() (err error) {
-		c.host, err = setUpHost()
+		c.host, err = setUpHost(dir)
 		return err
 	}); err != nil {
 		return nil, err
@@ -459,7 +459,11 @@ func cleanLeftovers(root, dir string, logf func(string, ...any)) {
 	for _, err := range removeCgroups() {
 		logf("%v", err)
 	}
-	for _, err := range tearDownHost(nil) {
+	var h *host
+	if b, err := os.ReadFile(filepath.Join(dir, ipForwardFile)); err == nil {
+		h = &host{ipForward: strings.TrimSpace(string(b))}
+	}
+	for _, err := range tearDownHost(h) {
 		logf("%v", err)
 	}
 	_ = os.RemoveAll(Run)

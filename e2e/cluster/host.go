@@ -36,6 +36,9 @@ const (
 // never touched.
 var forwardGuard = []string{"FORWARD", "-i", Bridge, "!", "-o", Bridge, "-j", "DROP", "-m", "comment", "--comment", "acmezone-cluster"}
 
+// ipForwardFile, in the cluster's directory, holds net.ipv4.ip_forward from before the run.
+const ipForwardFile = "host-ip_forward"
+
 // host is what the cluster changed on the machine, to be put back.
 type host struct {
 	ipForward string // net.ipv4.ip_forward before
@@ -51,7 +54,7 @@ func run(name string, args ...string) error {
 
 // setUpHost creates the bridge, routes the service range to it, guards forwarding and turns
 // it on.
-func setUpHost() (*host, error) {
+func setUpHost(dir string) (*host, error) {
 	for _, tool := range []string{"ip", "iptables"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s is not installed: `make cluster-deps` installs Debian's iproute2/iptables", tool)
@@ -62,6 +65,10 @@ func setUpHost() (*host, error) {
 		return nil, err
 	}
 	h := &host{ipForward: strings.TrimSpace(string(fwd))}
+	// Kept for a run that does not reach Down: the next one puts it back (cleanLeftovers).
+	if err := os.WriteFile(filepath.Join(dir, ipForwardFile), []byte(h.ipForward), 0o644); err != nil {
+		return nil, err
+	}
 	steps := [][]string{
 		{"ip", "link", "add", Bridge, "type", "bridge"},
 		{"ip", "addr", "add", NodeIP + "/16", "dev", Bridge},
@@ -77,8 +84,7 @@ func setUpHost() (*host, error) {
 	return h, os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
 }
 
-// tearDownHost removes what setUpHost made; h is nil when cleaning up after an earlier run that
-// did not end, and then forwarding is left as it is.
+// tearDownHost removes what setUpHost made and puts forwarding back as h says (nil: leave it).
 func tearDownHost(h *host) []error {
 	var errs []error
 	if err := exec.Command("ip", "link", "show", Bridge).Run(); err == nil {
