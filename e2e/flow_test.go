@@ -66,42 +66,18 @@ func up(t *testing.T) *stack.Stack {
 	return s
 }
 
+// eventually and ready are the stack's Eventually and Ready.
+var (
+	eventually = stack.Eventually
+	ready      = stack.Ready
+)
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// eventually polls cond every second until it is true or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	start := time.Now()
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			t.Logf("%-60s after %5.1fs", what, time.Since(start).Seconds())
-			return
-		}
-		if state != last {
-			last = state
-		}
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not after %s; last state: %s", what, timeout, last)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-func ready(conds []cmapi.CertificateCondition) (bool, string) {
-	for _, c := range conds {
-		if c.Type == cmapi.CertificateConditionReady {
-			return c.Status == cmmeta.ConditionTrue, string(c.Status) + " " + c.Reason + ": " + c.Message
-		}
-	}
-	return false, "no Ready condition"
 }
 
 // TestSeedFlow is the seed's story: a wildcard certificate for example.com through the CNAME

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -260,34 +258,6 @@ func (e *env) retry(ctx context.Context, timeout time.Duration, fn func() error)
 	}
 }
 
-// eventually polls cond every second until it is true or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	start := time.Now()
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			t.Logf("%-60s after %5.1fs", what, time.Since(start).Seconds())
-			return
-		}
-		last = state
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not after %s; last state: %s", what, timeout, last)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-func ready(conds []cmapi.CertificateCondition) (bool, string) {
-	for _, c := range conds {
-		if c.Type == cmapi.CertificateConditionReady {
-			return c.Status == cmmeta.ConditionTrue, string(c.Status) + " " + c.Reason + ": " + c.Message
-		}
-	}
-	return false, "no Ready condition"
-}
-
 // checkSecret checks an issued certificate: its names, and a chain to Pebble's root.
 func (e *env) checkSecret(t *testing.T, ns, name string, dnsNames ...string) *x509.Certificate {
 	t.Helper()
@@ -317,6 +287,12 @@ func (e *env) dumpPodLogs(t *testing.T) {
 		t.Logf("===== %s =====\n%s", strings.TrimPrefix(f, e.c.Dir+"/"), lastLines(string(b), 30))
 	}
 }
+
+// eventually and ready are the stack's Eventually and Ready.
+var (
+	eventually = stack.Eventually
+	ready      = stack.Ready
+)
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/miekg/dns"
 )
 
@@ -80,4 +83,32 @@ func Leaf(pemBytes []byte) *x509.Certificate {
 		return chain[0]
 	}
 	return nil
+}
+
+// Eventually polls cond every second until it is true, logging how long it took, or fails the
+// test after timeout with cond's last state.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok, state := cond()
+		if ok {
+			t.Logf("%-60s after %5.1fs", what, time.Since(start).Seconds())
+			return
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not after %s; last state: %s", what, timeout, state)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// Ready reports a Certificate's Ready condition, and describes it.
+func Ready(conds []cmapi.CertificateCondition) (bool, string) {
+	for _, c := range conds {
+		if c.Type == cmapi.CertificateConditionReady {
+			return c.Status == cmmeta.ConditionTrue, string(c.Status) + " " + c.Reason + ": " + c.Message
+		}
+	}
+	return false, "no Ready condition"
 }
