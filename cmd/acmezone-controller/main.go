@@ -127,7 +127,7 @@ func (f *flags) startManager(s *solver.Solver, cfg *rest.Config, stopCh <-chan s
 		return err
 	}
 	s.Client = mgr.GetClient()
-	s.ChallengeUID = challenge.UIDByKey(mgr.GetClient(), 5*time.Second)
+	s.ChallengeUID = challenge.UIDByKey(mgr.GetClient(), 2*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-stopCh
