@@ -97,7 +97,8 @@ func waitReaped(t *testing.T, parent, pid int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if errors.Is(err, os.ErrNotExist) {
+		// A process reaped between the open and the read gives ESRCH, not ENOENT.
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
 			return
 		}
 		if err != nil {
