@@ -113,20 +113,7 @@ func TestSeedFlow(t *testing.T) {
 
 	// The Challenge watcher creates the Delegation (ClusterIssuer: in cert-manager's
 	// namespace) and the reconciler gives it a target; the CNAME is not there yet.
-	var d v1alpha1.Delegation
-	eventually(t, 2*time.Minute, "Delegation for example.com with a target", func() (bool, string) {
-		var list v1alpha1.DelegationList
-		if err := c.List(ctx, &list, client.InNamespace(stack.ClusterResourceNamespace)); err != nil {
-			return false, err.Error()
-		}
-		for _, item := range list.Items {
-			if item.Spec.Domain == "example.com" && item.Status.Target != "" {
-				d = item
-				return true, ""
-			}
-		}
-		return false, "none yet"
-	})
+	d := stack.WaitDelegation(t, c, stack.ClusterResourceNamespace, "example.com")
 	target := d.Status.Target
 	cname := "_acme-challenge.example.com CNAME " + strings.TrimSuffix(target, ".")
 	eventually(t, time.Minute, "Delegation not verified, saying the CNAME is missing", func() (bool, string) {
@@ -160,21 +147,7 @@ func TestSeedFlow(t *testing.T) {
 	if err := s.Provider.AddRecord("_acme-challenge IN CNAME " + target); err != nil {
 		t.Fatal(err)
 	}
-	// Ask for a recheck now rather than at the next backoff step, as a user can.
-	d.Annotations = map[string]string{"acmezone.io/recheck": time.Now().Format(time.RFC3339)}
-	if err := c.Update(ctx, &d); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 2*time.Minute, "Delegation verified", func() (bool, string) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(&d), &d); err != nil {
-			return false, err.Error()
-		}
-		v := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
-		if v == nil {
-			return false, "no Verified condition"
-		}
-		return v.Status == metav1.ConditionTrue, v.Reason + ": " + v.Message
-	})
+	stack.RecheckVerified(t, c, &d, "Delegation verified")
 	eventually(t, 8*time.Minute, "Certificate Ready", func() (bool, string) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(crt), crt); err != nil {
 			return false, err.Error()

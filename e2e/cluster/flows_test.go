@@ -13,7 +13,6 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,20 +45,7 @@ func (e *env) webhookFlow(t *testing.T) {
 	if err := c.Create(ctx, wildcard); err != nil {
 		t.Fatal(err)
 	}
-	var d v1alpha1.Delegation
-	eventually(t, 2*time.Minute, "Delegation for example.com with a target", func() (bool, string) {
-		var list v1alpha1.DelegationList
-		if err := c.List(ctx, &list, client.InNamespace(stack.ClusterResourceNamespace)); err != nil {
-			return false, err.Error()
-		}
-		for _, item := range list.Items {
-			if item.Spec.Domain == "example.com" && item.Status.Target != "" {
-				d = item
-				return true, ""
-			}
-		}
-		return false, "none yet"
-	})
+	d := stack.WaitDelegation(t, c, stack.ClusterResourceNamespace, "example.com")
 	target = d.Status.Target
 	if !strings.HasSuffix(target, "."+zone+".") {
 		t.Fatalf("target %s is not in the overlay's zone %s", target, zone)
@@ -67,20 +53,7 @@ func (e *env) webhookFlow(t *testing.T) {
 	if err := e.provider.AddRecord("_acme-challenge IN CNAME " + target); err != nil {
 		t.Fatal(err)
 	}
-	d.Annotations = map[string]string{"acmezone.io/recheck": time.Now().Format(time.RFC3339)}
-	if err := c.Update(ctx, &d); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 2*time.Minute, "Delegation verified through the cluster's resolver", func() (bool, string) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(&d), &d); err != nil {
-			return false, err.Error()
-		}
-		v := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
-		if v == nil {
-			return false, "no Verified condition"
-		}
-		return v.Status == metav1.ConditionTrue, v.Reason + ": " + v.Message
-	})
+	stack.RecheckVerified(t, c, &d, "Delegation verified through the cluster's resolver")
 	e.waitReady(t, wildcard)
 	e.checkSecret(t, "shop", "wildcard-tls", "example.com", "*.example.com")
 	e.noRecordsLeft(t)

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -12,6 +13,11 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
 )
 
 // ParseChain parses the certificates of a PEM bundle, in order.
@@ -111,4 +117,46 @@ func Ready(conds []cmapi.CertificateCondition) (bool, string) {
 		}
 	}
 	return false, "no Ready condition"
+}
+
+// WaitDelegation waits until namespace ns holds a Delegation for domain with a target (the
+// Challenge watcher creates it, the reconciler gives it its target) and returns it.
+func WaitDelegation(t testing.TB, c client.Client, ns, domain string) v1alpha1.Delegation {
+	t.Helper()
+	var d v1alpha1.Delegation
+	Eventually(t, 2*time.Minute, "Delegation for "+domain+" with a target", func() (bool, string) {
+		var list v1alpha1.DelegationList
+		if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		for _, item := range list.Items {
+			if item.Spec.Domain == domain && item.Status.Target != "" {
+				d = item
+				return true, ""
+			}
+		}
+		return false, "none yet"
+	})
+	return d
+}
+
+// RecheckVerified asks for d's recheck now rather than at the next backoff step, as a user can
+// once the CNAME is in place, and waits until d is Verified.
+func RecheckVerified(t testing.TB, c client.Client, d *v1alpha1.Delegation, what string) {
+	t.Helper()
+	ctx := context.Background()
+	d.Annotations = map[string]string{"acmezone.io/recheck": time.Now().Format(time.RFC3339)}
+	if err := c.Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 2*time.Minute, what, func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+			return false, err.Error()
+		}
+		v := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
+		if v == nil {
+			return false, "no Verified condition"
+		}
+		return v.Status == metav1.ConditionTrue, v.Reason + ": " + v.Message
+	})
 }
