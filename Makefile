@@ -120,7 +120,7 @@ demo: ## The seed's flow on this machine: a wildcard certificate through acmezon
 	@$(MAKE) --no-print-directory build testbin e2ebin unbound
 	$(GO) run ./e2e/demo
 e2e: build testbin e2ebin unbound ## End-to-end: cert-manager, Pebble, unbound and acmezone issue a wildcard certificate (minutes).
-	$(GO) test -tags e2e -count=1 -timeout 60m -v ./e2e/
+	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 60m -json ./e2e/ | $(GO) run ./e2e/recap
 bench: build testbin ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, the lean vs the full CoreDNS build, Go benchmarks: docs/benchmarks.md, read with docs/benchmarks-method.md (about 40 minutes).
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkServeDNS$$' -benchmem -count 10 ./plugin/acmezone | tee docs/bench-go.txt
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkStoreMemory$$' -benchtime 1x -count 3 ./plugin/acmezone | tee docs/bench-store.txt
@@ -184,8 +184,9 @@ cluster-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "missing Debian packages: $$missing (sudo apt-get install $$missing)"; exit 1; fi; fi
 
-# CLUSTER_RUN picks stages, e.g. make cluster-e2e CLUSTER_RUN='TestCluster/CoreDNS_rolled'.
+# `go test -json | recap` prints what `go test -v` would, then the failed stages' lines again:
+# the logs dumped after a failure are long. CLUSTER_RUN picks stages, e.g. make cluster-e2e CLUSTER_RUN='TestCluster/CoreDNS_rolled'.
 CLUSTER_RUN ?= .
 .PHONY: cluster-e2e
 cluster-e2e: build clusterbin e2ebin cluster-images cluster-deps unbound ## A real single-node cluster (kubelet, containerd): cert-manager and acmezone as pods from their images, installed from deploy/, both solvers, and faults (as root; about 15 minutes).
-	$(GO) test -tags cluster -count=1 -timeout 45m -v -run '$(CLUSTER_RUN)' ./e2e/cluster/
+	set -o pipefail; $(GO) test -tags cluster -count=1 -timeout 45m -json -run '$(CLUSTER_RUN)' ./e2e/cluster/ | $(GO) run ./e2e/recap
