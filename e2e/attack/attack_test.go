@@ -246,6 +246,10 @@ func TestAttacks(t *testing.T) {
 			t.Errorf("Present in cert-manager without a Delegation there succeeded")
 		}
 		c.delegation(t, c.admin, "cert-manager", "example.com", "example.com", "")
+		// Once the controller has verified it (nobody's CNAME names its target), the solver,
+		// which reads the same cache, knows it too: a Present sent sooner may be refused as
+		// without a Delegation (seen once, on a loaded machine).
+		c.waitCondition(t, "cert-manager", "example.com", v1alpha1.ConditionVerified, "False")
 		if r := c.solve(t, whapi.ChallengeActionPresent, "cert-manager", "example.com", key(11)); !r.Success {
 			t.Fatalf("Present in cert-manager: %+v", r.Result)
 		}
