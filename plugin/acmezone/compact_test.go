@@ -136,11 +136,7 @@ func TestCompactionWhileReadingAndWriting(t *testing.T) {
 	const names = 8
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
-	targets := make([]string, names)
-	for i := range targets {
-		targets[i] = targetOf("ns", fmt.Sprintf("c%d.example", i))
-		s.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
-	}
+	targets := delegateTargets(s, names)
 	write := func(g int) {
 		recs := map[typesNN]*recordIn{}
 		for i, target := range targets {

@@ -110,6 +110,18 @@ func TestDuplicateValuesAnswerOnce(t *testing.T) {
 	}
 }
 
+// delegateTargets delegates n domains (c0.example, c1.example, ...) in namespace "ns" and
+// returns their targets, in order: the names the concurrency tests write and read.
+func delegateTargets(s *store, n int) []string {
+	targets := make([]string, n)
+	for i := range targets {
+		domain := fmt.Sprintf("c%d.example", i)
+		targets[i] = targetOf("ns", domain)
+		s.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(domain))
+	}
+	return targets
+}
+
 // TestConcurrentReadsAndWrites checks what readers are promised while the store changes: every
 // answer comes from exactly one published state, and a reader never goes back to an older
 // one (see readWhileWriting). Generation g serves genValues(g) at every target, written as
@@ -120,11 +132,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 	const names = 8
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
-	targets := make([]string, names)
-	for i := range targets {
-		targets[i] = targetOf("ns", fmt.Sprintf("c%d.example", i))
-		s.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("c%d.example", i)))
-	}
+	targets := delegateTargets(s, names)
 	recKey := func(i, k int) typesNN { return nn("ns", fmt.Sprintf("r%d-%d", i, k)) }
 	write := func(g int) {
 		if g%2 == 0 {
