@@ -74,6 +74,13 @@ func TestWebhookThroughAggregator(t *testing.T) {
 	if err := c.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
+	// The solver reads Delegations from the controller's cache. A Present sent before the cache
+	// holds the new Delegation is refused ("no Delegation"), and cert-manager would retry it;
+	// this test calls once, so it waits until the reconciler has given the Delegation its
+	// target: the cache has seen it by then.
+	if got := WaitDelegation(t, c, "shop", "example.com"); got.Status.Target != target {
+		t.Fatalf("Delegation's target %q, want %q", got.Status.Target, target)
+	}
 
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
