@@ -8,8 +8,12 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -207,9 +211,16 @@ func TestVerificationFailures(t *testing.T) {
 				srv.SetRcode(name, rcode)
 			}
 			startController(t, srv.Addr, ns)
+			failed := testutil.ToFloat64(checks.WithLabelValues(tc.reason))
 			createProved(t, ns, "example-com", "example.com", target)
 
 			d := waitFor(t, ns, "example-com", "Verified=False "+tc.reason, hasCondition(v1alpha1.ConditionVerified, metav1.ConditionFalse, tc.reason))
+			if got := testutil.ToFloat64(checks.WithLabelValues(tc.reason)); got <= failed {
+				t.Errorf("acmezone_delegation_checks_total{reason=%q} stayed at %v after the failed check", tc.reason, got)
+			}
+			if got := verifiedSeries(t, ns); got["example-com/example.com"] != 0 || len(got) != 1 {
+				t.Errorf("acmezone_delegation_verified in %s: %v, want example-com/example.com 0", ns, got)
+			}
 			if c := condition(t, d, v1alpha1.ConditionVerified); c.Message != tc.msg {
 				t.Errorf("Verified message\n%q, want\n%q", c.Message, tc.msg)
 			}
@@ -225,8 +236,43 @@ func TestVerificationFailures(t *testing.T) {
 				t.Errorf("Ready %s, want True once verified", c.Status)
 			}
 			waitForEvent(t, d, "Normal", "Verified", "_acme-challenge.example.com points to "+bt)
+			if got := verifiedSeries(t, ns); got["example-com/example.com"] != 1 {
+				t.Errorf("acmezone_delegation_verified in %s: %v once verified, want 1", ns, got)
+			}
+			// A deleted Delegation leaves no series behind.
+			if err := k8s.Delete(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+				return len(verifiedSeries(t, ns)) == 0, nil
+			}); err != nil {
+				t.Errorf("acmezone_delegation_verified in %s after the delete: %v, want no series", ns, verifiedSeries(t, ns))
+			}
 		})
 	}
+}
+
+// verifiedSeries reads acmezone_delegation_verified for namespace ns: "name/domain" to value.
+func verifiedSeries(t *testing.T, ns string) map[string]float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1024)
+	verified.Collect(ch)
+	close(ch)
+	out := map[string]float64{}
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		l := map[string]string{}
+		for _, p := range pb.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		if l["namespace"] == ns {
+			out[l["name"]+"/"+l["domain"]] = pb.GetGauge().GetValue()
+		}
+	}
+	return out
 }
 
 // TestPublicDNSDecides: Delegations of several namespaces for one domain each get their own

@@ -6,6 +6,7 @@ package delegation
 import (
 	"context"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -90,9 +91,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	log := logf.FromContext(ctx)
 	var d v1alpha1.Delegation
 	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
+		if apierrors.IsNotFound(err) {
+			forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !d.DeletionTimestamp.IsZero() || d.Labels[v1alpha1.ACMEDNSAccountLabel] != "" {
+		forget(req.NamespacedName)
 		// acme-dns accounts have a target but no known domain: nothing to list or verify.
 		return ctrl.Result{}, nil
 	}
@@ -114,6 +119,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		checks = records.Verify(ctx, r.Resolver, r.Options, d.Spec.Domain, target)
 	}
 	setConditions(&d, r.Options, invalid, checks, now)
+	observe(&d)
 	d.Status.ObservedGeneration = d.Generation
 
 	if !equality.Semantic.DeepEqual(*old, d.Status) {

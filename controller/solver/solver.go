@@ -122,7 +122,8 @@ func (s *Solver) startCache(cfg *rest.Config, stopCh <-chan struct{}) (client.Cl
 }
 
 // Present implements webhook.Solver. A second Present of the same key is a no-op.
-func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
+func (s *Solver) Present(ch *whapi.ChallengeRequest) (err error) {
+	defer observe("present", time.Now(), &err)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	d, target, err := s.delegation(ctx, ch)
@@ -153,7 +154,8 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) error {
 
 // CleanUp implements webhook.Solver: it deletes exactly the record for (target, key), so the
 // other key at the same name (apex and wildcard challenges share one) stays.
-func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
+func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) (err error) {
+	defer observe("cleanup", time.Now(), &err)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	d, target, err := s.delegation(ctx, ch)
@@ -173,10 +175,10 @@ func (s *Solver) CleanUp(ch *whapi.ChallengeRequest) error {
 // answer tells anything about other namespaces.
 func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v1alpha1.Delegation, string, error) {
 	if err := validate(ch); err != nil {
-		return nil, "", err
+		return nil, "", refusal{ResultInvalid, err}
 	}
 	if s.Options == nil || !s.Options.TargetKey.Valid() {
-		return nil, "", fmt.Errorf("acmezone: the solver is starting (no target key loaded yet); cert-manager retries")
+		return nil, "", refusal{ResultNotReady, fmt.Errorf("acmezone: the solver is starting (no target key loaded yet); cert-manager retries")}
 	}
 	domain := v1alpha1.DomainKey(ch.DNSName)
 	resolved := ch.ResolvedFQDN
@@ -188,7 +190,7 @@ func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v
 	case err != nil && d == nil:
 		return nil, "", fmt.Errorf("acmezone: %w", err)
 	case err != nil:
-		return nil, "", fmt.Errorf("acmezone: Delegation %s/%s for %s has no target: %w", d.Namespace, d.Name, domain, err)
+		return nil, "", refusal{ResultNotReady, fmt.Errorf("acmezone: Delegation %s/%s for %s has no target: %w", d.Namespace, d.Name, domain, err)}
 	case d == nil:
 		advice := "create one (a Delegation with spec.domain " + domain + ")"
 		if s.Options.AutoDelegate {
@@ -196,7 +198,7 @@ func (s *Solver) delegation(ctx context.Context, ch *whapi.ChallengeRequest) (*v
 		} else {
 			advice += " or enable auto-delegation (--auto-delegate)"
 		}
-		return nil, "", fmt.Errorf("acmezone: no Delegation for %s in namespace %s; %s", domain, ch.ResourceNamespace, advice)
+		return nil, "", refusal{ResultNoDelegation, fmt.Errorf("acmezone: no Delegation for %s in namespace %s; %s", domain, ch.ResourceNamespace, advice)}
 	}
 	return d, target, nil
 }

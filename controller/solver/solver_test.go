@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	whapi "github.com/cert-manager/cert-manager/pkg/acme/webhook/apis/acme/v1alpha1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -134,6 +138,9 @@ func TestPresentCleanUp(t *testing.T) {
 	apex := &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex}
 	// cnameStrategy Follow: the resolved name is the target itself.
 	wild := &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "example.com", ResolvedFQDN: strings.ToUpper(shopTarget), Key: keyWild}
+	presented := testutil.ToFloat64(requests.WithLabelValues("present", ResultSuccess))
+	cleaned := testutil.ToFloat64(requests.WithLabelValues("cleanup", ResultSuccess))
+	timed := histogramCount(t, "present")
 	for _, ch := range []*whapi.ChallengeRequest{apex, apex, wild} {
 		if err := s.Present(ch); err != nil {
 			t.Fatalf("Present(%s): %v", ch.Key, err)
@@ -167,6 +174,26 @@ func TestPresentCleanUp(t *testing.T) {
 	if got := records(t, c); len(got) != 0 {
 		t.Errorf("after CleanUp of both: %v, want none", got)
 	}
+	// The metrics: three successful Presents (a repeat succeeds), three CleanUps, each timed.
+	if got := testutil.ToFloat64(requests.WithLabelValues("present", ResultSuccess)) - presented; got != 3 {
+		t.Errorf("acmezone_solver_requests_total{action=present,result=success} rose by %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(requests.WithLabelValues("cleanup", ResultSuccess)) - cleaned; got != 3 {
+		t.Errorf("acmezone_solver_requests_total{action=cleanup,result=success} rose by %v, want 3", got)
+	}
+	if got := histogramCount(t, "present") - timed; got != 3 {
+		t.Errorf("acmezone_solver_request_duration_seconds{action=present} counted %d calls, want 3", got)
+	}
+}
+
+// histogramCount is how many calls of action acmezone_solver_request_duration_seconds has timed.
+func histogramCount(t *testing.T, action string) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := duration.WithLabelValues(action).(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }
 
 // TestRefusals: the solver writes only at the requesting namespace's own target, and its
@@ -187,22 +214,23 @@ func TestRefusals(t *testing.T) {
 		auto    bool
 		ch      *whapi.ChallengeRequest
 		errWant string
+		result  string // the metrics' result label; ResultInvalid when empty
 	}{
 		// blog asks for shop's target: it has no Delegation of its own, and learns nothing of shop.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "example.com", ResolvedFQDN: shopTarget, Key: keyApex},
-			errWant: "no Delegation for example.com in namespace blog; create one"},
+			errWant: "no Delegation for example.com in namespace blog; create one", result: ResultNoDelegation},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "new.example", ResolvedFQDN: "_acme-challenge.new.example.", Key: keyApex},
-			errWant: "no Delegation for new.example in namespace blog; create one"},
+			errWant: "no Delegation for new.example in namespace blog; create one", result: ResultNoDelegation},
 		{auto: true, ch: &whapi.ChallengeRequest{ResourceNamespace: "blog", DNSName: "new.example", ResolvedFQDN: "_acme-challenge.new.example.", Key: keyApex},
-			errWant: "auto-delegation is on"},
+			errWant: "auto-delegation is on", result: ResultNoDelegation},
 		// mallory's spec.target names shop's target: no target at all.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "mallory", DNSName: "steal.example", ResolvedFQDN: shopTarget, Key: keyApex},
-			errWant: "Delegation mallory/steal for steal.example has no target: spec.target is not this namespace's own"},
+			errWant: "Delegation mallory/steal for steal.example has no target: spec.target is not this namespace's own", result: ResultNotReady},
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "mallory", DNSName: "example.com", ResolvedFQDN: "_acme-challenge.example.com.", Key: keyApex},
-			errWant: "Delegation mallory/copied for example.com has no target: spec.target is not this namespace's own"},
+			errWant: "Delegation mallory/copied for example.com has no target: spec.target is not this namespace's own", result: ResultNotReady},
 		// Unknown domain.
 		{ch: &whapi.ChallengeRequest{ResourceNamespace: "shop", DNSName: "unknown.example", ResolvedFQDN: "_acme-challenge.unknown.example.", Key: keyApex},
-			errWant: "no Delegation for unknown.example in namespace shop"},
+			errWant: "no Delegation for unknown.example in namespace shop", result: ResultNoDelegation},
 		// Malformed payloads and invalid keys.
 		{ch: nil, errWant: "empty challenge request"},
 		{ch: &whapi.ChallengeRequest{DNSName: "example.com", Key: keyApex}, errWant: "no resourceNamespace"},
@@ -218,8 +246,13 @@ func TestRefusals(t *testing.T) {
 		opts := *testOptions
 		opts.AutoDelegate = tc.auto
 		s := e.solver(&opts)
-		for _, op := range []func(*whapi.ChallengeRequest) error{s.Present, s.CleanUp} {
+		result := cmp.Or(tc.result, ResultInvalid)
+		for action, op := range map[string]func(*whapi.ChallengeRequest) error{"present": s.Present, "cleanup": s.CleanUp} {
+			before := testutil.ToFloat64(requests.WithLabelValues(action, result))
 			err := op(tc.ch)
+			if got := testutil.ToFloat64(requests.WithLabelValues(action, result)) - before; got != 1 {
+				t.Errorf("Test %d: %s counted %v times as %s, want once", i, action, got, result)
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.errWant) {
 				t.Errorf("Test %d: error %v, want one containing %q", i, err, tc.errWant)
 			}
