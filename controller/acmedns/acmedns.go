@@ -211,7 +211,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	instrumented(s.mux, w, r)
 }
 
 // registerRequest is /register's optional body.

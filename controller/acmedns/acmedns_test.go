@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -424,6 +425,14 @@ func (f *fixture) testRateLimit(t *testing.T) {
 	s := f.server(t, Options{FailureBurst: 3, FailureRate: 1e-6})
 	a := f.register(t, s, "192.0.2.1:1", "")
 	bad := map[string]string{"X-Api-User": a.Username, "X-Api-Key": strings.Repeat("A", 40)}
+	counted := func(endpoint, code string) float64 {
+		return testutil.ToFloat64(httpRequests.WithLabelValues(endpoint, code))
+	}
+	unauthorized, limited, limitedReg, ok := counted("/update", "401"), counted("/update", "429"), counted("/register", "429"), counted("/update", "200")
+	others := counted("other", "404")
+	if code, _ := call(s, http.MethodGet, "/random/"+a.Subdomain, "192.0.2.1:1", nil, ""); code != http.StatusNotFound {
+		t.Errorf("GET of an unknown path: %d, want 404", code)
+	}
 	for i := range 3 {
 		if code, _ := call(s, http.MethodPost, "/update", "192.0.2.66:1", bad, updateBody(a.Subdomain, txt1)); code != 401 {
 			t.Fatalf("failure %d: %d, want 401", i, code)
@@ -444,6 +453,22 @@ func (f *fixture) testRateLimit(t *testing.T) {
 	}
 	if got := f.records(t, s); len(got) != 1 {
 		t.Errorf("records %v, want the one from the other address", got)
+	}
+	// The metrics by endpoint and status: three 401s, two 429s, one 200, and the unknown path
+	// under "other", not under a label of its own.
+	for _, m := range []struct {
+		endpoint, code string
+		before, want   float64
+	}{
+		{"/update", "401", unauthorized, 3}, {"/update", "429", limited, 1}, {"/register", "429", limitedReg, 1},
+		{"/update", "200", ok, 1}, {"other", "404", others, 1},
+	} {
+		if got := counted(m.endpoint, m.code) - m.before; got != m.want {
+			t.Errorf("acmezone_acmedns_requests_total{endpoint=%q,code=%q} rose by %v, want %v", m.endpoint, m.code, got, m.want)
+		}
+	}
+	if n := testutil.CollectAndCount(httpRequests); n > 12 {
+		t.Errorf("acmezone_acmedns_requests_total has %d series: paths are not bounded", n)
 	}
 	// IPv6 clients are counted per /64.
 	for i := range 3 {

@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,6 +182,7 @@ func TestWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	orphaned := testutil.ToFloat64(reaped.WithLabelValues(ReapedOrphaned))
 	// Orphans: a record whose Challenge never existed, and records whose Challenge is deleted.
 	orphan := v1alpha1.NewChallengeRecord("cert-manager", "y.acme.example.com.", "orphan-value")
 	orphan.Labels = map[string]string{solver.ChallengeUIDLabel: "00000000-0000-0000-0000-000000000000"}
@@ -210,6 +212,10 @@ func TestWatcher(t *testing.T) {
 	time.Sleep(3 * time.Second) // past the grace period and a resync
 	if gone(hand)() {
 		t.Error("a record without the Challenge UID label was deleted; only the solver's records are reaped")
+	}
+	// Three records reaped: the orphan and the records of the two deleted Challenges.
+	if got := testutil.ToFloat64(reaped.WithLabelValues(ReapedOrphaned)) - orphaned; got != 3 {
+		t.Errorf("acmezone_challengerecords_reaped_total{reason=orphaned} rose by %v, want 3", got)
 	}
 }
 

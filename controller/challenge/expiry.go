@@ -137,6 +137,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	} else if client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, fmt.Errorf("delete expired ChallengeRecord %s: %w", req, err)
 	}
+	reaped.WithLabelValues(ReapedExpired).Inc()
 	logf.FromContext(ctx).Info("deleted expired acme-dns record", "fqdn", rec.Spec.FQDN, "writtenAt", rec.WrittenAt(), "account", rec.Labels[v1alpha1.ACMEDNSAccountLabel])
 	return ctrl.Result{}, nil
 }

@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"path/filepath"
 	"testing"
 	"time"
@@ -127,6 +128,7 @@ func TestExpiry(t *testing.T) {
 	if err := (&ExpiryReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err == nil {
 		t.Error("a zero maximum age was accepted")
 	}
+	reapedBefore := testutil.ToFloat64(reaped.WithLabelValues(ReapedExpired))
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
@@ -140,8 +142,10 @@ func TestExpiry(t *testing.T) {
 	gone := func(o *v1alpha1.ChallengeRecord) bool {
 		return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(o), &v1alpha1.ChallengeRecord{}))
 	}
+	expired := 0 // the records that must go
 	for name, r := range recs {
 		if !r.stays {
+			expired++
 			waitFor(t, "the "+name+" record deleted", func() bool { return gone(objs[name]) })
 		}
 	}
@@ -159,6 +163,9 @@ func TestExpiry(t *testing.T) {
 	waitFor(t, "the live Challenge's record deleted after the Challenge", func() bool { return gone(objs["live"]) })
 	if gone(objs["young"]) || gone(objs["registered"]) {
 		t.Error("records of other Challenges went with it")
+	}
+	if got := testutil.ToFloat64(reaped.WithLabelValues(ReapedExpired)) - reapedBefore; got != float64(expired+1) {
+		t.Errorf("acmezone_challengerecords_reaped_total{reason=expired} rose by %v, want %d", got, expired+1)
 	}
 }
 

@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
@@ -91,9 +92,12 @@ func (r *OrphanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if age := r.Now().Sub(rec.CreationTimestamp.Time); age < r.Grace {
 		return ctrl.Result{RequeueAfter: r.Grace - age}, nil
 	}
-	if err := r.Delete(ctx, &rec); client.IgnoreNotFound(err) != nil {
+	if err := r.Delete(ctx, &rec); apierrors.IsNotFound(err) {
+		return ctrl.Result{}, nil
+	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("delete orphaned ChallengeRecord %s: %w", req, err)
 	}
+	reaped.WithLabelValues(ReapedOrphaned).Inc()
 	logf.FromContext(ctx).Info("deleted ChallengeRecord whose Challenge is gone", "challengeUID", uid, "fqdn", rec.Spec.FQDN)
 	return ctrl.Result{}, nil
 }
