@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,33 @@ var staleReflectors = promauto.NewGauge(prometheus.GaugeOpts{
 	Name:      "stale_reflectors",
 	Help:      "Number of reflectors whose last list or watch request to the API server failed: while above 0, answers come from data that may be stale.",
 })
+
+// staleSeconds is how long the data served has possibly been out of date: the time since the
+// longest-stale reflector lost the API server, 0 while every reflector is in contact.
+var staleSeconds = promauto.NewGaugeFunc(prometheus.GaugeOpts{
+	Namespace: plugin.Namespace,
+	Subsystem: pluginName,
+	Name:      "stale_seconds",
+	Help:      "Seconds since the longest-stale reflector's last list or watch request to the API server failed (0 while all are in contact): how out of date the answers may be.",
+}, func() float64 {
+	staleMu.Lock()
+	defer staleMu.Unlock()
+	var oldest time.Time
+	for _, since := range staleSince {
+		if oldest.IsZero() || since.Before(oldest) {
+			oldest = since
+		}
+	}
+	if oldest.IsZero() {
+		return 0
+	}
+	return time.Since(oldest).Seconds()
+})
+
+var (
+	staleMu    sync.Mutex
+	staleSince = map[*contact]time.Time{} // the stale reflectors, since when
+)
 
 // contact is a reflector's lister that counts the reflector in staleReflectors from the moment
 // its watch ends or a request to the API server fails until a list or watch request succeeds
@@ -104,9 +132,13 @@ func (c *contact) set(stale bool) {
 	if c.stale.Swap(stale) == stale {
 		return
 	}
+	staleMu.Lock()
+	defer staleMu.Unlock()
 	if stale {
 		staleReflectors.Inc()
+		staleSince[c] = time.Now()
 	} else {
 		staleReflectors.Dec()
+		delete(staleSince, c)
 	}
 }

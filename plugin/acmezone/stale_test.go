@@ -70,6 +70,10 @@ func TestStaleReflectors(t *testing.T) {
 		}
 	}
 	want("two reflectors failing (one twice)", 2)
+	time.Sleep(20 * time.Millisecond)
+	if got := testutil.ToFloat64(staleSeconds); got < 0.02 {
+		t.Errorf("coredns_acmezone_stale_seconds %v with two reflectors stale for 20 ms, want at least 0.02", got)
+	}
 	down.Store(false)
 	if _, err := a.ListWithContext(t.Context(), opts); err != nil {
 		t.Fatal(err)
@@ -77,6 +81,10 @@ func TestStaleReflectors(t *testing.T) {
 	want("one back", 1)
 	b.set(false) // b's reflector stopped
 	want("the other stopped", 0)
+	// (Only when no reflector of another test is stale: the gauge is the process's.)
+	if got := testutil.ToFloat64(staleSeconds); base == 0 && got != 0 {
+		t.Errorf("coredns_acmezone_stale_seconds %v with every reflector in contact, want 0", got)
+	}
 
 	down.Store(true)
 	ctx, cancel := context.WithCancel(t.Context())
