@@ -20,10 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -44,6 +45,8 @@ type flags struct {
 	leaderElect              bool
 	leaderElectionNamespace  string
 	metricsAddr              string
+	metricsSecure            bool
+	metricsCertDir           string
 	probeAddr                string
 	orphanResync             time.Duration
 	targetKey                targetKeyFlags
@@ -58,7 +61,9 @@ func (f *flags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.clusterResourceNamespace, "cluster-resource-namespace", "cert-manager", "cert-manager's --cluster-resource-namespace: where the Delegations of ClusterIssuer challenges live.")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the reconcilers on one replica at a time (the webhook solver serves on every replica).")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease. Default: the pod's namespace.")
-	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":9402", "Address of the Prometheus metrics endpoint (/metrics); 0 disables it.")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, to clients the API server authenticates (a bearer token) and authorizes (get on the non-resource URL /metrics, e.g. ClusterRole acmezone:metrics-reader). false serves plain HTTP to anyone who reaches the port.")
+	fs.StringVar(&f.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint; default: a self-signed certificate made at start (Prometheus then needs insecure_skip_verify or this flag).")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
 	fs.DurationVar(&f.orphanResync, "orphan-resync", 5*time.Minute, "How often every ChallengeRecord is checked for a Challenge that is gone; no record outlives its Challenge for longer.")
 	f.targetKey.add(fs)
@@ -94,13 +99,23 @@ func scheme() *runtime.Scheme {
 // solver's OnInitialize, so it starts once the webhook server is up, with the same API server
 // connection.
 func (f *flags) startManager(s *solver.Solver, cfg *rest.Config, stopCh <-chan struct{}) error {
-	ctrl.SetLogger(zap.New())
+	// One logging system: cert-manager's webhook library has configured klog from -v,
+	// --vmodule and --logging-format (text or json) by now, and the reconcilers log through it.
+	ctrl.SetLogger(klog.Background())
+	metrics := metricsserver.Options{BindAddress: f.metricsAddr}
+	if f.metricsSecure {
+		// As kubebuilder does: TokenReview and SubjectAccessReview (the auth-delegator
+		// binding the webhook server needs anyway) decide who may scrape.
+		metrics.SecureServing = true
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metrics.CertDir = f.metricsCertDir
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme(),
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "acmezone-controller.acmezone.io",
 		LeaderElectionNamespace: f.leaderElectionNamespace,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.probeAddr,
 	})
 	if err != nil {
@@ -252,8 +267,8 @@ Targets are derived from the target key (--target-key-secret or --target-key-fil
 acmezone's CoreDNS.
 cert-manager's webhook-server flags (serving, authentication, authorization, --kubeconfig) come
 first in the list below; acmezone's own are --zone, --nameserver, --resolver, --auto-delegate,
---cluster-resource-namespace, --leader-elect, --metrics-bind-address,
---health-probe-bind-address, --orphan-resync and the --acme-dns-* flags of the
+--cluster-resource-namespace, --leader-elect, --metrics-bind-address, --metrics-secure,
+--metrics-cert-dir, --health-probe-bind-address, --orphan-resync and the --acme-dns-* flags of the
 acme-dns-compatible API.`, solver.GroupName, solver.SolverName)
 	cmd.Version = version
 	f.add(cmd.Flags())

@@ -96,6 +96,7 @@ func TestCluster(t *testing.T) {
 		return
 	}
 	t.Run("acmeDNS solver through the cluster DNS", e.acmeDNSFlow)
+	t.Run("a tenant with only edit", e.tenantWithEdit)
 	t.Run("CoreDNS pod and controller leader deleted mid-challenge", e.podsDeletedMidChallenge)
 	t.Run("CoreDNS rolled under a query loop", e.rollUnderQueries)
 	t.Run("kube-apiserver stopped for 60 s", e.apiServerOutage)

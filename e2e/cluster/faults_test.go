@@ -5,6 +5,7 @@ package cluster_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,8 +20,10 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/miekg/dns"
+	authnv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -301,19 +304,22 @@ func (e *env) metricsAndMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// acmezone-controller serves its metrics over HTTPS to whom the API server authorizes:
+	// a service account bound to the ClusterRole acmezone:metrics-reader, as Prometheus's is.
+	token := e.metricsToken(t)
 	for _, d := range []struct {
-		name, port string
-		metrics    []string
+		name, base, token string
+		metrics           []string
 	}{
-		{"acmezone-coredns", "9153", []string{"coredns_acmezone_records", "coredns_acmezone_stale_reflectors", "coredns_dns_requests_total"}},
-		{"acmezone-controller", "8080", []string{"rest_client_requests_total"}},
+		{"acmezone-coredns", "http://%s:9153", "", []string{"coredns_acmezone_records", "coredns_acmezone_stale_reflectors", "coredns_acmezone_stale_seconds", "coredns_dns_requests_total"}},
+		{"acmezone-controller", "https://%s:9402", token, []string{"rest_client_requests_total"}},
 	} {
 		for _, p := range e.pods(t, "acmezone", d.name) {
 			// A controller that lost its lease while kube-apiserver or etcd was gone restarts
 			// (controller-runtime exits then): give it the time its readiness probe takes.
 			var m map[string]float64
 			if err := e.retry(ctx, time.Minute, func() (err error) {
-				m, err = scrape(p.Status.PodIP + ":" + d.port)
+				m, err = scrape(fmt.Sprintf(d.base, p.Status.PodIP), d.token)
 				return err
 			}); err != nil {
 				t.Errorf("%s: %v", p.Name, err)
@@ -348,7 +354,7 @@ func (e *env) metricsAndMemory(t *testing.T) {
 		}
 		for _, p := range e.pods(t, "acmezone", "acmezone-controller") {
 			if p.Name == leader {
-				m, err := scrape(p.Status.PodIP + ":8080")
+				m, err := scrape("https://"+p.Status.PodIP+":9402", token)
 				if err != nil {
 					return false, err.Error()
 				}
@@ -358,6 +364,30 @@ func (e *env) metricsAndMemory(t *testing.T) {
 		}
 		return false, "the lease names " + leader + ", not a pod of acmezone-controller"
 	})
+}
+
+// metricsToken returns a token of the service account acmezone/prometheus, bound to the
+// ClusterRole acmezone:metrics-reader (deploy/controller/rbac.yaml) as a Prometheus would be.
+func (e *env) metricsToken(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "acmezone", Name: "prometheus"}}
+	if err := e.client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "prometheus-acmezone-metrics"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "acmezone:metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "acmezone", Name: "prometheus"}},
+	}
+	if err := e.client.Create(ctx, crb); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	tr := &authnv1.TokenRequest{}
+	if err := e.client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("a token for acmezone/prometheus: %v", err)
+	}
+	return tr.Status.Token
 }
 
 // probeName is the fault stages' ChallengeRecord.
@@ -538,17 +568,25 @@ func soa(server string) (*dns.Msg, error) {
 	return r, nil
 }
 
-// scrape reads a Prometheus text endpoint at addr/metrics into metric name → the sum of its
-// samples.
-func scrape(addr string) (map[string]float64, error) {
-	hc := &http.Client{Timeout: 3 * time.Second}
-	resp, err := hc.Get("http://" + addr + "/metrics")
+// scrape reads a Prometheus text endpoint at base/metrics (base: http://HOST:PORT or
+// https://HOST:PORT, whose certificate is not checked) into metric name → the sum of its
+// samples; token, when set, is sent as a bearer token.
+func scrape(base, token string) (map[string]float64, error) {
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/metrics: %s", addr, resp.Status)
+		return nil, fmt.Errorf("GET %s/metrics: %s", base, resp.Status)
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
@@ -581,7 +619,7 @@ func scrape(addr string) (map[string]float64, error) {
 // staleReflectors is coredns_acmezone_stale_reflectors of the CoreDNS pod at ip, or -1 when it
 // cannot be read.
 func staleReflectors(t *testing.T, ip string) float64 {
-	m, err := scrape(ip + ":9153")
+	m, err := scrape("http://"+ip+":9153", "")
 	if err != nil {
 		t.Logf("scrape %s: %v", ip, err)
 		return -1
