@@ -21,6 +21,10 @@ const (
 // long the record took to be served.
 const CreatedAtAnnotation = "acmezone.io/created-at"
 
+// DomainAnnotation is the domain whose challenge a ChallengeRecord answers, as the writer knew
+// it (the webhook solver: the Challenge's dnsName); `kubectl get challengerecords` shows it.
+const DomainAnnotation = "acmezone.io/domain"
+
 // ChallengeRecordSpec is one TXT value at one name.
 type ChallengeRecordSpec struct {
 	// FQDN is the absolute name the TXT record is served at, with the trailing dot, for example
@@ -50,6 +54,7 @@ type ChallengeRecordSpec struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=acr,categories=acmezone
+// +kubebuilder:printcolumn:name="DOMAIN",type=string,JSONPath=`.metadata.annotations.acmezone\.io/domain`
 // +kubebuilder:printcolumn:name="FQDN",type=string,JSONPath=`.spec.fqdn`
 // +kubebuilder:printcolumn:name="VALUE",type=string,JSONPath=`.spec.value`
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -90,9 +90,10 @@ type DelegationStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=dlg,categories=acmezone
 // +kubebuilder:printcolumn:name="DOMAIN",type=string,JSONPath=`.spec.domain`
-// +kubebuilder:printcolumn:name="TARGET",type=string,JSONPath=`.status.target`
-// +kubebuilder:printcolumn:name="VERIFIED",type=string,JSONPath=`.status.conditions[?(@.type=="Verified")].status`
 // +kubebuilder:printcolumn:name="READY",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="STATUS",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="TARGET",type=string,JSONPath=`.status.target`,priority=1
+// +kubebuilder:printcolumn:name="VERIFIED",type=string,JSONPath=`.status.conditions[?(@.type=="Verified")].status`,priority=1
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
 type Delegation struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -131,7 +131,10 @@ func (s *Solver) Present(ch *whapi.ChallengeRequest) (err error) {
 		return err
 	}
 	rec := v1alpha1.NewChallengeRecord(d.Namespace, target, ch.Key)
-	rec.Annotations = map[string]string{v1alpha1.CreatedAtAnnotation: time.Now().UTC().Format(time.RFC3339Nano)}
+	rec.Annotations = map[string]string{
+		v1alpha1.CreatedAtAnnotation: time.Now().UTC().Format(time.RFC3339Nano),
+		v1alpha1.DomainAnnotation:    d.Spec.Domain,
+	}
 	uid := ch.UID
 	if uid == "" && s.ChallengeUID != nil {
 		if uid, err = s.ChallengeUID(ctx, ch.Key, ch.DNSName); err != nil {

@@ -154,8 +154,8 @@ func TestPresentCleanUp(t *testing.T) {
 	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: v1alpha1.ChallengeRecordName(shopTarget, keyApex)}, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Labels[ChallengeUIDLabel] != "uid-apex" || rec.Annotations[v1alpha1.CreatedAtAnnotation] == "" {
-		t.Errorf("record labels %v annotations %v: want the UID of the Challenge with its key, and the creation time", rec.Labels, rec.Annotations)
+	if rec.Labels[ChallengeUIDLabel] != "uid-apex" || rec.Annotations[v1alpha1.CreatedAtAnnotation] == "" || rec.Annotations[v1alpha1.DomainAnnotation] != "example.com" {
+		t.Errorf("record labels %v annotations %v: want the UID of the Challenge with its key, the creation time and the domain", rec.Labels, rec.Annotations)
 	}
 
 	// CleanUp of one key keeps the other (apex and wildcard share the name).
