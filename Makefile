@@ -36,12 +36,14 @@ build: ## Build bin/coredns (lean CoreDNS: acmezone and the plugins in cmd/cored
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/acmezone-controller ./cmd/acmezone-controller
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code and the CRDs in deploy/crds with controller-gen.
+generate: ## Regenerate deepcopy code and the CRDs in deploy/crds with controller-gen, and copy the CRDs into the Helm chart (charts/acmezone/crds).
 	$(GO) tool controller-gen object paths=./api/... crd:crdVersions=v1 output:crd:artifacts:config=deploy/crds
+	rm -f charts/acmezone/crds/*.yaml && cp deploy/crds/acmezone.io_*.yaml charts/acmezone/crds/
 
 .PHONY: check-generated
 check-generated: generate ## Fail when `make generate` changes committed files.
-	@git diff --exit-code -- api/v1alpha1/zz_generated.deepcopy.go deploy/crds || { echo "generated files are stale: run 'make generate' and commit the result"; exit 1; }
+	@git diff --exit-code -- api/v1alpha1/zz_generated.deepcopy.go deploy/crds charts/acmezone/crds || { echo "generated files are stale: run 'make generate' and commit the result"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- charts/acmezone/crds); [ -z "$$untracked" ] || { echo "generated files are not committed: $$untracked"; exit 1; }
 
 .PHONY: lint
 lint: ## go vet (every build tag the tests use) and gofmt.

@@ -1,0 +1,2 @@
+// Package acmezone holds the Helm chart of acmezone and its tests.
+package acmezone
