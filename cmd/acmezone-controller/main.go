@@ -186,19 +186,34 @@ acmezone answers DOMAIN's DNS-01 challenges: the name server's A record, the NS 
 the zone, and the CNAME _acme-challenge.DOMAIN -> target. Each is looked up now.
 
 The target is --target, or the one in the Delegation for DOMAIN found through --kubeconfig
-(or the in-cluster config).`,
+(or the in-cluster config). Without --zone and --nameserver, the zone and its name servers
+come from that Delegation's status too: what the installation's controller was given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			domain := v1alpha1.DomainKey(args[0])
+			fromCluster := f.opts.Zone == "" && len(f.nameservers) == 0
+			if target == "" || fromCluster {
+				d, err := lookupDelegation(cmd.Context(), kubeconfig, namespace, domain)
+				switch {
+				case err != nil && fromCluster:
+					cmd.SilenceUsage = true
+					return fmt.Errorf("no --zone and --nameserver given, and none from the cluster: %w; pass them, or --kubeconfig of the cluster acmezone runs in", err)
+				case err != nil:
+					fmt.Fprintf(cmd.ErrOrStderr(), "no target from the cluster (%v); pass --target\n", err)
+				default:
+					if target == "" {
+						target = d.Status.Target
+					}
+					if fromCluster {
+						if err := f.fromRecords(d.Status.Records); err != nil {
+							return fmt.Errorf("Delegation %s/%s: %w", d.Namespace, d.Name, err)
+						}
+						fmt.Fprintf(cmd.ErrOrStderr(), "zone %s and its name servers from the status of Delegation %s/%s\n", f.opts.Zone, d.Namespace, d.Name)
+					}
+				}
+			}
 			if err := f.complete(); err != nil {
 				return err
-			}
-			domain := v1alpha1.DomainKey(args[0])
-			if target == "" {
-				t, err := lookupTarget(cmd.Context(), kubeconfig, namespace, domain)
-				if err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "no target from the cluster (%v); pass --target\n", err)
-				}
-				target = t
 			}
 			ok, err := records.Run(cmd.Context(), cmd.OutOrStdout(), f.opts, domain, target)
 			if err != nil {
@@ -218,20 +233,20 @@ The target is --target, or the one in the Delegation for DOMAIN found through --
 	return cmd
 }
 
-// lookupTarget finds the target of the Delegation for domain: in namespace, or in the one
-// namespace that has one.
-func lookupTarget(ctx context.Context, kubeconfig, namespace, domain string) (string, error) {
+// lookupDelegation finds the Delegation for domain that has a target: in namespace, or in the
+// one namespace that has one.
+func lookupDelegation(ctx context.Context, kubeconfig, namespace, domain string) (*v1alpha1.Delegation, error) {
 	cfg, err := restConfig(kubeconfig)()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme()})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var list v1alpha1.DelegationList
 	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		return "", err
+		return nil, err
 	}
 	var found []*v1alpha1.Delegation
 	for i := range list.Items {
@@ -241,15 +256,43 @@ func lookupTarget(ctx context.Context, kubeconfig, namespace, domain string) (st
 	}
 	switch {
 	case len(found) == 0:
-		return "", fmt.Errorf("no Delegation for %s has a target", domain)
+		return nil, fmt.Errorf("no Delegation for %s has a target", domain)
 	case len(found) > 1:
 		var where []string
 		for _, d := range found {
 			where = append(where, d.Namespace+"/"+d.Name)
 		}
-		return "", fmt.Errorf("Delegations for %s in several namespaces (%s), each with its own target: pass --namespace", domain, strings.Join(where, ", "))
+		return nil, fmt.Errorf("Delegations for %s in several namespaces (%s), each with its own target: pass --namespace", domain, strings.Join(where, ", "))
 	}
-	return found[0].Status.Target, nil
+	return found[0], nil
+}
+
+// fromRecords takes the zone and its name servers from the records acmezone-controller lists
+// in a Delegation's status (records.For): the NS records name both, the A and AAAA records
+// give the name servers' addresses.
+func (f *flags) fromRecords(recs []v1alpha1.DNSRecord) error {
+	addrs := map[string][]string{}
+	var names []string
+	for _, r := range recs {
+		switch r.Type {
+		case records.TypeNS:
+			f.opts.Zone = r.Name
+			names = append(names, r.Content)
+		case records.TypeA, records.TypeAAAA:
+			addrs[r.Name] = append(addrs[r.Name], r.Content)
+		}
+	}
+	if f.opts.Zone == "" {
+		return fmt.Errorf("its status lists no NS record (acmezone-controller has not filled it in yet, or the Delegation has no valid target: see its Ready condition)")
+	}
+	for _, n := range names {
+		ns := n
+		if a := addrs[n]; len(a) > 0 {
+			ns += "=" + strings.Join(a, ",")
+		}
+		f.nameservers = append(f.nameservers, ns)
+	}
+	return nil
 }
 
 func main() {

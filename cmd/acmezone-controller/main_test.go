@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller/records/recordstest"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 // TestRecordsCommand runs `acmezone-controller records` against a local resolver: once with
@@ -54,6 +56,62 @@ func TestRecordsCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "has no CNAME") {
 		t.Errorf("output does not say the CNAME is missing:\n%s", out)
+	}
+}
+
+// TestRecordsFromCluster: with only --kubeconfig, `records DOMAIN` takes the target, the zone
+// and its name servers from the Delegation's status, as the installation's controller wrote
+// them; with no Delegation it says what to pass instead.
+func TestRecordsFromCluster(t *testing.T) {
+	const target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop")
+	ctx := context.Background()
+	d := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}
+	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.Status.Target = target
+	d.Status.Records = []v1alpha1.DNSRecord{
+		{Type: "A", Name: "ns1.zone-host.example", Content: "198.51.100.7"},
+		{Type: "AAAA", Name: "ns1.zone-host.example", Content: "2001:db8::7"},
+		{Type: "NS", Name: "acme.zone-host.example", Content: "ns1.zone-host.example"},
+		{Type: "CNAME", Name: "_acme-challenge.example.com", Content: strings.TrimSuffix(target, ".")},
+	}
+	if err := env.Client.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	dns := recordstest.NewServer(t,
+		"ns1.zone-host.example. 60 IN A 198.51.100.7",
+		"ns1.zone-host.example. 60 IN AAAA 2001:db8::7",
+		"acme.zone-host.example. 60 IN NS ns1.zone-host.example.",
+		"_acme-challenge.example.com. 60 IN CNAME "+target,
+		target+" 60 IN TXT \"key\"",
+	)
+	run := func(domain string) (string, error) {
+		var out bytes.Buffer
+		cmd := recordsCommand(&flags{})
+		cmd.SetArgs([]string{domain, "--kubeconfig", env.Kubeconfig, "--resolver", dns.Addr})
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		err := cmd.ExecuteContext(ctx)
+		return out.String(), err
+	}
+	out, err := run("example.com")
+	if err != nil {
+		t.Fatalf("records from the cluster: %v\n%s", err, out)
+	}
+	for _, want := range []string{"zone acme.zone-host.example and its name servers from the status of Delegation shop/example-com",
+		"ns1.zone-host.example", "198.51.100.7", "2001:db8::7", "acme.zone-host.example", strings.TrimSuffix(target, ".")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run("unknown.example")
+	if err == nil || !strings.Contains(err.Error(), "no --zone and --nameserver given, and none from the cluster: no Delegation for unknown.example has a target") {
+		t.Errorf("records for a domain without a Delegation: %v, want the reason and what to pass\n%s", err, out)
 	}
 }
 
