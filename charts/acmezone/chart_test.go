@@ -618,7 +618,7 @@ func TestValuesLand(t *testing.T) {
 		if got := str(d, "spec", "template", "metadata", "annotations", "checksum/settings"); got != sum {
 			t.Errorf("%s: checksum/settings %q, want %q", name, got, sum)
 		}
-		if got := str(container(d), "envFrom"); got != "" || len(list(container(d), "envFrom")) != 1 || str(list(container(d), "envFrom")[0], "configMapRef", "name") != "acmezone-settings" {
+		if env := list(container(d), "envFrom"); len(env) != 1 || str(env[0], "configMapRef", "name") != "acmezone-settings" {
 			t.Errorf("%s: envFrom %v, want the ConfigMap acmezone-settings", name, get(container(d), "envFrom"))
 		}
 		if got := str(d, "metadata", "labels", "team"); got != "dns" {

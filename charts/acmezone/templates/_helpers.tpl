@@ -5,16 +5,17 @@ release's.
 */}}
 
 {{/*
-acmezone.labels renders an object's metadata labels: its own (dict "labels", e.g. the selector
-label) over commonLabels. Nothing when both are empty, so the objects deploy/ renders without
-labels stay without them.
-Usage: include "acmezone.labels" (dict "ctx" $ "labels" (dict ...)) | nindent 2
+acmezone.labels renders an object's metadata labels, indented for metadata: its own (dict
+"labels", e.g. the selector label) over commonLabels. Nothing, not even a blank line, when both
+are empty, so the objects deploy/ renders without labels stay without them.
+Usage, on the line after metadata.name or namespace:
+  {{- include "acmezone.labels" (dict "ctx" $ "labels" (dict ...)) }}
 */}}
 {{- define "acmezone.labels" -}}
 {{- $labels := merge (dict) (get . "labels" | default dict) .ctx.Values.commonLabels -}}
 {{- with $labels }}
-labels:
-  {{- toYaml . | nindent 2 }}
+  labels:
+    {{- toYaml . | nindent 4 }}
 {{- end }}
 {{- end }}
 
@@ -72,7 +73,7 @@ metadata:
 acmezone.podScheduling renders a pod spec's scheduling fields: topology spread (deploy/'s two
 constraints and the extra ones), nodeSelector, tolerations, affinity, priorityClassName and
 imagePullSecrets.
-Usage: include "acmezone.podScheduling" (dict "ctx" $ "name" "acmezone-controller" "values" .Values.controller) | nindent 6
+Usage: with include "acmezone.podScheduling" (dict "ctx" $ "name" "acmezone-controller" "values" .Values.controller) | trim | nindent 6
 */}}
 {{- define "acmezone.podScheduling" -}}
 {{- $selector := dict "matchLabels" (dict "app.kubernetes.io/name" .name) }}
