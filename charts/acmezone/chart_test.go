@@ -274,11 +274,12 @@ func TestDefaultsRenderDeployExample(t *testing.T) {
 	if len(hashed) != 1 {
 		t.Fatalf("deploy/overlays/example: want one ConfigMap acmezone-settings-<hash>, found %q", hashed)
 	}
-	for k, o := range want {
-		renamed := replaceStrings(o, hashed[0], "acmezone-settings").(object)
-		delete(want, k)
-		want[keyOf(renamed)] = renamed
+	renamed := map[key]object{}
+	for _, o := range want {
+		o = replaceStrings(o, hashed[0], "acmezone-settings").(object)
+		renamed[keyOf(o)] = o
 	}
+	want = renamed
 	settings := got.objects[key{"v1", "ConfigMap", "acmezone", "acmezone-settings"}]
 	if settings == nil {
 		t.Fatal("the chart renders no ConfigMap acmezone/acmezone-settings")
@@ -286,6 +287,9 @@ func TestDefaultsRenderDeployExample(t *testing.T) {
 	sum := settingsChecksum(t, settings)
 	for _, name := range []string{"acmezone-controller", "acmezone-coredns"} {
 		d := got.objects[key{"apps/v1", "Deployment", "acmezone", name}]
+		if d == nil {
+			t.Fatalf("the chart renders no Deployment acmezone/%s", name)
+		}
 		annotations, _ := get(d, "spec", "template", "metadata", "annotations").(map[string]any)
 		if annotations["checksum/settings"] != sum {
 			t.Errorf("Deployment %s: checksum/settings is %v, want %s (the sha256 of acmezone-settings' data, so that a change rolls the pods)", name, annotations["checksum/settings"], sum)
