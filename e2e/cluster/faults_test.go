@@ -345,6 +345,10 @@ func (e *env) metricsAndMemory(t *testing.T) {
 			if float64(req) < rss {
 				t.Errorf("%s uses %.1f MiB, more than its memory request of %d MiB", p.Name, rss/(1<<20), req>>20)
 			}
+			// GOMEMLIMIT from the Downward API: the runtime knows the container's limit.
+			if got := m["go_gc_gomemlimit_bytes"]; got != float64(lim) {
+				t.Errorf("%s: go_gc_gomemlimit_bytes %v, want the memory limit %d (GOMEMLIMIT from limits.memory)", p.Name, got, lim)
+			}
 			if float64(lim) < 2*rss {
 				t.Errorf("%s's memory limit %d MiB leaves less than its RSS (%.1f MiB) again as headroom", p.Name, lim>>20, rss/(1<<20))
 			}
