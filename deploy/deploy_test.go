@@ -67,6 +67,11 @@ func TestPrinterColumns(t *testing.T) {
 	if err := env.Client.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
+	meta.SetStatusCondition(&rec.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionServed, Status: metav1.ConditionTrue, Reason: "OwnTarget",
+		Message: d.Status.Target + " is the target of Delegation example-com (domain example.com): acmezone's CoreDNS serves this value there."})
+	if err := env.Client.Status().Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
 	kubectl := func(args ...string) []string {
 		t.Helper()
 		out, err := exec.Command(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"), append([]string{"--kubeconfig", env.Kubeconfig, "-n", "shop", "get"}, args...)...).CombinedOutput()
@@ -83,7 +88,8 @@ func TestPrinterColumns(t *testing.T) {
 	}{
 		{[]string{"dlg"}, []string{"NAME", "DOMAIN", "READY", "STATUS", "AGE"}, []string{"example-com", "example.com", "False", why}, []string{d.Status.Target}},
 		{[]string{"dlg", "-o", "wide"}, []string{"NAME", "DOMAIN", "READY", "STATUS", "TARGET", "VERIFIED", "AGE"}, []string{d.Status.Target, why}, nil},
-		{[]string{"acr"}, []string{"NAME", "DOMAIN", "FQDN", "VALUE", "AGE"}, []string{rec.Name, "example.com", d.Status.Target, rec.Spec.Value}, nil},
+		{[]string{"acr"}, []string{"NAME", "DOMAIN", "FQDN", "VALUE", "SERVED", "AGE"}, []string{rec.Name, "example.com", d.Status.Target, rec.Spec.Value, "True"}, []string{"OwnTarget"}},
+		{[]string{"acr", "-o", "wide"}, []string{"NAME", "DOMAIN", "FQDN", "VALUE", "SERVED", "STATUS", "AGE"}, []string{"is the target of Delegation example-com"}, nil},
 	} {
 		lines := kubectl(tc.args...)
 		if len(lines) != 2 {

@@ -48,15 +48,32 @@ type ChallengeRecordSpec struct {
 	TTL *int32 `json:"ttl,omitempty"`
 }
 
+// ConditionServed, on a ChallengeRecord, is True when the record's name is the target of a
+// Delegation of its namespace: the rule the CoreDNS plugin serves by. acmezone-controller
+// keeps it current as Delegations come and go.
+const ConditionServed = "Served"
+
+// ChallengeRecordStatus is what acmezone-controller found out about a ChallengeRecord.
+type ChallengeRecordStatus struct {
+	// Conditions: Served.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
 // ChallengeRecord is a TXT value that the acmezone CoreDNS plugin serves at spec.fqdn. There is
 // one object per (fqdn, value), named by ChallengeRecordName, so the apex and the wildcard
 // challenge of one domain are two objects and creating the same record twice is a no-op.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=acr,categories=acmezone
 // +kubebuilder:printcolumn:name="DOMAIN",type=string,JSONPath=`.metadata.annotations.acmezone\.io/domain`
 // +kubebuilder:printcolumn:name="FQDN",type=string,JSONPath=`.spec.fqdn`
 // +kubebuilder:printcolumn:name="VALUE",type=string,JSONPath=`.spec.value`
+// +kubebuilder:printcolumn:name="SERVED",type=string,JSONPath=`.status.conditions[?(@.type=="Served")].status`
+// +kubebuilder:printcolumn:name="STATUS",type=string,JSONPath=`.status.conditions[?(@.type=="Served")].message`,priority=1
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.spec == oldSelf.spec",message="spec is immutable: the name is derived from fqdn and value; delete this ChallengeRecord and create a new one"
 type ChallengeRecord struct {
@@ -64,6 +81,8 @@ type ChallengeRecord struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	Spec ChallengeRecordSpec `json:"spec"`
+	// +optional
+	Status ChallengeRecordStatus `json:"status,omitempty"`
 }
 
 // ChallengeRecordList is a list of ChallengeRecords.

@@ -169,6 +169,9 @@ func setupReconcilers(mgr ctrl.Manager, f *flags) error {
 	if err := (&challenge.OrphanReconciler{Client: mgr.GetClient(), Resync: f.orphanResync}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the ChallengeRecord reaper: %w", err)
 	}
+	if err := (&challenge.ServedReconciler{Client: mgr.GetClient(), Options: &f.opts}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the ChallengeRecord status: %w", err)
+	}
 	if err := setupDelegations(mgr, f); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -434,6 +435,17 @@ func (e *env) probeRecord(t *testing.T) (target, value string) {
 	eventually(t, time.Minute, "the probe record served at the load balancer's address", func() (bool, string) {
 		vals, err := stack.TXT(cluster.LoadBalancerIP+":53", target, "udp")
 		return err == nil && slices.Contains(vals, value), fmt.Sprint(vals, err)
+	})
+	// The controller says so too, under deploy/'s RBAC (challengerecords/status).
+	eventually(t, time.Minute, "the probe record's status Served=True", func() (bool, string) {
+		if err := e.client.Get(ctx, client.ObjectKeyFromObject(rec), rec); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(rec.Status.Conditions, v1alpha1.ConditionServed)
+		if c == nil {
+			return false, "no Served condition"
+		}
+		return c.Status == metav1.ConditionTrue, c.Reason + ": " + c.Message
 	})
 	return target, value
 }

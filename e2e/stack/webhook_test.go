@@ -18,6 +18,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -130,6 +131,13 @@ func TestWebhookThroughAggregator(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: v1alpha1.ChallengeRecordName(target, key)}, &rec); err != nil {
 		t.Fatalf("the record Present should have written: %v", err)
 	}
+	Eventually(t, 30*time.Second, "the record's status Served=True", func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&rec), &rec); err != nil {
+			return false, err.Error()
+		}
+		cond := meta.FindStatusCondition(rec.Status.Conditions, v1alpha1.ConditionServed)
+		return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Sprint(cond)
+	})
 	// Another namespace is refused, with the reason cert-manager shows in the Challenge.
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mallory"}}); err != nil {
 		t.Fatal(err)

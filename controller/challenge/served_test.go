@@ -1,0 +1,98 @@
+package challenge
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
+)
+
+// TestServed: a ChallengeRecord's Served condition follows the Delegations of its namespace,
+// both ways, and a record at another namespace's target is not served and is told nothing
+// about that namespace.
+func TestServed(t *testing.T) {
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog")
+	c := env.Client
+	ctx := context.Background()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: kubetest.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&ServedReconciler{Client: mgr.GetClient(), Options: testOptions}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+
+	shopTarget := own("shop", "example.com")
+	mine := v1alpha1.NewChallengeRecord("shop", shopTarget, "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0")
+	theirs := v1alpha1.NewChallengeRecord("blog", shopTarget, "Zk3vcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX1")
+	for _, r := range []*v1alpha1.ChallengeRecord{mine, theirs} {
+		if err := c.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	served := func(r *v1alpha1.ChallengeRecord, status metav1.ConditionStatus, reason string) func() bool {
+		return func() bool {
+			var got v1alpha1.ChallengeRecord
+			if err := c.Get(ctx, client.ObjectKeyFromObject(r), &got); err != nil {
+				return false
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionServed)
+			if cond == nil || cond.Status != status || cond.Reason != reason {
+				return false
+			}
+			*r = got
+			return true
+		}
+	}
+	waitFor(t, "shop's record Served=False before its Delegation exists", served(mine, metav1.ConditionFalse, ReasonNotOwnTarget))
+	waitFor(t, "blog's record Served=False", served(theirs, metav1.ConditionFalse, ReasonNotOwnTarget))
+
+	d := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}
+	if err := c.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "shop's record Served=True once the Delegation exists", served(mine, metav1.ConditionTrue, ReasonOwnTarget))
+	if msg := meta.FindStatusCondition(mine.Status.Conditions, v1alpha1.ConditionServed).Message; !strings.Contains(msg, "Delegation example-com (domain example.com)") {
+		t.Errorf("Served message %q does not name the Delegation", msg)
+	}
+	// blog's record at shop's target stays unserved, and its status names nothing of shop.
+	blogsView := *theirs
+	waitFor(t, "blog's record still Served=False", served(theirs, metav1.ConditionFalse, ReasonNotOwnTarget))
+	if theirs.ResourceVersion != blogsView.ResourceVersion {
+		t.Errorf("blog's record was rewritten (%s, was %s) when shop's Delegation came", theirs.ResourceVersion, blogsView.ResourceVersion)
+	}
+	if msg := meta.FindStatusCondition(theirs.Status.Conditions, v1alpha1.ConditionServed).Message; strings.Contains(msg, "shop") || strings.Contains(msg, "example-com") {
+		t.Errorf("blog's record's status tells of shop: %q", msg)
+	}
+
+	if err := c.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "shop's record Served=False after the Delegation's deletion", served(mine, metav1.ConditionFalse, ReasonNotOwnTarget))
+}
