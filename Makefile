@@ -37,7 +37,7 @@ build: ## Build bin/coredns (lean CoreDNS: acmezone and the plugins in cmd/cored
 
 .PHONY: generate
 generate: ## Regenerate deepcopy code and the CRDs in deploy/crds with controller-gen, and copy the CRDs into the Helm chart (charts/acmezone/crds).
-	$(GO) tool controller-gen object paths=./api/... crd:crdVersions=v1 output:crd:artifacts:config=deploy/crds
+	$(GO) tool controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/... crd:crdVersions=v1 output:crd:artifacts:config=deploy/crds
 	rm -f charts/acmezone/crds/*.yaml && cp deploy/crds/acmezone.io_*.yaml charts/acmezone/crds/
 
 .PHONY: check-generated
@@ -50,6 +50,7 @@ lint: ## go vet (every build tag the tests use) and gofmt.
 	$(GO) vet -tags conformance,e2e,cluster ./...
 	$(GO) vet -tags coredns_full ./cmd/coredns
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@out=$$(for f in $$(git ls-files '*.go'); do head -4 $$f | grep -qxF "// SPDX-License-Identifier: Apache-2.0" || echo $$f; done); if [ -n "$$out" ]; then echo "no license header (hack/boilerplate.go.txt) in: $$out"; exit 1; fi
 
 .PHONY: testbin
 testbin: $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd ## Build kube-apiserver, kubectl and etcd from the module proxy (first run about 20 minutes).

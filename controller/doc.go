@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package controller holds what acmezone-controller's parts share: the Options that say which
 // zone, name servers and target key this installation has, and the ownership questions every
 // part asks (tenancy.go): a Delegation's target, the Delegation of a namespace that answers a

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package v1alpha1 holds the acmezone.io/v1alpha1 API: ChallengeRecords (the TXT values the
 // CoreDNS plugin serves) and Delegations (which name a namespace may publish records at).
 //

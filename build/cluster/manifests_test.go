@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cluster_test checks the manifests `make cluster-e2e` installs into its cluster
 // besides acmezone's deploy/: cert-manager (cert-manager/) and the cluster DNS (kube-dns/).
 package cluster_test

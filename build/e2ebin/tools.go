@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build tools
 
 // Package e2ebin pins the commands built by `make e2ebin` that come straight

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command images builds acmezone's container images without a Docker daemon, the way ko and
 // crane do: for coredns and acmezone-controller, an OCI image index with one image per
 // platform, each an empty base plus one layer holding the static binary. It writes an OCI

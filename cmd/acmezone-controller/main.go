@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command acmezone-controller is cert-manager's DNS-01 webhook solver for acmezone (served as
 // an aggregated API by cert-manager's webhook server library), the Delegation reconciler and
 // the Challenge watcher, in one process.

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command coredns is CoreDNS with the acmezone plugin and the stock plugins a challenge zone
 // needs (plugins.go); `go build -tags coredns_full` links every stock plugin instead
 // (plugins_full.go), which `make bench` measures against.

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package acmedns serves acme-dns's HTTP API (/register, /update, /health) on top of acmezone's
 // Kubernetes store, so that cert-manager's built-in acmeDNS solver, lego, certbot and acme.sh
 // work unchanged. An account is a Delegation with a fresh target plus a Secret holding the

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package challenge watches cert-manager's DNS-01 Challenges that use the acmezone solver: it
 // creates the Delegation a Challenge needs (when allowed), tells the user which CNAME is
 // missing, ties ChallengeRecords to their Challenge and deletes those whose Challenge is gone.

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package delegation is acmezone-controller's Delegation reconciler: it assigns each
 // Delegation its target, lists the records the user adds at their DNS provider, checks them in
 // public DNS, and reports the result in conditions and Events.

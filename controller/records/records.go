@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package records computes the DNS records a user adds at their DNS provider to delegate a
 // domain's DNS-01 challenges to acmezone, checks them through recursive resolvers, and prints
 // them as the table of `acmezone-controller records DOMAIN`.

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package solver is acmezone's cert-manager DNS-01 webhook solver: Present writes the
 // challenge's TXT value as a ChallengeRecord at the target of the domain's Delegation, CleanUp
 // deletes exactly that record.

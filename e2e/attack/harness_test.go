@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package attack is acmezone's attack suite: every attack of docs/SECURITY.md, tried by a
 // tenant with the standard `edit` role (and, worse than usual, every right on acmezone's CRDs
 // in its own namespace, the status subresource included) against the real parts: a real

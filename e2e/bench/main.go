@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command bench measures acmezone's CoreDNS (bin/coredns) the way DNS people do, and writes the
 // results to a Markdown file (`make bench` writes docs/benchmarks.md):
 //

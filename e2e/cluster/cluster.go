@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cluster assembles a real single-node Kubernetes cluster on this machine, as root:
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the kubelet and kube-proxy
 // (v1.37, built from the Go module proxy into bin/), Debian's containerd and runc, and the CNI

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build cluster
 
 // The seed's flow on a real single-node cluster: cert-manager and acmezone run as pods from
@@ -102,6 +105,7 @@ func TestCluster(t *testing.T) {
 	t.Run("kube-apiserver stopped for 60 s", e.apiServerOutage)
 	t.Run("etcd killed and restarted", e.etcdKilled)
 	t.Run("metrics scraped from the pods, memory within requests and limits", e.metricsAndMemory)
+	t.Run("reinstalled from the Helm chart", e.reinstallWithChart)
 }
 
 // hostParts starts the DNS provider, unbound and Pebble on the bridge address.

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command demo walks through the seed's story on this machine with real parts: a user asks for
 // a wildcard certificate, acmezone tells them which records to add at their DNS provider, they
 // add the CNAME, and cert-manager gets the certificate from Pebble through acmezone's CoreDNS.

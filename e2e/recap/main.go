@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command recap passes `go test -json` output through as the plain `go test -v` text, and ends
 // it with the failed tests' own lines again: an end-to-end run's logs are long (its cluster's
 // processes and pods are dumped after a failure), and what failed must not scroll out of sight.

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package stack starts the real parts of acmezone's end-to-end set-up as processes on loopback:
 // the "DNS provider" (stock CoreDNS with the file plugin), a recursive resolver (unbound) that
 // plays the public DNS, and acmezone's CoreDNS. Every process logs to a file in the stack's

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package dnstest sends raw DNS queries for tests that must see an answer as it came over the
 // wire (its size, not the size of the message re-packed).
 package dnstest

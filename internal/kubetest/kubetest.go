@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kubetest starts a real kube-apiserver and etcd: controller-runtime's envtest with the
 // binaries `make testbin` builds into bin/ (KUBEBUILDER_ASSETS). Every test and tool of this
 // module that needs a control plane starts it here (Start in a test, StartEnv elsewhere). It

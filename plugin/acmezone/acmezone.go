@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package acmezone is a CoreDNS plugin that serves an authoritative ACME challenge zone from
 // Kubernetes: TXT records from ChallengeRecords at the targets of Delegations in the same
 // namespace, and static records from labelled ConfigMaps.

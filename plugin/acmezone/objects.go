@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 package acmezone
 
 // What the store keeps of each Kubernetes object, and how it is read from the API's types.

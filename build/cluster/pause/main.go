@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command pause is the sandbox ("pause") container of the cluster-e2e cluster's pods, a Go
 // program doing the job of Kubernetes' pause.c: it holds the pod's namespaces open, reaps the
 // zombies of a pod that shares its PID namespace (it is PID 1 there, so orphans become its

@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package recordstest runs a DNS server on 127.0.0.1 that answers as a recursive resolver
 // would for a small, settable set of records, for tests of the records checks.
 package recordstest

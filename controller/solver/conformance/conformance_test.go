@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build conformance
 
 // Package conformance runs cert-manager's own DNS-01 webhook conformance suite, strict, against

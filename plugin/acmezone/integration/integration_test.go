@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package integration tests the acmezone plugin against a real kube-apiserver and etcd
 // (controller-runtime's envtest with the binaries from `make testbin`) and the real CoreDNS
 // server, queried over UDP and TCP.

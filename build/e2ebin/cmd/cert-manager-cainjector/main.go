@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command cert-manager-cainjector runs cert-manager's CA injector, wired from its exported
 // package pkg/controller/cainjector (the Go module proxy does not serve cert-manager's
 // cmd/cainjector module): it copies a CA bundle, named by the cert-manager.io/inject-ca-from

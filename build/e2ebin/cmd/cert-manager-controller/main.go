@@ -1,3 +1,6 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command cert-manager-controller runs cert-manager's own controllers for ACME
 // issuance, wired from cert-manager's exported library packages: the Go module
 // proxy does not serve cert-manager's cmd/controller module.
