@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -26,6 +25,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 	"github.com/nrdcg/goacmedns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -433,6 +435,14 @@ func (f *fixture) testRateLimit(t *testing.T) {
 	}
 	unauthorized, limited, limitedReg, ok := counted("/update", "401"), counted("/update", "429"), counted("/register", "429"), counted("/update", "200")
 	others := counted("other", "404")
+	timed := func() uint64 {
+		var m dto.Metric
+		if err := httpDuration.WithLabelValues("/update").(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	timedBefore := timed()
 	if code, _ := call(s, http.MethodGet, "/random/"+a.Subdomain, "192.0.2.1:1", nil, ""); code != http.StatusNotFound {
 		t.Errorf("GET of an unknown path: %d, want 404", code)
 	}
@@ -469,6 +479,9 @@ func (f *fixture) testRateLimit(t *testing.T) {
 		if got := counted(m.endpoint, m.code) - m.before; got != m.want {
 			t.Errorf("acmezone_acmedns_requests_total{endpoint=%q,code=%q} rose by %v, want %v", m.endpoint, m.code, got, m.want)
 		}
+	}
+	if got := timed() - timedBefore; got != 5 {
+		t.Errorf("acmezone_acmedns_request_duration_seconds{endpoint=/update} timed %d requests, want the 5 made", got)
 	}
 	if n := testutil.CollectAndCount(httpRequests); n > 12 {
 		t.Errorf("acmezone_acmedns_requests_total has %d series: paths are not bounded", n)

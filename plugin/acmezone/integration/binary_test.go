@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -110,9 +111,15 @@ func TestCorefileExample(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort))
+		// Each metric the README names has moved: the record is counted, its propagation
+		// timed, the snapshot rebuilt, the answers above counted, no reflector stale.
 		if err == nil && strings.Contains(body, `coredns_acmezone_records{source="challenge"} 1`) &&
-			strings.Contains(body, "coredns_acmezone_responses_total") &&
-			strings.Contains(body, "coredns_acmezone_propagation_seconds_count") {
+			regexp.MustCompile(`(?m)^coredns_acmezone_responses_total\{[^}]*result="answer"[^}]*\} [1-9]`).MatchString(body) &&
+			regexp.MustCompile(`(?m)^coredns_acmezone_responses_total\{[^}]*result="nxdomain"[^}]*\} [1-9]`).MatchString(body) &&
+			regexp.MustCompile(`(?m)^coredns_acmezone_propagation_seconds_count [1-9]`).MatchString(body) &&
+			regexp.MustCompile(`(?m)^coredns_acmezone_snapshot_rebuilds_total [1-9]`).MatchString(body) &&
+			strings.Contains(body, "coredns_acmezone_stale_reflectors 0") &&
+			strings.Contains(body, "coredns_acmezone_stale_seconds 0") {
 			break
 		}
 		if time.Now().After(deadline) {
