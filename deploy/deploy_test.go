@@ -90,7 +90,7 @@ func TestPrinterColumns(t *testing.T) {
 		rowHasNone []string
 	}{
 		{[]string{"dlg"}, []string{"NAME", "DOMAIN", "READY", "STATUS", "AGE"}, []string{"example-com", "example.com", "False", why}, []string{d.Status.Target}},
-		{[]string{"dlg", "-o", "wide"}, []string{"NAME", "DOMAIN", "READY", "STATUS", "TARGET", "VERIFIED", "AGE"}, []string{d.Status.Target, why}, nil},
+		{[]string{"dlg", "-o", "wide"}, []string{"NAME", "DOMAIN", "READY", "STATUS", "TARGET", "VERIFIED", "SERVED", "AGE"}, []string{d.Status.Target, why}, nil},
 		{[]string{"acr"}, []string{"NAME", "DOMAIN", "FQDN", "VALUE", "SERVED", "AGE"}, []string{rec.Name, "example.com", d.Status.Target, rec.Spec.Value, "True"}, []string{"OwnTarget"}},
 		{[]string{"acr", "-o", "wide"}, []string{"NAME", "DOMAIN", "FQDN", "VALUE", "SERVED", "STATUS", "AGE"}, []string{"is the target of Delegation example-com"}, nil},
 	} {

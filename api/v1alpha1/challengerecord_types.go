@@ -53,7 +53,8 @@ type ChallengeRecordSpec struct {
 
 // ConditionServed, on a ChallengeRecord, is True when the record's name is the target of a
 // Delegation of its namespace: the rule the CoreDNS plugin serves by. acmezone-controller
-// keeps it current as Delegations come and go.
+// keeps it current as Delegations come and go. On a Delegation it is the canary's result
+// (DelegationStatus.Canary).
 const ConditionServed = "Served"
 
 // ChallengeRecordStatus is what acmezone-controller found out about a ChallengeRecord.

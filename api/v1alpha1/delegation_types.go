@@ -15,6 +15,15 @@ const (
 	ConditionReady = "Ready"
 )
 
+// A Delegation's ConditionServed (challengerecord_types.go) is True when the last canary came
+// back: a test value written at the target was answered for the challenge name through the
+// resolvers and by every name server of the zone over UDP and TCP, as a CA would read a real
+// challenge.
+
+// CanaryLabel marks the ChallengeRecords the canary writes (and deletes within a minute):
+// test values nobody else serves a purpose with.
+const CanaryLabel = "acmezone.io/canary"
+
 // ACMEDNSAccountLabel marks the Delegation, Secret and ChallengeRecords of an account of the
 // acme-dns-compatible API. Such a Delegation's domain is unknown (acme-dns clients never say
 // which domain they point at the account), so the Delegation reconciler leaves it alone.
@@ -72,6 +81,16 @@ type DelegationStatus struct {
 	// +listType=atomic
 	Records []DNSRecord `json:"records,omitempty"`
 
+	// FailedChecks counts the record checks that failed in a row while the Delegation was
+	// Verified: it stays Verified until several have (a resolver's hiccup is no alarm).
+	// +optional
+	FailedChecks int32 `json:"failedChecks,omitempty"`
+
+	// Canary is the end-to-end test of the path a CA's lookup takes, run periodically while
+	// the Delegation is Verified; the Served condition says what it found.
+	// +optional
+	Canary *CanaryStatus `json:"canary,omitempty"`
+
 	// ObservedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -81,6 +100,24 @@ type DelegationStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// CanaryStatus is what the canary found: when it last ran, when it last came back, how long
+// the value took to be answered through the resolvers, and how many failed in a row.
+type CanaryStatus struct {
+	// LastProbeTime is when the last canary value was written.
+	// +optional
+	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
+	// LastSuccessTime is when a canary value last came back everywhere.
+	// +optional
+	LastSuccessTime *metav1.Time `json:"lastSuccessTime,omitempty"`
+	// Latency is how long the last successful canary value took to be answered through the
+	// resolvers.
+	// +optional
+	Latency *metav1.Duration `json:"latency,omitempty"`
+	// ConsecutiveFailures counts the canaries that failed since the last success.
+	// +optional
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
 }
 
 // Delegation says that DNS-01 challenges of spec.domain are answered by acmezone at a target
@@ -97,6 +134,7 @@ type DelegationStatus struct {
 // +kubebuilder:printcolumn:name="STATUS",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="TARGET",type=string,JSONPath=`.status.target`,priority=1
 // +kubebuilder:printcolumn:name="VERIFIED",type=string,JSONPath=`.status.conditions[?(@.type=="Verified")].status`,priority=1
+// +kubebuilder:printcolumn:name="SERVED",type=string,JSONPath=`.status.conditions[?(@.type=="Served")].status`,priority=1
 // +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
 type Delegation struct {
 	metav1.TypeMeta   `json:",inline"`
