@@ -54,6 +54,7 @@ type flags struct {
 	orphanResync             time.Duration
 	targetKey                targetKeyFlags
 	acmeDNS                  acmeDNSFlags
+	canary                   canaryFlags
 }
 
 func (f *flags) add(fs *pflag.FlagSet) {
@@ -71,6 +72,7 @@ func (f *flags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.orphanResync, "orphan-resync", 5*time.Minute, "How often every ChallengeRecord is checked for a Challenge that is gone; no record outlives its Challenge for longer.")
 	f.targetKey.add(fs)
 	f.acmeDNS.add(fs)
+	f.canary.add(fs)
 }
 
 func (f *flags) complete() error {
@@ -317,8 +319,8 @@ acmezone's CoreDNS.
 cert-manager's webhook-server flags (serving, authentication, authorization, --kubeconfig) come
 first in the list below; acmezone's own are --zone, --nameserver, --resolver, --auto-delegate,
 --cluster-resource-namespace, --leader-elect, --metrics-bind-address, --metrics-secure,
---metrics-cert-dir, --health-probe-bind-address, --orphan-resync and the --acme-dns-* flags of the
-acme-dns-compatible API.`, solver.GroupName, solver.SolverName)
+--metrics-cert-dir, --health-probe-bind-address, --orphan-resync, the --canary-* flags and
+--failures-to-flip, and the --acme-dns-* flags of the acme-dns-compatible API.`, solver.GroupName, solver.SolverName)
 	cmd.Version = version
 	f.add(cmd.Flags())
 	run := cmd.RunE

@@ -144,6 +144,12 @@ func startController(t *testing.T, dnsAddr string, namespaces ...string) (stop f
 // startControllerWith is startController with other Options.
 func startControllerWith(t *testing.T, opts controller.Options, dnsAddr string, namespaces ...string) (stop func()) {
 	t.Helper()
+	return startReconciler(t, opts, dnsAddr, nil, namespaces...)
+}
+
+// startReconciler is startControllerWith; tweak, when set, changes the Reconciler first.
+func startReconciler(t *testing.T, opts controller.Options, dnsAddr string, tweak func(*Reconciler), namespaces ...string) (stop func()) {
+	t.Helper()
 	needAPIServer(t)
 	caches := map[string]cache.Config{}
 	for _, ns := range namespaces {
@@ -165,6 +171,9 @@ func startControllerWith(t *testing.T, opts controller.Options, dnsAddr string, 
 		RetryMin: 100 * time.Millisecond,
 		RetryMax: 400 * time.Millisecond,
 		Recheck:  time.Second,
+	}
+	if tweak != nil {
+		tweak(r)
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)

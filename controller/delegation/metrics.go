@@ -5,11 +5,14 @@ package delegation
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller/canary"
+	"github.com/acmezone/acmezone/controller/records"
 )
 
 var (
@@ -25,29 +28,106 @@ var (
 		Name:      "verified",
 		Help:      "1 when the Delegation's records resolve as they must (condition Verified True), 0 otherwise; one series per Delegation, on the leader.",
 	}, []string{"namespace", "name", "domain"})
+
+	served = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "acmezone",
+		Subsystem: "delegation",
+		Name:      "served",
+		Help:      "1 when the Delegation's last canary came back (condition Served True), 0 otherwise; one series per Delegation the canary ran for, on the leader.",
+	}, []string{"namespace", "name", "domain"})
+	canarySuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "acmezone",
+		Subsystem: "canary",
+		Name:      "last_success_timestamp_seconds",
+		Help:      "Unix time of the Delegation's last canary value that came back through the resolvers and from every name server.",
+	}, []string{"namespace", "name", "domain"})
+	canaryLatency = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "acmezone",
+		Subsystem: "canary",
+		Name:      "latency_seconds",
+		Help:      "Seconds the Delegation's last successful canary value took from its write to its answer through the resolvers.",
+	}, []string{"namespace", "name", "domain"})
+	canaryFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "acmezone",
+		Subsystem: "canary",
+		Name:      "failures_total",
+		Help:      "Counter of canaries that did not come back, by reason (CNAMEMissing, CNAMEWrongTarget, NSNotDelegated, NameServerAddress, NameServerUnreachableUDP, NameServerUnreachableTCP, NameServerStale, ResolverStale, TXTLookupFailed, CanaryWriteFailed).",
+	}, []string{"reason"})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(checks, verified)
+	ctrlmetrics.Registry.MustRegister(checks, verified, served, canarySuccess, canaryLatency, canaryFailures)
 }
 
-// observe records the outcome of one check of d.
-func observe(d *v1alpha1.Delegation) {
+// observe records the outcome of one check of d: the first failed record's reason (also
+// while a Verified Delegation holds on to its condition), and the Verified condition.
+func observe(d *v1alpha1.Delegation, results []records.Check) {
 	c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
 	if c == nil {
 		return
 	}
-	checks.WithLabelValues(c.Reason).Inc()
+	reason := c.Reason
+	if results != nil {
+		reason = ReasonRecordsResolve
+		for _, r := range results {
+			if !r.OK {
+				reason = r.Reason
+				break
+			}
+		}
+	}
+	checks.WithLabelValues(reason).Inc()
 	v := 0.0
 	if c.Status == "True" {
 		v = 1
 	}
 	// A changed spec.domain would leave the old domain's series behind.
-	forget(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
+	if old := domainOf(d); old != "" && old != d.Spec.Domain {
+		forget(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
+	}
 	verified.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(v)
+}
+
+// observeCanary records one canary of d.
+func observeCanary(d *v1alpha1.Delegation, res canary.Result) {
+	if !res.OK {
+		canaryFailures.WithLabelValues(res.Reason).Inc()
+	} else {
+		canaryLatency.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(res.Latency.Seconds())
+		canarySuccess.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(float64(res.Started.Unix()))
+	}
+	v := 0.0
+	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionServed); c != nil && c.Status == "True" {
+		v = 1
+	}
+	served.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(v)
+}
+
+// domainOf is the domain label of d's series, "" when it has none.
+func domainOf(d *v1alpha1.Delegation) string {
+	ch := make(chan prometheus.Metric, 16)
+	verified.Collect(ch)
+	close(ch)
+	domain := ""
+	for m := range ch {
+		var pb dto.Metric
+		if m.Write(&pb) != nil {
+			continue
+		}
+		l := map[string]string{}
+		for _, p := range pb.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		if l["namespace"] == d.Namespace && l["name"] == d.Name {
+			domain = l["domain"]
+		}
+	}
+	return domain
 }
 
 // forget drops the series of a Delegation that is gone.
 func forget(key types.NamespacedName) {
-	verified.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
+	for _, v := range []*prometheus.GaugeVec{verified, served, canaryLatency, canarySuccess} {
+		v.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
+	}
 }

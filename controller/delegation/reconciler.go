@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -50,6 +51,15 @@ type Reconciler struct {
 
 	RetryMin, RetryMax time.Duration // backoff while not verified
 	Recheck            time.Duration // period once verified
+
+	// FailuresToFlip is how many checks (or canaries) in a row must fail before a Verified
+	// (or Served) Delegation is no longer; FailedRecheck the wait before the next check
+	// after such a failure. DefaultFailuresToFlip and DefaultFailedRecheck when zero.
+	FailuresToFlip int
+	FailedRecheck  time.Duration
+
+	// Canary, when set, tests Verified Delegations end to end (condition Served).
+	Canary *Canary
 }
 
 // +kubebuilder:rbac:groups=acmezone.io,resources=delegations,verbs=get;list;watch
@@ -82,6 +92,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	changed := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("delegation").
+		// A canary waits for its value for up to a minute: others go on meanwhile.
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4}).
 		For(&v1alpha1.Delegation{}, builder.WithPredicates(changed)).
 		Complete(r)
 }
@@ -121,8 +133,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		d.Status.Records = records.For(r.Options, d.Spec.Domain, target)
 		checks = records.Verify(ctx, r.Resolver, r.Options, d.Spec.Domain, target)
 	}
-	setConditions(&d, r.Options, invalid, checks, now)
-	observe(&d)
+	held := invalid == nil && r.hold(&d, records.AllOK(checks))
+	if !held {
+		setConditions(&d, r.Options, invalid, checks, now)
+	}
+	observe(&d, checks)
+	canaryAfter := time.Duration(0)
+	if invalid == nil && !held {
+		canaryAfter = r.runCanary(ctx, &d, target, r.now())
+	}
 	d.Status.ObservedGeneration = d.Generation
 
 	if !equality.Semantic.DeepEqual(*old, d.Status) {
@@ -132,8 +151,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.recordChanges(&d, old.Conditions)
 	}
 	after := r.requeueAfter(&d, now)
+	if held {
+		after = or(r.FailedRecheck, DefaultFailedRecheck)
+	}
+	if canaryAfter > 0 && canaryAfter < after {
+		after = canaryAfter
+	}
 	log.V(1).Info("checked", "domain", d.Spec.Domain, "target", target,
-		"verified", conditionStatus(&d, v1alpha1.ConditionVerified), "invalidTarget", invalid != nil, "recheckIn", after)
+		"verified", conditionStatus(&d, v1alpha1.ConditionVerified), "failedChecks", d.Status.FailedChecks, "invalidTarget", invalid != nil, "recheckIn", after)
 	return ctrl.Result{RequeueAfter: after}, nil
 }
 
@@ -156,7 +181,7 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-func or(d, def time.Duration) time.Duration {
+func or[T int | time.Duration](d, def T) T {
 	if d > 0 {
 		return d
 	}

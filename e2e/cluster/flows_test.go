@@ -162,8 +162,8 @@ func (e *env) waitReady(t *testing.T, crt *cmapi.Certificate) {
 }
 
 // noRecordsLeft waits until the webhook's ChallengeRecords are gone (its CleanUp): every
-// record but the fault stages' probe and those written through the acme-dns API (which live
-// until --acme-dns-record-max-age).
+// record but the fault stages' probe, those written through the acme-dns API (which live
+// until --acme-dns-record-max-age) and a canary's test value (gone within a minute).
 func (e *env) noRecordsLeft(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -174,7 +174,7 @@ func (e *env) noRecordsLeft(t *testing.T) {
 		}
 		var left []string
 		for _, r := range recs.Items {
-			if _, acmeDNS := r.Labels[v1alpha1.ACMEDNSAccountLabel]; acmeDNS || r.Name == probeName {
+			if _, acmeDNS := r.Labels[v1alpha1.ACMEDNSAccountLabel]; acmeDNS || r.Name == probeName || r.Labels[v1alpha1.CanaryLabel] != "" {
 				continue
 			}
 			left = append(left, r.Namespace+"/"+r.Name)
