@@ -91,6 +91,15 @@ type DelegationStatus struct {
 	// +optional
 	Canary *CanaryStatus `json:"canary,omitempty"`
 
+	// Certificates are the cert-manager Certificates whose challenges this Delegation answers
+	// (a DNS name of theirs has its domain; an Issuer in this namespace, or a ClusterIssuer
+	// when this is cert-manager's cluster resource namespace), with their renewal times. At
+	// most 100, the soonest renewals first.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Certificates []DependentCertificate `json:"certificates,omitempty"`
+
 	// ObservedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -118,6 +127,20 @@ type CanaryStatus struct {
 	// ConsecutiveFailures counts the canaries that failed since the last success.
 	// +optional
 	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+}
+
+// DependentCertificate is a Certificate whose renewal needs this Delegation's records.
+type DependentCertificate struct {
+	// Namespace and Name of the Certificate.
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// RenewalTime is the Certificate's status.renewalTime: when cert-manager renews it.
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+	// AtRisk is true while the renewal is due within the renewal-risk window (or overdue) and
+	// this Delegation is not Verified or not Served: it would fail.
+	// +optional
+	AtRisk bool `json:"atRisk,omitempty"`
 }
 
 // Delegation says that DNS-01 challenges of spec.domain are answered by acmezone at a target

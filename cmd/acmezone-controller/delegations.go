@@ -38,6 +38,9 @@ func setupDelegations(mgr ctrl.Manager, f *flags) error {
 			Limit:    rate.NewLimiter(rate.Limit(f.canary.rate), 1),
 		}
 	}
+	if f.canary.renewalWindow > 0 {
+		r.Renewal = &delegation.Renewal{ClusterResourceNamespace: f.clusterResourceNamespace, Window: f.canary.renewalWindow}
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the Delegation reconciler: %w", err)
 	}
@@ -49,11 +52,13 @@ type canaryFlags struct {
 	interval, deadline time.Duration
 	rate               float64
 	failuresToFlip     int
+	renewalWindow      time.Duration
 }
 
 func (c *canaryFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.interval, "canary-interval", delegation.DefaultCanaryInterval, "How often each Verified Delegation's canary runs (jittered ±10 %; every minute while it fails): a test value written at the target must come back through --resolver and from every name server over UDP and TCP. 0 turns the canary off.")
 	fs.DurationVar(&c.deadline, "canary-deadline", time.Minute, "How long a canary value may take to come back before the canary fails.")
 	fs.Float64Var(&c.rate, "canary-rate", 0.5, "Canaries per second, for all Delegations together: a bound on the queries sent to the resolvers and name servers.")
+	fs.DurationVar(&c.renewalWindow, "renewal-risk-window", delegation.DefaultRenewalWindow, "A Certificate renewing within this time (or overdue) is at risk while the Delegation answering its challenges is not Verified or not Served: a Warning Event on both, and acmezone_certificate_renewal_at_risk. 0 turns the tracking of Certificates off.")
 	fs.IntVar(&c.failuresToFlip, "failures-to-flip", delegation.DefaultFailuresToFlip, "Checks (or canaries) that must fail in a row before a Verified (or Served) Delegation is no longer: a resolver's hiccup is no alarm.")
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -55,10 +56,16 @@ func TestMain(m *testing.M) {
 	_ = corev1.AddToScheme(scheme)
 	_ = eventsv1.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
+	_ = cmapi.AddToScheme(scheme)
 	if !kubetest.HaveControlPlane() {
 		os.Exit(m.Run())
 	}
-	env, err := kubetest.StartEnv(kubetest.Options{CRDDirs: []string{filepath.Join("..", "..", "deploy", "crds")}})
+	cmCRDs, err := kubetest.CertManagerCRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	env, err := kubetest.StartEnv(kubetest.Options{CRDDirs: []string{filepath.Join("..", "..", "deploy", "crds"), cmCRDs}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -272,15 +279,21 @@ func condition(t *testing.T, d *v1alpha1.Delegation, typ string) metav1.Conditio
 // contains note, and returns the note.
 func waitForEvent(t *testing.T, d *v1alpha1.Delegation, eventtype, reason, note string) string {
 	t.Helper()
+	return waitForEventAbout(t, d, "Delegation", eventtype, reason, note)
+}
+
+// waitForEventAbout is waitForEvent for an object d of kind.
+func waitForEventAbout(t *testing.T, d client.Object, kind, eventtype, reason, note string) string {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var list eventsv1.EventList
-		if err := k8s.List(context.Background(), &list, client.InNamespace(d.Namespace)); err != nil {
+		if err := k8s.List(context.Background(), &list, client.InNamespace(d.GetNamespace())); err != nil {
 			t.Fatal(err)
 		}
 		var seen []string
 		for _, e := range list.Items {
-			if e.Regarding.Name != d.Name || e.Regarding.Kind != "Delegation" {
+			if e.Regarding.Name != d.GetName() || e.Regarding.Kind != kind {
 				continue
 			}
 			if e.Type == eventtype && e.Reason == reason && strings.Contains(e.Note, note) {
@@ -292,7 +305,7 @@ func waitForEvent(t *testing.T, d *v1alpha1.Delegation, eventtype, reason, note 
 			seen = append(seen, fmt.Sprintf("%s %s: %s", e.Type, e.Reason, e.Note))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s Event %s about %s/%s with %q; saw %q", eventtype, reason, d.Namespace, d.Name, note, seen)
+			t.Fatalf("no %s Event %s about %s/%s with %q; saw %q", eventtype, reason, d.GetNamespace(), d.GetName(), note, seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -4,6 +4,7 @@
 package delegation
 
 import (
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -47,6 +48,12 @@ var (
 		Name:      "latency_seconds",
 		Help:      "Seconds the Delegation's last successful canary value took from its write to its answer through the resolvers.",
 	}, []string{"namespace", "name", "domain"})
+	renewalRisk = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "acmezone",
+		Subsystem: "certificate",
+		Name:      "renewal_at_risk",
+		Help:      "1 while the Certificate's renewal is due within the renewal-risk window (or overdue) and the Delegation that answers its challenges is not Verified or not Served, else 0; on the leader.",
+	}, []string{"namespace", "certificate", "delegation_namespace", "delegation"})
 	canaryFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "acmezone",
 		Subsystem: "canary",
@@ -56,7 +63,7 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(checks, verified, served, canarySuccess, canaryLatency, canaryFailures)
+	ctrlmetrics.Registry.MustRegister(checks, verified, served, canarySuccess, canaryLatency, canaryFailures, renewalRisk)
 }
 
 // observe records the outcome of one check of d: the first failed record's reason (also
@@ -125,9 +132,24 @@ func domainOf(d *v1alpha1.Delegation) string {
 	return domain
 }
 
+// observeRisk sets the renewal risk of Certificate c, whose challenges d answers.
+func observeRisk(d *v1alpha1.Delegation, c *cmapi.Certificate, atRisk bool) {
+	v := 0.0
+	if atRisk {
+		v = 1
+	}
+	renewalRisk.WithLabelValues(c.Namespace, c.Name, d.Namespace, d.Name).Set(v)
+}
+
+// forgetRisks drops the renewal-risk series of d's Certificates, before they are set again.
+func forgetRisks(d *v1alpha1.Delegation) {
+	renewalRisk.DeletePartialMatch(prometheus.Labels{"delegation_namespace": d.Namespace, "delegation": d.Name})
+}
+
 // forget drops the series of a Delegation that is gone.
 func forget(key types.NamespacedName) {
 	for _, v := range []*prometheus.GaugeVec{verified, served, canaryLatency, canarySuccess} {
 		v.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 	}
+	renewalRisk.DeletePartialMatch(prometheus.Labels{"delegation_namespace": key.Namespace, "delegation": key.Name})
 }

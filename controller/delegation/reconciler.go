@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -60,6 +62,9 @@ type Reconciler struct {
 
 	// Canary, when set, tests Verified Delegations end to end (condition Served).
 	Canary *Canary
+	// Renewal, when set, lists the Certificates that depend on each Delegation and warns
+	// when a renewal is coming while the Delegation is broken.
+	Renewal *Renewal
 }
 
 // +kubebuilder:rbac:groups=acmezone.io,resources=delegations,verbs=get;list;watch
@@ -90,12 +95,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	changed := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("delegation").
 		// A canary waits for its value for up to a minute: others go on meanwhile.
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4}).
-		For(&v1alpha1.Delegation{}, builder.WithPredicates(changed)).
-		Complete(r)
+		For(&v1alpha1.Delegation{}, builder.WithPredicates(changed))
+	if r.Renewal != nil {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &cmapi.Certificate{}, certDomainField, func(o client.Object) []string {
+			return certDomains(o.(*cmapi.Certificate))
+		}); err != nil {
+			return fmt.Errorf("index Certificates by domain: %w", err)
+		}
+		b = b.Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(r.delegationsOf), builder.WithPredicates(certificateChanged))
+	}
+	return b.Complete(r)
 }
 
 // Reconcile shows the target (v1alpha1.TargetKey's rule: nothing here decides it), fills the
@@ -142,6 +155,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if invalid == nil && !held {
 		canaryAfter = r.runCanary(ctx, &d, target, r.now())
 	}
+	renewalAfter := r.trackRenewals(ctx, &d, old.Certificates, target, r.now())
 	d.Status.ObservedGeneration = d.Generation
 
 	if !equality.Semantic.DeepEqual(*old, d.Status) {
@@ -154,8 +168,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if held {
 		after = or(r.FailedRecheck, DefaultFailedRecheck)
 	}
-	if canaryAfter > 0 && canaryAfter < after {
-		after = canaryAfter
+	for _, next := range []time.Duration{canaryAfter, renewalAfter} {
+		if next > 0 && next < after {
+			after = next
+		}
 	}
 	log.V(1).Info("checked", "domain", d.Spec.Domain, "target", target,
 		"verified", conditionStatus(&d, v1alpha1.ConditionVerified), "failedChecks", d.Status.FailedChecks, "invalidTarget", invalid != nil, "recheckIn", after)

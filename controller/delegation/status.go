@@ -131,6 +131,14 @@ func (r *Reconciler) recordChanges(d *v1alpha1.Delegation, before []metav1.Condi
 			emit("Warning", "NotVerified", "Verify", c.Message)
 		}
 	}
+	if c := changed(v1alpha1.ConditionServed); c != nil {
+		switch c.Status {
+		case metav1.ConditionTrue:
+			emit("Normal", "Served", "Canary", c.Message)
+		case metav1.ConditionFalse:
+			emit("Warning", "NotServed", "Canary", c.Message)
+		}
+	}
 	if c := changed(v1alpha1.ConditionReady); c != nil && c.Reason == ReasonInvalidTarget {
 		emit("Warning", ReasonInvalidTarget, "AssignTarget", c.Message)
 	}
