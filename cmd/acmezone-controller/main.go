@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -200,8 +201,10 @@ come from that Delegation's status too: what the installation's controller was g
 		RunE: func(cmd *cobra.Command, args []string) error {
 			domain := v1alpha1.DomainKey(args[0])
 			fromCluster := f.opts.Zone == "" && len(f.nameservers) == 0
+			var found *v1alpha1.Delegation
 			if target == "" || fromCluster {
 				d, err := lookupDelegation(cmd.Context(), kubeconfig, namespace, domain)
+				found = d
 				switch {
 				case err != nil && fromCluster:
 					cmd.SilenceUsage = true
@@ -227,6 +230,11 @@ come from that Delegation's status too: what the installation's controller was g
 			if err != nil {
 				return err
 			}
+			if found != nil {
+				if err := writeCanary(cmd.OutOrStdout(), found); err != nil {
+					return err
+				}
+			}
 			if !ok {
 				cmd.SilenceUsage = true
 				return fmt.Errorf("some records are missing or wrong")
@@ -239,6 +247,46 @@ come from that Delegation's status too: what the installation's controller was g
 	cmd.Flags().StringVar(&namespace, "namespace", "", "Namespace of the Delegation; needed when Delegations for DOMAIN exist in several.")
 	f.add(cmd.Flags())
 	return cmd
+}
+
+// writeCanary prints what the controller last found: the Served condition (the canary) and
+// the Certificates that depend on d, with their renewal dates.
+func writeCanary(w io.Writer, d *v1alpha1.Delegation) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nDelegation %s/%s, as acmezone-controller last checked it:\n", d.Namespace, d.Name)
+	switch c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionServed); {
+	case c == nil:
+		b.WriteString("  canary:   not run (off, or the Delegation was never Verified)\n")
+	default:
+		fmt.Fprintf(&b, "  canary:   Served %s (%s): %s\n", c.Status, c.Reason, c.Message)
+	}
+	if cs := d.Status.Canary; cs != nil && cs.LastSuccessTime != nil {
+		fmt.Fprintf(&b, "            last came back %s", cs.LastSuccessTime.UTC().Format(time.RFC3339))
+		if cs.ConsecutiveFailures > 0 {
+			fmt.Fprintf(&b, "; %d failed since", cs.ConsecutiveFailures)
+		}
+		b.WriteString("\n")
+	}
+	if len(d.Status.Certificates) == 0 {
+		b.WriteString("  certificates: none depends on it\n")
+	}
+	for i, c := range d.Status.Certificates {
+		label := "  certificates:"
+		if i > 0 {
+			label = "               "
+		}
+		renews := "not issued yet"
+		if c.RenewalTime != nil {
+			renews = "renews " + c.RenewalTime.UTC().Format(time.RFC3339)
+		}
+		risk := ""
+		if c.AtRisk {
+			risk = "  AT RISK: restore the records above"
+		}
+		fmt.Fprintf(&b, "%s %s/%s %s%s\n", label, c.Namespace, c.Name, renews, risk)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // lookupDelegation finds the Delegation for domain that has a target: in namespace, or in the

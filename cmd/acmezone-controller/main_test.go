@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -83,6 +84,10 @@ func TestRecordsFromCluster(t *testing.T) {
 		{Type: "NS", Name: "acme.zone-host.example", Content: "ns1.zone-host.example"},
 		{Type: "CNAME", Name: "_acme-challenge.example.com", Content: strings.TrimSuffix(target, ".")},
 	}
+	renews := metav1.NewTime(time.Date(2027, 1, 30, 8, 0, 0, 0, time.UTC))
+	d.Status.Certificates = []v1alpha1.DependentCertificate{{Namespace: "shop", Name: "wildcard", RenewalTime: &renews, AtRisk: true}}
+	d.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionServed, Status: metav1.ConditionFalse, Reason: "CNAMEMissing",
+		Message: "A test value did not come back.", LastTransitionTime: metav1.Now()}}
 	if err := env.Client.Status().Update(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +112,9 @@ func TestRecordsFromCluster(t *testing.T) {
 		t.Fatalf("records from the cluster: %v\n%s", err, out)
 	}
 	for _, want := range []string{"zone acme.zone-host.example and its name servers from the status of Delegation shop/example-com",
-		"ns1.zone-host.example", "198.51.100.7", "2001:db8::7", "acme.zone-host.example", strings.TrimSuffix(target, ".")} {
+		"ns1.zone-host.example", "198.51.100.7", "2001:db8::7", "acme.zone-host.example", strings.TrimSuffix(target, "."),
+		"canary:   Served False (CNAMEMissing): A test value did not come back.",
+		"certificates: shop/wildcard renews 2027-01-30T08:00:00Z  AT RISK"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

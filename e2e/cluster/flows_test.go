@@ -16,6 +16,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -60,6 +61,22 @@ func (e *env) webhookFlow(t *testing.T) {
 	e.waitReady(t, wildcard)
 	e.checkSecret(t, "shop", "wildcard-tls", "example.com", "*.example.com")
 	e.noRecordsLeft(t)
+	// deploy/ runs the canary: from the controller's pod, its test value comes back through
+	// the cluster's resolver and from the name server at the load balancer's address, over
+	// UDP and TCP. The Delegation lists the Certificate with its renewal time.
+	eventually(t, 3*time.Minute, "the Delegation Served (its canary came back)", func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&d), &d); err != nil {
+			return false, err.Error()
+		}
+		s := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionServed)
+		if s == nil {
+			return false, "no Served condition"
+		}
+		return s.Status == metav1.ConditionTrue, s.Reason + ": " + s.Message
+	})
+	if len(d.Status.Certificates) != 1 || d.Status.Certificates[0].Name != wildcard.Name || d.Status.Certificates[0].RenewalTime == nil {
+		t.Errorf("the Delegation lists %+v, want shop/wildcard with its renewal time", d.Status.Certificates)
+	}
 }
 
 // acmeDNSFlow: a Certificate through cert-manager's own acmeDNS solver, which reaches
