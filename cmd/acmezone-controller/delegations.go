@@ -35,6 +35,7 @@ func setupDelegations(mgr ctrl.Manager, f *flags) error {
 			// and the check for a pending challenge reads the cache.
 			Prober:   &canary.Prober{Client: mgr.GetClient(), Resolver: resolver, Options: &r.Options, Deadline: f.canary.deadline},
 			Interval: f.canary.interval,
+			Retry:    min(delegation.DefaultCanaryRetry, f.canary.interval),
 			Limit:    rate.NewLimiter(rate.Limit(f.canary.rate), 1),
 		}
 	}

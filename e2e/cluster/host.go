@@ -29,8 +29,13 @@ const (
 	KubernetesServiceIP = "10.96.0.1"
 	ClusterDNSIP        = "10.96.0.10"
 	// LoadBalancerIP is what the test, playing a load-balancer controller, gives the Service
-	// acmezone/acmezone-coredns: kube-proxy routes it to the CoreDNS pods.
-	LoadBalancerIP = "10.88.0.53"
+	// acmezone/acmezone-coredns: kube-proxy routes it to the CoreDNS pods. It is off the
+	// bridge's subnet, in LoadBalancerCIDR, as a real load balancer's address is: pods reach
+	// it through their gateway (the node), where kube-proxy's rules are; an address on the
+	// bridge's subnet would be looked for on the link by ARP, which nobody answers, so the
+	// controller's canary could not reach the name server from its pod.
+	LoadBalancerIP   = "10.97.0.53"
+	LoadBalancerCIDR = "10.97.0.0/24"
 	NodeName       = "acmezone-node"
 	APIServerURL   = "https://" + NodeIP + ":6443"
 )
@@ -55,7 +60,7 @@ func run(name string, args ...string) error {
 	return nil
 }
 
-// setUpHost creates the bridge, routes the service range to it, guards forwarding and turns
+// setUpHost creates the bridge, routes the service and load-balancer ranges to it, guards forwarding and turns
 // it on.
 func setUpHost(dir string) (*host, error) {
 	for _, tool := range []string{"ip", "iptables"} {
@@ -77,6 +82,7 @@ func setUpHost(dir string) (*host, error) {
 		{"ip", "addr", "add", NodeIP + "/16", "dev", Bridge},
 		{"ip", "link", "set", Bridge, "up"},
 		{"ip", "route", "add", ServiceCIDR, "dev", Bridge, "src", NodeIP},
+		{"ip", "route", "add", LoadBalancerCIDR, "dev", Bridge, "src", NodeIP},
 		append([]string{"iptables", "-I"}, forwardGuard...),
 	}
 	for _, s := range steps {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,6 +80,25 @@ func (p *Provider) AddRecord(line string) error {
 		return err
 	}
 	// The file plugin reloads when the SOA serial changes; wait a few reload periods.
+	time.Sleep(time.Second)
+	return nil
+}
+
+// RemoveRecord removes a line AddRecord added, as a user tidying their DNS provider would, and
+// waits until the provider serves the new serial.
+func (p *Provider) RemoveRecord(line string) error {
+	p.mu.Lock()
+	n := len(p.extra)
+	p.extra = slices.DeleteFunc(p.extra, func(l string) bool { return l == line })
+	if len(p.extra) == n {
+		p.mu.Unlock()
+		return fmt.Errorf("the provider has no record %q", line)
+	}
+	err := p.write()
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	time.Sleep(time.Second)
 	return nil
 }

@@ -43,7 +43,8 @@ type Stack struct {
 }
 
 // Up starts the stack in dir from the binaries in root/bin, logging each step with logf.
-func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *Stack, err error) {
+// controllerArgs are added to acmezone-controller's command line (a later flag wins).
+func Up(ctx context.Context, root, dir string, logf func(string, ...any), controllerArgs ...string) (s *Stack, err error) {
 	s = &Stack{Dir: dir}
 	defer func() {
 		if err != nil {
@@ -117,7 +118,7 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any)) (s *St
 		return nil, err
 	}
 	if err := step("acmezone-controller, webhook on "+WebhookIP+":443, acme-dns API on "+ACMEDNSAddr, func() (err error) {
-		s.Controller, err = s.CP.StartController(dir, bin("acmezone-controller"), s.KeyFile)
+		s.Controller, err = s.CP.StartController(dir, bin("acmezone-controller"), s.KeyFile, controllerArgs...)
 		s.track(s.Controller)
 		if err != nil {
 			return err
