@@ -87,10 +87,18 @@ func (r *Reconciler) canaryDue(d *v1alpha1.Delegation) time.Time {
 func (r *Reconciler) runCanary(ctx context.Context, d *v1alpha1.Delegation, target string, now time.Time) time.Duration {
 	v := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
 	if r.Canary == nil || v == nil || v.Status != metav1.ConditionTrue {
-		if r.Canary != nil {
-			meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionServed, Status: metav1.ConditionUnknown,
-				Reason: ReasonCanaryNotRun, Message: "The canary runs once the Delegation is Verified.", ObservedGeneration: d.Generation, LastTransitionTime: metav1.NewTime(now)})
+		if r.Canary == nil {
+			return 0
 		}
+		cond := metav1.Condition{Type: v1alpha1.ConditionServed, Status: metav1.ConditionUnknown, Reason: ReasonCanaryNotRun,
+			Message: "The canary runs once the Delegation is Verified.", ObservedGeneration: d.Generation, LastTransitionTime: metav1.NewTime(now)}
+		if d.Status.Canary != nil && v != nil && v.Status == metav1.ConditionFalse {
+			// It was served, and its records broke: not served, for the reason the check found.
+			cond.Status, cond.Reason = metav1.ConditionFalse, v.Reason
+			cond.Message = "The canary waits for the records: " + v.Message
+		}
+		meta.SetStatusCondition(&d.Status.Conditions, cond)
+		observeServed(d)
 		return 0
 	}
 	if due := r.canaryDue(d); due.After(now) {

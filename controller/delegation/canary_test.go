@@ -127,7 +127,7 @@ func TestCanaryAndHysteresis(t *testing.T) {
 	if !sawHeld {
 		t.Error("Verified never stayed True through a first failed check")
 	}
-	if c := condition(t, d, v1alpha1.ConditionServed); c.Status != metav1.ConditionUnknown {
-		t.Errorf("Served %s once not Verified, want Unknown (the canary waits for the records)", c.Status)
+	if c := condition(t, d, v1alpha1.ConditionServed); c.Status != metav1.ConditionFalse || c.Reason != records.ReasonCNAMEMissing {
+		t.Errorf("Served %s %s once not Verified, want False CNAMEMissing (it was served; its records broke)", c.Status, c.Reason)
 	}
 }

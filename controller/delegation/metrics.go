@@ -103,6 +103,11 @@ func observeCanary(d *v1alpha1.Delegation, res canary.Result) {
 		canaryLatency.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(res.Latency.Seconds())
 		canarySuccess.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(float64(res.Started.Unix()))
 	}
+	observeServed(d)
+}
+
+// observeServed sets acmezone_delegation_served from d's Served condition.
+func observeServed(d *v1alpha1.Delegation) {
 	v := 0.0
 	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionServed); c != nil && c.Status == "True" {
 		v = 1
