@@ -15,10 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/internal/kubetest"
@@ -117,14 +114,7 @@ func TestExpiry(t *testing.T) {
 		objs[name] = o
 	}
 
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: kubetest.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := newManager(t, env)
 	if err := (&ExpiryReconciler{Client: mgr.GetClient(), Options: testOptions, MaxAge: time.Hour, Resync: time.Hour}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -132,15 +122,7 @@ func TestExpiry(t *testing.T) {
 		t.Error("a zero maximum age was accepted")
 	}
 	reapedBefore := testutil.ToFloat64(reaped.WithLabelValues(ReapedExpired))
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	runManager(t, mgr)
 
 	gone := func(o *v1alpha1.ChallengeRecord) bool {
 		return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(o), &v1alpha1.ChallengeRecord{}))

@@ -27,26 +27,11 @@ func TestServed(t *testing.T) {
 	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog")
 	c := env.Client
 	ctx := context.Background()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: kubetest.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := newManager(t, env)
 	if err := (&ServedReconciler{Client: mgr.GetClient(), Options: testOptions}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	runManager(t, mgr)
 
 	shopTarget := own("shop", "example.com")
 	mine := v1alpha1.NewChallengeRecord("shop", shopTarget, "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0")
@@ -98,4 +83,33 @@ func TestServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "shop's record Served=False after the Delegation's deletion", served(mine, metav1.ConditionFalse, ReasonNotOwnTarget))
+}
+
+// newManager is a manager on env's API server, without a metrics server, whose controllers may
+// share names with other tests' (each test runs its own).
+func newManager(t *testing.T, env *kubetest.Env) ctrl.Manager {
+	t.Helper()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: kubetest.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mgr
+}
+
+// runManager starts mgr until the test ends.
+func runManager(t *testing.T, mgr ctrl.Manager) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
 }

@@ -36,8 +36,8 @@ const (
 	// controller's canary could not reach the name server from its pod.
 	LoadBalancerIP   = "10.97.0.53"
 	LoadBalancerCIDR = "10.97.0.0/24"
-	NodeName       = "acmezone-node"
-	APIServerURL   = "https://" + NodeIP + ":6443"
+	NodeName         = "acmezone-node"
+	APIServerURL     = "https://" + NodeIP + ":6443"
 )
 
 // forwardGuard keeps pods from reaching anything but the bridge: the machine's own network is

@@ -72,33 +72,36 @@ func StartProviderAt(ctx context.Context, dir, coredns, listen, nameserver strin
 // AddRecord adds a zone-file line (like "_acme-challenge CNAME x.acme.example.com.") and waits
 // until the provider serves the new serial.
 func (p *Provider) AddRecord(line string) error {
-	p.mu.Lock()
-	p.extra = append(p.extra, line)
-	err := p.write()
-	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	// The file plugin reloads when the SOA serial changes; wait a few reload periods.
-	time.Sleep(time.Second)
-	return nil
+	return p.change(func() error {
+		p.extra = append(p.extra, line)
+		return nil
+	})
 }
 
 // RemoveRecord removes a line AddRecord added, as a user tidying their DNS provider would, and
 // waits until the provider serves the new serial.
 func (p *Provider) RemoveRecord(line string) error {
+	return p.change(func() error {
+		n := len(p.extra)
+		if p.extra = slices.DeleteFunc(p.extra, func(l string) bool { return l == line }); len(p.extra) == n {
+			return fmt.Errorf("the provider has no record %q", line)
+		}
+		return nil
+	})
+}
+
+// change edits the extra records with edit and writes the zone with a new serial.
+func (p *Provider) change(edit func() error) error {
 	p.mu.Lock()
-	n := len(p.extra)
-	p.extra = slices.DeleteFunc(p.extra, func(l string) bool { return l == line })
-	if len(p.extra) == n {
-		p.mu.Unlock()
-		return fmt.Errorf("the provider has no record %q", line)
+	err := edit()
+	if err == nil {
+		err = p.write()
 	}
-	err := p.write()
 	p.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	// The file plugin reloads when the SOA serial changes; wait a few reload periods.
 	time.Sleep(time.Second)
 	return nil
 }
