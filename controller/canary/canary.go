@@ -223,12 +223,9 @@ func (p *Prober) askDirect(ctx context.Context, name, addr, network, target, val
 		case err == nil && hasValue(resp, value):
 			return Result{OK: true}
 		case err == nil && resp.Truncated && network == "udp":
-			// Too large for a small buffer: a resolver retries over TCP, which is tested too.
-			answered = true
-			if p.hasOverTCP(ctx, m, addr, value) {
-				return Result{OK: true}
-			}
-			last = "a truncated answer"
+			// Too large for a small buffer: a resolver retries over TCP, which the TCP probe
+			// of this name server tests.
+			return Result{OK: true}
 		case err == nil:
 			answered = true
 			last = fmt.Sprintf("%s with %d TXT values, none the test value", dns.RcodeToString[resp.Rcode], countTXT(resp))
@@ -250,11 +247,6 @@ func (p *Prober) askDirect(ctx context.Context, name, addr, network, target, val
 	}
 	return Result{Reason: ReasonStaleNameServer, Message: fmt.Sprintf("The name server %s (%s) answers over %s without a test value written at %s %s ago (%s): its data is stale; does acmezone's CoreDNS reach the API server (coredns_acmezone_stale_seconds)?",
 		name, addr, proto, bare(target), p.deadline(), last)}
-}
-
-func (p *Prober) hasOverTCP(ctx context.Context, m *dns.Msg, addr, value string) bool {
-	resp, _, err := (&dns.Client{Net: "tcp", Timeout: 3 * time.Second}).ExchangeContext(ctx, m, addr)
-	return err == nil && hasValue(resp, value)
 }
 
 func (p *Prober) deadline() time.Duration {

@@ -4,9 +4,10 @@
 package delegation
 
 import (
+	"sync"
+
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -88,10 +89,7 @@ func observe(d *v1alpha1.Delegation, results []records.Check) {
 	if c.Status == "True" {
 		v = 1
 	}
-	// A changed spec.domain would leave the old domain's series behind.
-	if old := domainOf(d); old != "" && old != d.Spec.Domain {
-		forget(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
-	}
+	relabel(d)
 	verified.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(v)
 }
 
@@ -115,26 +113,25 @@ func observeServed(d *v1alpha1.Delegation) {
 	served.WithLabelValues(d.Namespace, d.Name, d.Spec.Domain).Set(v)
 }
 
-// domainOf is the domain label of d's series, "" when it has none.
-func domainOf(d *v1alpha1.Delegation) string {
-	ch := make(chan prometheus.Metric, 16)
-	verified.Collect(ch)
-	close(ch)
-	domain := ""
-	for m := range ch {
-		var pb dto.Metric
-		if m.Write(&pb) != nil {
-			continue
-		}
-		l := map[string]string{}
-		for _, p := range pb.GetLabel() {
-			l[p.GetName()] = p.GetValue()
-		}
-		if l["namespace"] == d.Namespace && l["name"] == d.Name {
-			domain = l["domain"]
-		}
+// seriesDomain is the domain label each Delegation's series were last set with, so that a
+// changed spec.domain drops the old ones.
+var (
+	seriesMu     sync.Mutex
+	seriesDomain = map[types.NamespacedName]string{}
+)
+
+// relabel drops d's series when they carry another domain than d's now.
+func relabel(d *v1alpha1.Delegation) {
+	key := types.NamespacedName{Namespace: d.Namespace, Name: d.Name}
+	seriesMu.Lock()
+	old, ok := seriesDomain[key]
+	seriesMu.Unlock()
+	if ok && old != d.Spec.Domain {
+		forget(key)
 	}
-	return domain
+	seriesMu.Lock()
+	seriesDomain[key] = d.Spec.Domain
+	seriesMu.Unlock()
 }
 
 // observeRisk sets the renewal risk of Certificate c, whose challenges d answers.
@@ -157,4 +154,7 @@ func forget(key types.NamespacedName) {
 		v.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 	}
 	renewalRisk.DeletePartialMatch(prometheus.Labels{"delegation_namespace": key.Namespace, "delegation": key.Name})
+	seriesMu.Lock()
+	delete(seriesDomain, key)
+	seriesMu.Unlock()
 }
