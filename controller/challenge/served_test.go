@@ -78,6 +78,13 @@ func TestServed(t *testing.T) {
 	if msg := meta.FindStatusCondition(theirs.Status.Conditions, v1alpha1.ConditionServed).Message; strings.Contains(msg, "shop") || strings.Contains(msg, "example-com") {
 		t.Errorf("blog's record's status tells of shop: %q", msg)
 	}
+	// Written after shop's Delegation exists, blog's record at shop's target is not served
+	// either: only blog's own Delegations count.
+	late := v1alpha1.NewChallengeRecord("blog", shopTarget, "Yk3vcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX2")
+	if err := c.Create(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "blog's later record at shop's target Served=False", served(late, metav1.ConditionFalse, ReasonNotOwnTarget))
 
 	if err := c.Delete(ctx, d); err != nil {
 		t.Fatal(err)
