@@ -58,6 +58,9 @@ type ControlPlane struct {
 	// Resolver is the controller's --resolver, HOST:PORT; ResolverIP:53 (the stack's unbound)
 	// unless set before StartController.
 	Resolver string
+	// NameServer is the controller's --nameserver, NAME=ADDRESS; ns.example.com at AcmezoneIP
+	// by default.
+	NameServer string
 	// WebhookCert and WebhookKey are the solver's serving certificate files.
 	WebhookCert, WebhookKey string
 	webhookCA               []byte
@@ -238,7 +241,7 @@ func (cp *ControlPlane) StartController(dir, binary, keyFile string, extra ...st
 		"--authentication-kubeconfig=" + cp.Kubeconfig,
 		"--authorization-kubeconfig=" + cp.Kubeconfig,
 		"--zone=acme.example.com",
-		"--nameserver=ns.example.com=" + AcmezoneIP,
+		"--nameserver=" + cmp.Or(cp.NameServer, "ns.example.com="+AcmezoneIP),
 		"--resolver=" + cmp.Or(cp.Resolver, ResolverIP+":53"),
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",

@@ -36,6 +36,10 @@ type Stack struct {
 	Provider    *Provider
 	Resolver    *Process
 	Acmezone    *Process
+	Secondary   *Secondary  // with Options.Secondary
+	TSIG        TSIGKey     // the secondary's key, with Options.Secondary
+	ProviderKey *SigningKey // example.com's key, with Options.DNSSEC
+	ZoneKey     *SigningKey // acme.example.com's key, with Options.DNSSEC
 	Controller  *Process
 	Pebble      *Pebble
 	CertManager *Process
@@ -45,7 +49,28 @@ type Stack struct {
 // Up starts the stack in dir from the binaries in root/bin, logging each step with logf.
 // controllerArgs are added to acmezone-controller's command line (a later flag wins).
 func Up(ctx context.Context, root, dir string, logf func(string, ...any), controllerArgs ...string) (s *Stack, err error) {
+	return UpWith(ctx, root, dir, logf, Options{ControllerArgs: controllerArgs})
+}
+
+// Options change the stack for one stage.
+type Options struct {
+	// ControllerArgs are added to acmezone-controller's command line (a later flag wins).
+	ControllerArgs []string
+	// DNSSEC signs example.com at the provider and acme.example.com at acmezone's CoreDNS
+	// (CoreDNS's dnssec plugin, online), publishes acme.example.com's DS at the provider, makes
+	// unbound validate with example.com's key as its trust anchor, and gives the controller
+	// the zone's public key (--dnssec-key).
+	DNSSEC bool
+	// Secondary makes acmezone's CoreDNS a hidden primary: Knot on SecondaryIP, fed by
+	// TSIG-signed NOTIFY and transfers, is the zone's only name server at the provider, and
+	// the SOA refresh is an hour, so only a NOTIFY brings a change to it quickly.
+	Secondary bool
+}
+
+// UpWith is Up as o says.
+func UpWith(ctx context.Context, root, dir string, logf func(string, ...any), o Options) (s *Stack, err error) {
 	s = &Stack{Dir: dir}
+	controllerArgs := o.ControllerArgs
 	defer func() {
 		if err != nil {
 			s.Down()
@@ -94,15 +119,59 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any), contro
 	}); err != nil {
 		return nil, err
 	}
+	var az AcmezoneConfig
+	provider := ProviderConfig{Listen: ProviderIP + ":53"}
+	resolver := Resolver{Listen: ResolverIP + ":53", Allow: "127.0.0.0/8", Provider: ProviderIP + ":53"}
+	if o.DNSSEC {
+		if s.ProviderKey, err = GenerateSigningKey(dir, "example.com."); err != nil {
+			return nil, err
+		}
+		if s.ZoneKey, err = GenerateSigningKey(dir, "acme.example.com."); err != nil {
+			return nil, err
+		}
+		az.Plugins = append(az.Plugins, s.ZoneKey.Corefile())
+		provider.Key = s.ProviderKey
+		provider.Records = append(provider.Records, s.ZoneKey.DSLine())
+		resolver.TrustAnchor = s.ProviderKey.TrustAnchor()
+		controllerArgs = append([]string{"--dnssec-key=" + s.ZoneKey.Base + ".key"}, controllerArgs...)
+	}
+	if o.Secondary {
+		if s.TSIG, err = NewTSIGKey("xfr.acme.example.com."); err != nil {
+			return nil, err
+		}
+		az.NameServer = "ns2.example.com " + SecondaryIP
+		az.SOA = "hostmaster.example.com 3600 600 604800 2"
+		az.Plugins = append(az.Plugins,
+			fmt.Sprintf("transfer {\n        to %s:53\n    }", SecondaryIP),
+			fmt.Sprintf("tsig {\n        secret %s %s\n        require AXFR IXFR\n    }", s.TSIG.Name, s.TSIG.Secret))
+		az.Options = append(az.Options, "notify "+SecondaryIP+":53", "notify_key "+s.TSIG.Name)
+		provider.NameServers = []NameServer{{Label: "ns2", IP: SecondaryIP}}
+		s.CP.NameServer = "ns2.example.com=" + SecondaryIP
+	}
 	if err := step("acmezone CoreDNS on "+AcmezoneIP+":53", func() (err error) {
-		s.Acmezone, err = StartAcmezone(ctx, dir, bin("coredns"), s.CP.Kubeconfig, s.KeyFile)
+		s.Acmezone, err = StartAcmezoneWith(ctx, dir, bin("coredns"), s.CP.Kubeconfig, s.KeyFile, az)
 		s.track(s.Acmezone)
 		return err
 	}); err != nil {
 		return nil, err
 	}
+	if o.Secondary {
+		if err := step("secondary (Knot) on "+SecondaryIP+":53", func() error {
+			knotd, err := Knotd()
+			if err != nil {
+				return err
+			}
+			s.Secondary, err = StartSecondary(ctx, dir, knotd, AcmezoneIP+":53", s.TSIG)
+			if s.Secondary != nil {
+				s.track(s.Secondary.Process)
+			}
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
 	if err := step("DNS provider (CoreDNS file) on "+ProviderIP+":53", func() (err error) {
-		s.Provider, err = StartProvider(ctx, dir, bin("coredns"))
+		s.Provider, err = StartProviderWith(ctx, dir, bin("coredns"), provider)
 		if s.Provider != nil {
 			s.track(s.Provider.Process)
 		}
@@ -111,7 +180,7 @@ func Up(ctx context.Context, root, dir string, logf func(string, ...any), contro
 		return nil, err
 	}
 	if err := step("resolver (unbound) on "+ResolverIP+":53", func() (err error) {
-		s.Resolver, err = StartResolver(ctx, dir, unbound)
+		s.Resolver, err = StartResolverAt(ctx, dir, unbound, resolver)
 		s.track(s.Resolver)
 		return err
 	}); err != nil {

@@ -1,0 +1,171 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package stack
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
+)
+
+// TestResolverValidatesChain is issue 14's chain of trust with real parts and no certificate:
+// the provider signs example.com and publishes acme.example.com's DS, acmezone's CoreDNS signs
+// the challenge zone with the dnssec plugin, and unbound, whose only trust anchor is
+// example.com's key, validates the TXT answer through the user's CNAME: the AD bit is set. A
+// DS that does not match acmezone's key (a forged or stale delegation) makes the same
+// question SERVFAIL, while with checking disabled (CD) the data is still there: it is
+// validation, not the data, that fails. `make e2e`'s TestDNSSEC issues a certificate through
+// the same chain.
+func TestResolverValidatesChain(t *testing.T) {
+	unbound, err := exec.LookPath("unbound")
+	if err != nil {
+		t.Fatal("unbound is not installed: apt-get install unbound (.ci/run does)")
+	}
+	coredns := filepath.Join(root, "bin", "coredns")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, "shop")
+	dir, kubeconfig, c := t.TempDir(), env.Kubeconfig, env.Client
+
+	var procs []*Process
+	defer func() {
+		for _, p := range procs {
+			p.Stop()
+			if t.Failed() {
+				t.Logf("%s log:\n%s", p.Name, tail(p.Logs(), 60))
+			}
+		}
+	}()
+	keyFile, targetKey, err := WriteTargetKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parentKey, err := GenerateSigningKey(dir, "example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zoneKey, err := GenerateSigningKey(dir, "acme.example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := GenerateSigningKey(t.TempDir(), "acme.example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := StartAcmezoneWith(ctx, dir, coredns, kubeconfig, keyFile, AcmezoneConfig{Plugins: []string{zoneKey.Corefile()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs = append(procs, az)
+	target, err := targetKey.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, err := StartProviderWith(ctx, dir, coredns, ProviderConfig{
+		Listen:  ProviderIP + ":53",
+		Key:     parentKey,
+		Records: []string{zoneKey.DSLine(), "_acme-challenge IN CNAME " + target},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs = append(procs, provider.Process)
+	resolver, err := StartResolverAt(ctx, dir, unbound, Resolver{
+		Listen: ResolverIP + ":53", Allow: "127.0.0.0/8", Provider: ProviderIP + ":53",
+		TrustAnchor: parentKey.TrustAnchor(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs = append(procs, resolver)
+
+	if err := c.Create(ctx, &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key := "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+	if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", target, key)); err != nil {
+		t.Fatal(err)
+	}
+
+	ask := func(name string, cd bool) (*dns.Msg, error) {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeTXT)
+		m.SetEdns0(1232, true)
+		m.AuthenticatedData = true
+		m.CheckingDisabled = cd
+		cl := &dns.Client{Net: "tcp", Timeout: 3 * time.Second}
+		r, _, err := cl.Exchange(m, ResolverIP+":53")
+		return r, err
+	}
+	// Validated, through the CNAME: AD set, the value there.
+	r := waitValidated(t, ask, "_acme-challenge.example.com.", key)
+	if !slices.ContainsFunc(r.Answer, func(rr dns.RR) bool { _, ok := rr.(*dns.CNAME); return ok }) {
+		t.Errorf("the validated answer has no CNAME: %v", r)
+	}
+	// A name that does not exist in the signed challenge zone still validates: NOERROR with
+	// the dnssec plugin's NSEC ("black lies"), secure.
+	other := "missing-" + target
+	nx, err := ask(other, false)
+	if err != nil || nx.Rcode != dns.RcodeSuccess || !nx.AuthenticatedData || len(nx.Answer) != 0 {
+		t.Errorf("TXT %s (does not exist): %v %v, want a validated NOERROR without answers", other, nx, err)
+	}
+
+	// The DS at the provider no longer matches acmezone's key: the challenge answer is bogus.
+	if err := provider.RemoveRecord(zoneKey.DSLine()); err != nil {
+		t.Fatal(err)
+	}
+	if err := provider.AddRecord(otherKey.DSLine()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := ask("_acme-challenge.example.com.", false)
+		if err == nil && r.Rcode == dns.RcodeServerFailure {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with a DS of another key: %v %v, want SERVFAIL (validation failed)", r, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if r, err := ask("_acme-challenge.example.com.", true); err != nil || r.Rcode != dns.RcodeSuccess || r.AuthenticatedData || !hasTXT(r, key) {
+		t.Errorf("with checking disabled: %v %v, want the value, not validated", r, err)
+	}
+}
+
+// waitValidated waits until the resolver answers TXT name with value and the AD bit.
+func waitValidated(t *testing.T, ask func(string, bool) (*dns.Msg, error), name, value string) *dns.Msg {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := ask(name, false)
+		if err == nil && r.AuthenticatedData && hasTXT(r, value) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TXT %s through the validating resolver: %v %v, want %q with the AD bit", name, r, err, value)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func hasTXT(r *dns.Msg, value string) bool {
+	return slices.ContainsFunc(r.Answer, func(rr dns.RR) bool {
+		txt, ok := rr.(*dns.TXT)
+		return ok && slices.Contains(txt.Txt, value)
+	})
+}

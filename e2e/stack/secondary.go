@@ -1,0 +1,163 @@
+// Copyright 2026 The acmezone Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// SecondaryIP is where the stack's secondary name server of acme.example.com listens (port 53).
+const SecondaryIP = "127.0.53.5"
+
+// TSIGKey is a TSIG key shared by acmezone's CoreDNS and its secondary.
+type TSIGKey struct {
+	Name   string // canonical
+	Secret string // base64
+}
+
+// NewTSIGKey makes a random HMAC-SHA256 key called name.
+func NewTSIGKey(name string) (TSIGKey, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return TSIGKey{}, err
+	}
+	return TSIGKey{Name: dns.CanonicalName(name), Secret: base64.StdEncoding.EncodeToString(b)}, nil
+}
+
+// Secondary is Knot DNS (Debian's knot), a standard secondary of acme.example.com: it
+// transfers the zone from acmezone's CoreDNS, signed with a TSIG key, and refreshes when a
+// NOTIFY signed with that key arrives.
+type Secondary struct {
+	*Process
+	Addr string // HOST:PORT
+}
+
+// Knotd is Debian's knotd, or an error saying how to install it.
+func Knotd() (string, error) {
+	for _, p := range []string{"knotd", "/usr/sbin/knotd"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("knotd is not installed: apt-get install knot (.ci/run does)")
+}
+
+// StartSecondary runs knotd on SecondaryIP:53 as a secondary of acme.example.com, whose primary
+// is acmezone's CoreDNS at primary (HOST:PORT), and waits until it has transferred the zone.
+func StartSecondary(ctx context.Context, dir, knotd, primary string, key TSIGKey) (*Secondary, error) {
+	host, port, err := net.SplitHostPort(primary)
+	if err != nil {
+		return nil, fmt.Errorf("primary address %q: %w", primary, err)
+	}
+	kdir := filepath.Join(dir, "knot")
+	if err := os.MkdirAll(kdir, 0o755); err != nil {
+		return nil, err
+	}
+	// The zone lives in Knot's journal only (no zone file); NOTIFY is accepted only from the
+	// primary and only signed with the key; every transfer is signed with it too.
+	conf := fmt.Sprintf(`server:
+    rundir: %[1]q
+    listen: %[2]s@53
+log:
+  - target: stderr
+    any: info
+database:
+    storage: %[1]q
+key:
+  - id: %[3]s
+    algorithm: hmac-sha256
+    secret: %[4]s
+remote:
+  - id: acmezone
+    address: %[5]s@%[6]s
+    key: %[3]s
+acl:
+  - id: notify-from-acmezone
+    address: %[5]s
+    key: %[3]s
+    action: notify
+template:
+  - id: default
+    storage: %[1]q
+    zonefile-load: none
+    zonefile-sync: -1
+    journal-content: all
+zone:
+  - domain: acme.example.com.
+    master: acmezone
+    acl: notify-from-acmezone
+`, kdir, SecondaryIP, key.Name, key.Secret, host, port)
+	confPath := filepath.Join(dir, "knot.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	proc, err := Start(dir, "knot-secondary", knotd, "-c", confPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Secondary{Process: proc, Addr: SecondaryIP + ":53"}
+	if err := WaitDNS(ctx, proc, s.Addr, "acme.example.com.", dns.TypeSOA); err != nil {
+		proc.Stop()
+		return nil, err
+	}
+	for {
+		_, err := s.Serial()
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			proc.Stop()
+			return nil, fmt.Errorf("the secondary has not transferred acme.example.com: %v\n%s", err, tail(proc.Logs(), 40))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Serial is the SOA serial the secondary serves for acme.example.com.
+func (s *Secondary) Serial() (uint32, error) {
+	return SOASerial(s.Addr)
+}
+
+// SOASerial asks server (HOST:PORT) for acme.example.com's SOA serial.
+func SOASerial(server string) (uint32, error) {
+	m := new(dns.Msg)
+	m.SetQuestion("acme.example.com.", dns.TypeSOA)
+	c := &dns.Client{Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, server)
+	if err != nil {
+		return 0, err
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		return 0, fmt.Errorf("%s: SOA of acme.example.com: %s, %d answers", server, dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	soa, ok := r.Answer[0].(*dns.SOA)
+	if !ok {
+		return 0, fmt.Errorf("%s: SOA of acme.example.com: answer is %s", server, r.Answer[0])
+	}
+	return soa.Serial, nil
+}
+
+// Transfers are the lines of the secondary's log about incoming transfers ("AXFR, incoming",
+// "IXFR, incoming"), in order.
+func (s *Secondary) Transfers() []string {
+	var out []string
+	for _, l := range strings.Split(s.Logs(), "\n") {
+		if strings.Contains(l, "XFR, incoming") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
