@@ -38,6 +38,11 @@ type Options struct {
 	// LegacyBefore is when targets started to be derived: a Delegation created before it may
 	// keep the target the controller gave it then (see delegation.Reconciler). Zero: none.
 	LegacyBefore time.Time
+	// DS are the DS records (SHA-256) of the keys Zone is signed with, from --dnssec-key:
+	// each is one more record to add at the provider, and verification wants the parent to
+	// have one of them and every name server to serve their keys. Empty: the zone is not
+	// signed, and nothing about DNSSEC is listed or checked.
+	DS []*dns.DS
 }
 
 // ParseNameServer parses "NAME[=ADDR[,ADDR...]]", the --nameserver flag's value.

@@ -26,6 +26,10 @@ const (
 	TypeNS    = "NS"
 	TypeCNAME = "CNAME"
 	TypeTXT   = "TXT"
+	TypeDS    = "DS"
+	// TypeDNSKEY is the type of the checks that each name server serves the zone's keys,
+	// asked directly: not a record to add.
+	TypeDNSKEY = "DNSKEY"
 )
 
 // ChallengeName returns the canonical name the CA looks up for domain's DNS-01 challenges:
@@ -41,6 +45,8 @@ func ChallengeName(domain string) string {
 //   - A (and AAAA) for every name server of opts.Zone that has addresses. A name server inside
 //     the zone needs them too: they are the glue without which no resolver finds it.
 //   - NS, delegating opts.Zone to each name server.
+//   - DS for opts.Zone, one per key of opts.DS, when the zone is signed: the parent's link
+//     to the zone's key.
 //   - CNAME from "_acme-challenge.<domain>" to target. When target is that name itself, as when
 //     acmezone is authoritative for the user's own zone (spec.target
 //     "_acme-challenge.example.com."), there is nothing to alias and no CNAME row.
@@ -59,6 +65,9 @@ func For(opts controller.Options, domain, target string) []v1alpha1.DNSRecord {
 	}
 	for _, ns := range opts.NameServers {
 		out = append(out, v1alpha1.DNSRecord{Type: TypeNS, Name: bare(opts.Zone), Content: bare(ns.Name)})
+	}
+	for _, ds := range opts.DS {
+		out = append(out, v1alpha1.DNSRecord{Type: TypeDS, Name: bare(opts.Zone), Content: controller.DSContent(ds)})
 	}
 	challenge := ChallengeName(domain)
 	switch {

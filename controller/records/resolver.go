@@ -28,6 +28,9 @@ type Resolver struct {
 	Servers []string
 	// Timeout bounds one query to one server; DefaultTimeout when zero.
 	Timeout time.Duration
+	// NameServerPort is the port the zone's own name servers are asked on directly (the
+	// DNSKEY check of a signed zone): 53 unless a test sets it.
+	NameServerPort int
 }
 
 // NewResolver returns a Resolver for servers (host:port; a host alone means port 53). An

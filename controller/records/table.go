@@ -16,13 +16,17 @@ import (
 
 // WriteTable prints checks as the seed's markdown table, with a Status column that holds ✓ or
 // the problem. The TXT lookup check is a row of its own whose Content says where the lookup
-// must end, so that nobody mistakes it for a record to add.
+// must end, so that nobody mistakes it for a record to add; so are the DNSKEY checks of a
+// signed zone, one per name server.
 func WriteTable(w io.Writer, checks []Check) error {
 	rows := [][]string{{"Type", "Name", "Content", "Status"}}
 	for _, c := range checks {
 		content := c.Record.Content
-		if c.Record.Type == TypeTXT {
+		switch c.Record.Type {
+		case TypeTXT:
 			content = "(lookup through the CNAME) ends at " + content
+		case TypeDNSKEY:
+			content = "(asked directly) served and signed by " + content
 		}
 		status := "✓"
 		if !c.OK {

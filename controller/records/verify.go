@@ -23,6 +23,9 @@ const (
 	ReasonCNAMEMissing      = "CNAMEMissing"
 	ReasonCNAMEWrongTarget  = "CNAMEWrongTarget"
 	ReasonTXTLookupFailed   = "TXTLookupFailed"
+	ReasonDSMissing         = "DSMissing"       // signed zone: the parent has no DS for it
+	ReasonDSMismatch        = "DSMismatch"      // the parent's DS matches no key of --dnssec-key
+	ReasonDNSKEYNotServed   = "DNSKEYNotServed" // a name server does not serve (or sign) the key
 )
 
 // Check is what a lookup of one record found.
@@ -42,12 +45,20 @@ type Check struct {
 
 // Verify looks every record of For(opts, domain, target) up through resolver, then looks up
 // TXT at the challenge name as the CA does, through the CNAME: that lookup must end at target
-// (inside opts.Zone when target is empty) with an answer or NODATA. The checks come back in
-// the order of For, the TXT lookup last. The lookups run concurrently.
+// (inside opts.Zone when target is empty) with an answer or NODATA. When the zone is signed
+// (opts.DS), each name server is then asked directly for the zone's keys (checkDNSKEY). The
+// checks come back in the order of For, then the TXT lookup, then one DNSKEY check per name
+// server. The lookups run concurrently.
 func Verify(ctx context.Context, resolver *Resolver, opts controller.Options, domain, target string) []Check {
-	recs := For(opts, domain, target)
-	checks := make([]Check, len(recs)+1)
 	var wg sync.WaitGroup
+	recs := For(opts, domain, target)
+	checks := make([]Check, len(recs)+1, len(recs)+1+len(opts.NameServers))
+	if len(opts.DS) > 0 {
+		checks = checks[:cap(checks)]
+		for i, ns := range opts.NameServers {
+			wg.Go(func() { checks[len(recs)+1+i] = checkDNSKEY(ctx, resolver, opts, ns) })
+		}
+	}
 	for i, rec := range recs {
 		wg.Go(func() {
 			switch rec.Type {
@@ -57,6 +68,8 @@ func Verify(ctx context.Context, resolver *Resolver, opts controller.Options, do
 				checks[i] = verifyNS(ctx, resolver, rec)
 			case TypeCNAME:
 				checks[i] = verifyCNAME(ctx, resolver, opts.Zone, rec, target)
+			case TypeDS:
+				checks[i] = verifyDS(ctx, resolver, opts, rec)
 			}
 		})
 	}
