@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,20 @@ func NewTSIGKey(name string) (TSIGKey, error) {
 		return TSIGKey{}, err
 	}
 	return TSIGKey{Name: dns.CanonicalName(name), Secret: base64.StdEncoding.EncodeToString(b)}, nil
+}
+
+// HiddenPrimary is c for a hidden primary of the stack's secondary: the zone's NS record is
+// ns2.example.com (the secondary at SecondaryIP), the SOA refresh an hour, transfers only to
+// the secondary and only signed with key (the transfer and tsig plugins), and every change
+// NOTIFYed to it, signed with key.
+func (c AcmezoneConfig) HiddenPrimary(key TSIGKey) AcmezoneConfig {
+	c.NameServer = "ns2.example.com " + SecondaryIP
+	c.SOA = "hostmaster.example.com 3600 600 604800 2"
+	c.Plugins = append(slices.Clone(c.Plugins),
+		fmt.Sprintf("transfer {\n        to %s:53\n    }", SecondaryIP),
+		fmt.Sprintf("tsig {\n        secret %s %s\n        require AXFR IXFR\n    }", key.Name, key.Secret))
+	c.Options = append(slices.Clone(c.Options), "notify "+SecondaryIP+":53", "notify_key "+key.Name)
+	return c
 }
 
 // Secondary is Knot DNS (Debian's knot), a standard secondary of acme.example.com: it
@@ -66,7 +81,8 @@ func StartSecondary(ctx context.Context, dir, knotd, primary string, key TSIGKey
 		return nil, err
 	}
 	// The zone lives in Knot's journal only (no zone file); NOTIFY is accepted only from the
-	// primary and only signed with the key; every transfer is signed with it too.
+	// primary and only signed with the key; every transfer is signed with it too, and asked
+	// from SecondaryIP (via), the address the primary's transfer plugin allows.
 	conf := fmt.Sprintf(`server:
     rundir: %[1]q
     listen: %[2]s@53
@@ -82,6 +98,7 @@ key:
 remote:
   - id: acmezone
     address: %[5]s@%[6]s
+    via: %[2]s
     key: %[3]s
 acl:
   - id: notify-from-acmezone
