@@ -94,6 +94,13 @@ unbound:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unbound >/dev/null; \
 	  else echo "unbound not found: install Debian's unbound (sudo apt-get install unbound)"; exit 1; fi; }
 
+# Knot DNS, the standard secondary of the secondaries tests (Debian package).
+.PHONY: knot
+knot:
+	@command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot >/dev/null; \
+	  else echo "knotd not found: install Debian's knot (sudo apt-get install knot)"; exit 1; fi; }
+
 # The plugin's own tests also run under the race detector (its readers and writers share
 # snapshots; its timing tests skip themselves there and run in the plain run). Plain
 # `go test ./...` runs what needs no control plane and skips the rest.
@@ -107,7 +114,7 @@ cc:
 	  else echo "gcc not found: the race detector needs it (sudo apt-get install gcc)"; exit 1; fi; }
 
 .PHONY: test
-test: check-generated lint build testbin unbound cc $(BIN)/pebble ## Run every test: unit (the plugin's with -race), against a real API server (lego, Pebble and cert-manager's conformance suite too), and a short fuzz run.
+test: check-generated lint build testbin unbound knot cc $(BIN)/pebble ## Run every test: unit (the plugin's with -race), against a real API server (lego, Pebble and cert-manager's conformance suite too), and a short fuzz run.
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	$(GO) test -tags conformance -count=1 -timeout 45m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
@@ -122,7 +129,7 @@ demo: ## The seed's flow on this machine: a wildcard certificate through acmezon
 	@echo ">> make demo: the first run builds kube-apiserver, kubectl, cert-manager's controller and Pebble from the Go module proxy (about 25 minutes on 2 cores, a line every 30 s); later runs start in seconds"
 	@$(MAKE) --no-print-directory build testbin e2ebin unbound
 	$(GO) run ./e2e/demo
-e2e: build testbin e2ebin unbound ## End-to-end: cert-manager, Pebble, unbound and acmezone issue a wildcard certificate (minutes).
+e2e: build testbin e2ebin unbound knot ## End-to-end: cert-manager, Pebble, unbound, Knot and acmezone issue wildcard certificates, signed (DNSSEC) and through a secondary too (minutes).
 	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 60m -json ./e2e/ | $(GO) run ./e2e/recap
 bench: build testbin ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, the lean vs the full CoreDNS build, Go benchmarks: docs/benchmarks.md, read with docs/benchmarks-method.md (about 40 minutes).
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkServeDNS$$' -benchmem -count 10 ./plugin/acmezone | tee docs/bench-go.txt

@@ -41,6 +41,12 @@ func init() { ctrllog.SetLogger(logr.Discard()) }
 // up starts the stack for one test and, when it fails, prints every process's log.
 func up(t *testing.T, controllerArgs ...string) *stack.Stack {
 	t.Helper()
+	return upWith(t, stack.Options{ControllerArgs: controllerArgs})
+}
+
+// upWith is up with o's changes to the stack.
+func upWith(t *testing.T, o stack.Options) *stack.Stack {
+	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make e2e`")
 	}
@@ -51,7 +57,7 @@ func up(t *testing.T, controllerArgs ...string) *stack.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := stack.Up(ctx, root, dir, t.Logf, controllerArgs...)
+	s, err := stack.UpWith(ctx, root, dir, t.Logf, o)
 	if err != nil {
 		t.Fatalf("%v (logs kept in %s)", err, dir)
 	}

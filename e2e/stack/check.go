@@ -163,3 +163,11 @@ func RecheckVerified(t testing.TB, c client.Client, d *v1alpha1.Delegation, what
 		return v.Status == metav1.ConditionTrue, v.Reason + ": " + v.Message
 	})
 }
+
+// HasTXT reports whether r answers a TXT record holding value.
+func HasTXT(r *dns.Msg, value string) bool {
+	return slices.ContainsFunc(r.Answer, func(rr dns.RR) bool {
+		txt, ok := rr.(*dns.TXT)
+		return ok && slices.Contains(txt.Txt, value)
+	})
+}

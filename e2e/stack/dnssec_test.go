@@ -142,7 +142,7 @@ func TestResolverValidatesChain(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if r, err := ask("_acme-challenge.example.com.", true); err != nil || r.Rcode != dns.RcodeSuccess || r.AuthenticatedData || !hasTXT(r, key) {
+	if r, err := ask("_acme-challenge.example.com.", true); err != nil || r.Rcode != dns.RcodeSuccess || r.AuthenticatedData || !HasTXT(r, key) {
 		t.Errorf("with checking disabled: %v %v, want the value, not validated", r, err)
 	}
 }
@@ -153,7 +153,7 @@ func waitValidated(t *testing.T, ask func(string, bool) (*dns.Msg, error), name,
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := ask(name, false)
-		if err == nil && r.AuthenticatedData && hasTXT(r, value) {
+		if err == nil && r.AuthenticatedData && HasTXT(r, value) {
 			return r
 		}
 		if time.Now().After(deadline) {
@@ -161,11 +161,4 @@ func waitValidated(t *testing.T, ask func(string, bool) (*dns.Msg, error), name,
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-func hasTXT(r *dns.Msg, value string) bool {
-	return slices.ContainsFunc(r.Answer, func(rr dns.RR) bool {
-		txt, ok := rr.(*dns.TXT)
-		return ok && slices.Contains(txt.Txt, value)
-	})
 }

@@ -127,7 +127,7 @@ func waitSecondary(t *testing.T, sec *Secondary, name, value string, present boo
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r, _, err := cl.Exchange(m, sec.Addr)
-		if err == nil && hasTXT(r, value) == present {
+		if err == nil && HasTXT(r, value) == present {
 			return
 		}
 		if time.Now().After(deadline) {

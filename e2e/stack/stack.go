@@ -139,12 +139,7 @@ func UpWith(ctx context.Context, root, dir string, logf func(string, ...any), o 
 		if s.TSIG, err = NewTSIGKey("xfr.acme.example.com."); err != nil {
 			return nil, err
 		}
-		az.NameServer = "ns2.example.com " + SecondaryIP
-		az.SOA = "hostmaster.example.com 3600 600 604800 2"
-		az.Plugins = append(az.Plugins,
-			fmt.Sprintf("transfer {\n        to %s:53\n    }", SecondaryIP),
-			fmt.Sprintf("tsig {\n        secret %s %s\n        require AXFR IXFR\n    }", s.TSIG.Name, s.TSIG.Secret))
-		az.Options = append(az.Options, "notify "+SecondaryIP+":53", "notify_key "+s.TSIG.Name)
+		az = az.HiddenPrimary(s.TSIG)
 		provider.NameServers = []NameServer{{Label: "ns2", IP: SecondaryIP}}
 		s.CP.NameServer = "ns2.example.com=" + SecondaryIP
 	}
