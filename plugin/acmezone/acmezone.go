@@ -34,9 +34,10 @@ type ACMEZone struct {
 	store    *store
 	transfer bool // the transfer plugin is in this server block
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	done     chan struct{}
+	notifier *notifier // NOTIFY rounds (notify.go); nil without the transfer plugin
 }
 
 // New returns the plugin for a parsed configuration; Start connects it to Kubernetes.

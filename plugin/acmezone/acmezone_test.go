@@ -110,7 +110,7 @@ func setConfigMap(a *ACMEZone, ns, name, zone, data string) *staticSet {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{ZoneLabel: zone}},
 		Data:       map[string]string{"records": data},
 	})
-	a.store.setStatic(nn(ns, name), set)
+	a.store.setStatic("", nn(ns, name), set)
 	return set
 }
 
@@ -143,32 +143,32 @@ func fill(t testing.TB, a *ACMEZone) {
 	t.Helper()
 	old := time.Now().Add(-time.Hour)
 	s := a.store
-	s.updateDelegation(nn("shop", "example-com"), deleg("example.com"))
-	s.updateDelegation(nn("shop", "empty"), deleg("empty.example"))
-	s.updateDelegation(nn("other", "theirs"), deleg("other.example"))
-	s.updateDelegation(nn("shop", "migrated"), pinned("migrated.example", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
-	s.updateRecord(nn("shop", "migrated"), &recordIn{fqdn: migratedTarget, value: "migrated-value", created: old})
+	s.updateDelegation("", nn("shop", "example-com"), deleg("example.com"))
+	s.updateDelegation("", nn("shop", "empty"), deleg("empty.example"))
+	s.updateDelegation("", nn("other", "theirs"), deleg("other.example"))
+	s.updateDelegation("", nn("shop", "migrated"), pinned("migrated.example", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
+	s.updateRecord("", nn("shop", "migrated"), &recordIn{fqdn: migratedTarget, value: "migrated-value", created: old})
 
-	s.updateRecord(nn("shop", "k2"), &recordIn{fqdn: shopTarget, value: "zzz-second-key", created: old})
-	s.updateRecord(nn("shop", "k1"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
-	s.updateRecord(nn("shop", "dup"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
-	s.updateRecord(nn("shop", "wrong-ns"), &recordIn{fqdn: otherTarget, value: "not-shops-target", created: old})
-	s.updateRecord(nn("shop", "undelegated"), &recordIn{fqdn: "nodeleg.acme.example.com.", value: "nobody-delegated-this", created: old})
-	s.updateRecord(nn("shop", "outside"), &recordIn{fqdn: "t1.other.org.", value: "outside-the-zone", created: old})
+	s.updateRecord("", nn("shop", "k2"), &recordIn{fqdn: shopTarget, value: "zzz-second-key", created: old})
+	s.updateRecord("", nn("shop", "k1"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
+	s.updateRecord("", nn("shop", "dup"), &recordIn{fqdn: shopTarget, value: "aaa-first-key", created: old})
+	s.updateRecord("", nn("shop", "wrong-ns"), &recordIn{fqdn: otherTarget, value: "not-shops-target", created: old})
+	s.updateRecord("", nn("shop", "undelegated"), &recordIn{fqdn: "nodeleg.acme.example.com.", value: "nobody-delegated-this", created: old})
+	s.updateRecord("", nn("shop", "outside"), &recordIn{fqdn: "t1.other.org.", value: "outside-the-zone", created: old})
 
 	// The attacks of namespace intruder on shop's target, which anyone reads in public DNS: a
 	// record there, Delegations naming it in spec.target without a proof, with shop's proof
 	// copied, and with a proof for another domain; none of them places intruder there.
-	s.updateRecord(nn("intruder", "forged"), &recordIn{fqdn: shopTarget, value: "forged-by-intruder", created: old})
-	s.updateDelegation(nn("intruder", "steal"), pinned("example.com", shopTarget, ""))
-	s.updateDelegation(nn("intruder", "copied"), pinned("example.com", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
-	s.updateDelegation(nn("intruder", "other-domain"), pinned("intruder.example", shopTarget, testKey.Proof("intruder", "other.example", shopTarget)))
-	s.updateRecord(nn("intruder", "forged-migrated"), &recordIn{fqdn: migratedTarget, value: "forged-by-intruder", created: old})
+	s.updateRecord("", nn("intruder", "forged"), &recordIn{fqdn: shopTarget, value: "forged-by-intruder", created: old})
+	s.updateDelegation("", nn("intruder", "steal"), pinned("example.com", shopTarget, ""))
+	s.updateDelegation("", nn("intruder", "copied"), pinned("example.com", migratedTarget, testKey.Proof("shop", "migrated.example", migratedTarget)))
+	s.updateDelegation("", nn("intruder", "other-domain"), pinned("intruder.example", shopTarget, testKey.Proof("intruder", "other.example", shopTarget)))
+	s.updateRecord("", nn("intruder", "forged-migrated"), &recordIn{fqdn: migratedTarget, value: "forged-by-intruder", created: old})
 	// The zone's own names as targets: the apex, its challenge name, the in-zone name server,
 	// a ConfigMap name. None has the target form, so none is anyone's target.
 	for _, name := range []string{"acme.example.com.", "_acme-challenge.acme.example.com.", "ns.acme.example.com.", "www.acme.example.com."} {
-		s.updateDelegation(nn("grabber", name), pinned("example.com", name, ""))
-		s.updateRecord(nn("grabber", name), &recordIn{fqdn: name, value: "grabbed-" + name, created: old})
+		s.updateDelegation("", nn("grabber", name), pinned("example.com", name, ""))
+		s.updateRecord("", nn("grabber", name), &recordIn{fqdn: name, value: "grabbed-" + name, created: old})
 	}
 
 	setConfigMap(a, "kube-system", "static", "acme.example.com", fixtureStatic)
@@ -378,10 +378,10 @@ func TestTXTOrderIsStable(t *testing.T) {
 	for round := range 3 {
 		a := newTestPlugin(t, testCorefile)
 		target := targetOf("ns", "d.example")
-		a.store.updateDelegation(nn("ns", "d"), deleg("d.example"))
+		a.store.updateDelegation("", nn("ns", "d"), deleg("d.example"))
 		for i := range values {
 			v := values[(i+round)%len(values)]
-			a.store.updateRecord(nn("ns", v), &recordIn{fqdn: target, value: v})
+			a.store.updateRecord("", nn("ns", v), &recordIn{fqdn: target, value: v})
 		}
 		a.store.goLive()
 		var got []string
@@ -448,25 +448,25 @@ func TestUpdatesChangeAnswers(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	fill(t, a)
 	s := a.store
-	s.deleteRecord(nn("shop", "k1"), nil)
-	s.deleteRecord(nn("shop", "dup"), nil)
+	s.deleteRecord("", nn("shop", "k1"), nil)
+	s.deleteRecord("", nn("shop", "dup"), nil)
 	if resp := query(t, a, shopTarget, dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "zzz-second-key" {
 		t.Errorf("after deleting one key: %v, want only zzz-second-key", resp.Answer)
 	}
 	// shop's Delegation is gone (a namespace clean-up, a GitOps re-create): the target does
 	// not pass to the intruder, whose Delegations and record wait there.
-	s.deleteDelegation(nn("shop", "example-com"), nil)
+	s.deleteDelegation("", nn("shop", "example-com"), nil)
 	if resp := query(t, a, shopTarget, dns.TypeTXT); resp.Rcode != dns.RcodeNameError {
 		t.Errorf("after the owner's Delegation is gone: %s %v, want NXDOMAIN", dns.RcodeToString[resp.Rcode], resp.Answer)
 	}
 	// Re-created, it gets the same target back, and shop's records are served again.
-	s.updateDelegation(nn("shop", "example-com-again"), deleg("Example.COM."))
+	s.updateDelegation("", nn("shop", "example-com-again"), deleg("Example.COM."))
 	if resp := query(t, a, shopTarget, dns.TypeTXT); len(resp.Answer) != 1 || resp.Answer[0].(*dns.TXT).Txt[0] != "zzz-second-key" {
 		t.Errorf("after re-creating the Delegation: %v, want shop's zzz-second-key", resp.Answer)
 	}
 	// Once the ConfigMap's records are gone, www is a name like any other, and still nobody's
 	// target: it does not have the target form.
-	s.setStatic(nn("kube-system", "static"), nil)
+	s.setStatic("", nn("kube-system", "static"), nil)
 	// Removing the ConfigMap removed its names and the empty non-terminals above them.
 	for _, name := range []string{"www.acme.example.com.", "a.b.acme.example.com.", "b.acme.example.com."} {
 		if resp := query(t, a, name, dns.TypeA); resp.Rcode != dns.RcodeNameError {
@@ -496,10 +496,10 @@ func TestUDPAnswersAreBounded(t *testing.T) {
 		{"huge.example", 100, 255}, // 26 KB over TCP
 	} {
 		target := targetOf("ns", set.domain)
-		a.store.updateDelegation(nn("ns", set.domain), deleg(set.domain))
+		a.store.updateDelegation("", nn("ns", set.domain), deleg(set.domain))
 		for i := range set.n {
 			v := fmt.Sprintf("%0*d", set.len, i)
-			a.store.updateRecord(nn("ns", set.domain+v), &recordIn{fqdn: target, value: v})
+			a.store.updateRecord("", nn("ns", set.domain+v), &recordIn{fqdn: target, value: v})
 		}
 		names[target] = set.n
 	}

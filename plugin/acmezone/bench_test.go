@@ -51,8 +51,8 @@ func benchPlugin(b *testing.B, n int) *ACMEZone {
 	old := time.Now().Add(-time.Hour)
 	for i := range n {
 		target := benchTarget(i)
-		a.store.addDelegation(nn("bench", fmt.Sprintf("d%d", i)), deleg(benchDomain(i)))
-		a.store.addRecord(nn("bench", fmt.Sprintf("r%d", i)), &recordIn{fqdn: target, value: fmt.Sprintf("key-%043d", i), created: old})
+		a.store.addDelegation("", nn("bench", fmt.Sprintf("d%d", i)), deleg(benchDomain(i)))
+		a.store.addRecord("", nn("bench", fmt.Sprintf("r%d", i)), &recordIn{fqdn: target, value: fmt.Sprintf("key-%043d", i), created: old})
 	}
 	a.store.goLive()
 	benchPlugins[n] = a

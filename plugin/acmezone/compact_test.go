@@ -24,22 +24,22 @@ func TestCompactionIsInvisible(t *testing.T) {
 	}
 	fill := func(a *ACMEZone) {
 		for i := range n {
-			a.store.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("d%d.example", i)))
+			a.store.addDelegation("", nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("d%d.example", i)))
 			for k := range 1 + i%3 {
-				a.store.addRecord(nn("ns", fmt.Sprintf("r%d-%d", i, k)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("v%d-%d", i, k)})
+				a.store.addRecord("", nn("ns", fmt.Sprintf("r%d-%d", i, k)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("v%d-%d", i, k)})
 			}
 			// Not delegated: held, not served; its name exists only as an ancestor.
-			a.store.addRecord(nn("ns", fmt.Sprintf("u%d", i)), &recordIn{fqdn: names[2*i+1], value: "unserved"})
+			a.store.addRecord("", nn("ns", fmt.Sprintf("u%d", i)), &recordIn{fqdn: names[2*i+1], value: "unserved"})
 		}
-		a.store.addRecord(nn("ns", "outside"), &recordIn{fqdn: "example.org.", value: "placeless"})
+		a.store.addRecord("", nn("ns", "outside"), &recordIn{fqdn: "example.org.", value: "placeless"})
 	}
 	change := func(a *ACMEZone) {
 		for i := range n {
-			a.store.addRecord(nn("ns", fmt.Sprintf("r%d-new", i)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("w%d", i)})
-			a.store.deleteRecord(nn("ns", fmt.Sprintf("r%d-0", i)), nil)
+			a.store.addRecord("", nn("ns", fmt.Sprintf("r%d-new", i)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("w%d", i)})
+			a.store.deleteRecord("", nn("ns", fmt.Sprintf("r%d-0", i)), nil)
 		}
-		a.store.addDelegation(nn("ns", "late"), deleg("d40.example"))
-		a.store.addRecord(nn("ns", "late"), &recordIn{fqdn: tgt(n), value: "late"})
+		a.store.addDelegation("", nn("ns", "late"), deleg("d40.example"))
+		a.store.addRecord("", nn("ns", "late"), &recordIn{fqdn: tgt(n), value: "late"})
 	}
 	answers := func(s *snapshot) map[string]string {
 		m := map[string]string{}
@@ -107,13 +107,13 @@ func TestCompactionIsInvisible(t *testing.T) {
 func TestCompactionKeepsConcurrentChanges(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	tgt := targetOf("ns", "d.example")
-	a.store.addDelegation(nn("ns", "d"), deleg("d.example"))
-	a.store.addRecord(nn("ns", "r1"), &recordIn{fqdn: tgt, value: "v1"})
+	a.store.addDelegation("", nn("ns", "d"), deleg("d.example"))
+	a.store.addRecord("", nn("ns", "r1"), &recordIn{fqdn: tgt, value: "v1"})
 	a.store.goLive()
 	copies := 0
 	a.store.compactCopied = func() {
 		if copies++; copies == 1 {
-			a.store.addRecord(nn("ns", "r2"), &recordIn{fqdn: tgt, value: "v2"})
+			a.store.addRecord("", nn("ns", "r2"), &recordIn{fqdn: tgt, value: "v2"})
 		}
 	}
 	if !a.store.compact() {
@@ -125,7 +125,7 @@ func TestCompactionKeepsConcurrentChanges(t *testing.T) {
 	if got := txtValues(a.store.load(), tgt); got != "v1,v2" {
 		t.Errorf("after compact: %q, want \"v1,v2\"", got)
 	}
-	a.store.addRecord(nn("ns", "r3"), &recordIn{fqdn: tgt, value: "v3"})
+	a.store.addRecord("", nn("ns", "r3"), &recordIn{fqdn: tgt, value: "v3"})
 	if got := txtValues(a.store.load(), tgt); got != "v1,v2,v3" {
 		t.Errorf("a change after compact: %q, want \"v1,v2,v3\"", got)
 	}
@@ -147,7 +147,7 @@ func TestCompactionWhileReadingAndWriting(t *testing.T) {
 				recs[nn("ns", fmt.Sprintf("r%d-%d", i, k))] = &recordIn{fqdn: target, value: v}
 			}
 		}
-		s.replace("ns", objects{records: recs})
+		s.replace("", "ns", objects{records: recs})
 	}
 	write(0)
 	s.goLive()

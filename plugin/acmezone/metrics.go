@@ -73,6 +73,15 @@ var (
 		Help:      "Counter of times the TXT values of a name were capped at max_values (the newest served, the rest dropped).",
 	})
 
+	// notifies counts NOTIFY messages sent to secondaries (with `notify`: one per address and
+	// round; through the transfer plugin: one per round), by zone and result (ok, failed).
+	notifies = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "notifies_total",
+		Help:      "Counter of NOTIFY messages sent to secondaries after a change, by zone and result (ok or failed).",
+	}, []string{"zone", "result"})
+
 	// targetConflicts counts targets found claimed by Delegations of several namespaces.
 	targetConflicts = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -83,6 +92,15 @@ var (
 )
 
 func observePropagation(d time.Duration) { propagation.Observe(d.Seconds()) }
+
+// countNotify counts one NOTIFY sent for zone, failed when err is set.
+func countNotify(zone string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	notifies.WithLabelValues(zone, result).Inc()
+}
 
 // responseKey is the label values of one responses counter.
 type responseKey struct{ server, zone, result string }

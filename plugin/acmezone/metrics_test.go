@@ -20,8 +20,8 @@ import (
 func TestResponsesCounted(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	target := targetOf("ns", "t.example")
-	a.store.updateDelegation(nn("ns", "d"), deleg("t.example"))
-	a.store.updateRecord(nn("ns", "r"), &recordIn{fqdn: target, value: "v"})
+	a.store.updateDelegation("", nn("ns", "d"), deleg("t.example"))
+	a.store.updateRecord("", nn("ns", "r"), &recordIn{fqdn: target, value: "v"})
 	a.store.goLive()
 	ctx := context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: "dns://:5300"})
 	count := func(zone, result string) float64 {

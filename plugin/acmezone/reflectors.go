@@ -214,7 +214,12 @@ func (a *ACMEZone) Stop() error {
 	a.mu.Lock()
 	cancel, done := a.cancel, a.done
 	a.cancel, a.done = nil, nil
+	n := a.notifier
+	a.notifier = nil
 	a.mu.Unlock()
+	if n != nil {
+		n.close()
+	}
 	if cancel != nil {
 		cancel()
 		<-done
@@ -236,11 +241,11 @@ type sink struct {
 func (k *sink) Add(obj any) error {
 	switch o := obj.(type) {
 	case *v1alpha1.ChallengeRecord:
-		k.a.store.addRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
+		k.a.store.addRecord(o.ResourceVersion, keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
 	case *v1alpha1.Delegation:
-		k.a.store.addDelegation(keyOf(o), delegationOf(o))
+		k.a.store.addDelegation(o.ResourceVersion, keyOf(o), delegationOf(o))
 	case *corev1.ConfigMap:
-		k.a.store.setStatic(keyOf(o), k.a.configMapRecords(o))
+		k.a.store.setStatic(o.ResourceVersion, keyOf(o), k.a.configMapRecords(o))
 	default:
 		return fmt.Errorf("%s: unexpected %T", k.lw.what(), obj)
 	}
@@ -252,34 +257,37 @@ func (k *sink) Add(obj any) error {
 func (k *sink) Update(obj any) error {
 	switch o := obj.(type) {
 	case *v1alpha1.ChallengeRecord:
-		k.a.store.updateRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
+		k.a.store.updateRecord(o.ResourceVersion, keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, o.Annotations[v1alpha1.CreatedAtAnnotation]))
 	case *v1alpha1.Delegation:
-		k.a.store.updateDelegation(keyOf(o), delegationOf(o))
+		k.a.store.updateDelegation(o.ResourceVersion, keyOf(o), delegationOf(o))
 	case *corev1.ConfigMap:
-		k.a.store.setStatic(keyOf(o), k.a.configMapRecords(o))
+		k.a.store.setStatic(o.ResourceVersion, keyOf(o), k.a.configMapRecords(o))
 	default:
 		return fmt.Errorf("%s: unexpected %T", k.lw.what(), obj)
 	}
 	return nil
 }
 
-// Delete implements toolscache.ReflectorStore: a deleted object, in its last state.
+// Delete implements toolscache.ReflectorStore: a deleted object, in its last state. A DELETED
+// watch event's object carries the resourceVersion of its deletion; objects deleted while no
+// watch ran are gone from the next list, whose resourceVersion Replace applies.
 func (k *sink) Delete(obj any) error {
 	switch o := obj.(type) {
 	case *v1alpha1.ChallengeRecord:
-		k.a.store.deleteRecord(keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, ""))
+		k.a.store.deleteRecord(o.ResourceVersion, keyOf(o), recordOf(&o.Spec, o.CreationTimestamp.Time, ""))
 	case *v1alpha1.Delegation:
-		k.a.store.deleteDelegation(keyOf(o), delegationOf(o))
+		k.a.store.deleteDelegation(o.ResourceVersion, keyOf(o), delegationOf(o))
 	case *corev1.ConfigMap:
-		k.a.store.deleteStatic(keyOf(o))
+		k.a.store.deleteStatic(o.ResourceVersion, keyOf(o))
 	default:
 		return fmt.Errorf("%s: unexpected %T", k.lw.what(), obj)
 	}
 	return nil
 }
 
-// Replace implements toolscache.ReflectorStore: the result of a (re)list, as one change.
-func (k *sink) Replace(list []any, _ string) error {
+// Replace implements toolscache.ReflectorStore: the result of a (re)list at resourceVersion
+// rv, as one change.
+func (k *sink) Replace(list []any, rv string) error {
 	var objs objects
 	var statics map[types.NamespacedName]*staticSet
 	switch k.lw.resource {
@@ -309,9 +317,9 @@ func (k *sink) Replace(list []any, _ string) error {
 		}
 	}
 	if statics != nil {
-		k.a.store.replaceStatic(k.namespace, statics)
+		k.a.store.replaceStatic(rv, k.namespace, statics)
 	} else {
-		k.a.store.replace(k.namespace, objs)
+		k.a.store.replace(rv, k.namespace, objs)
 	}
 	k.once.Do(k.synced)
 	return nil

@@ -21,9 +21,9 @@ func TestSinkReplace(t *testing.T) {
 	a.store.goLive()
 	aTarget, bTarget := targetOf("a", "d.example"), targetOf("b", "d.example")
 	for _, ns := range []string{"a", "b"} {
-		a.store.updateDelegation(nn(ns, "d"), deleg("d.example"))
-		a.store.updateRecord(nn(ns, "keep"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-keep"})
-		a.store.updateRecord(nn(ns, "gone"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-gone"})
+		a.store.updateDelegation("", nn(ns, "d"), deleg("d.example"))
+		a.store.updateRecord("", nn(ns, "keep"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-keep"})
+		a.store.updateRecord("", nn(ns, "gone"), &recordIn{fqdn: targetOf(ns, "d.example"), value: ns + "-gone"})
 	}
 	txt := func(name string) []string {
 		var out []string

@@ -16,6 +16,9 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	corednsparse "github.com/coredns/coredns/plugin/pkg/parse"
+	"github.com/coredns/coredns/plugin/pkg/transport"
+	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/miekg/dns"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -35,7 +38,7 @@ const (
 	defaultNSTTL          = 3600
 	defaultRefresh        = 60
 	defaultRetry          = 30
-	defaultExpire         = 86400
+	defaultExpire         = 604800 // a week, what zone checkers ask for: secondaries keep answering through a long outage
 	defaultMinimum        = 5
 	defaultStartupTimeout = 10 * time.Second
 	maxTTL                = 86400
@@ -81,6 +84,9 @@ type config struct {
 	maxValues      int // TXT values served at one name
 	startupTimeout time.Duration
 	fall           fall.F
+	notify         []string // secondaries acmezone sends NOTIFY to itself, host:port
+	notifyKey      string   // the tsig plugin's key NOTIFYs are signed with, "" for none
+	journalSteps   int      // serials the IXFR journal keeps, 0 for none
 }
 
 // soaFor returns the SOA template of zone; the serial is set when a snapshot is published.
@@ -115,7 +121,12 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	c.OnStartup(func() error {
-		a.transfer = dnsserver.GetConfig(c).Handler("transfer") != nil
+		// The other plugins of the block exist now; tsig's setup has filled TsigSecret.
+		config := dnsserver.GetConfig(c)
+		tr, _ := config.Handler("transfer").(*transfer.Transfer)
+		if err := a.secondaries(tr, config.TsigSecret); err != nil {
+			return plugin.Error(pluginName, err)
+		}
 		return a.Start()
 	})
 	c.OnShutdown(a.Stop)
@@ -138,6 +149,7 @@ func parse(c *caddy.Controller) (*config, error) {
 		maxRecords:     defaultMaxStaticRecords,
 		maxValues:      defaultMaxValues,
 		startupTimeout: defaultStartupTimeout,
+		journalSteps:   defaultJournalSteps,
 	}
 	i := 0
 	for c.Next() {
@@ -157,6 +169,9 @@ func parse(c *caddy.Controller) (*config, error) {
 	}
 	if len(cfg.nameservers) == 0 {
 		return nil, c.Err("at least one 'nameserver NAME [ADDRESS...]' is required: it is the NS record at the zone apex")
+	}
+	if cfg.notifyKey != "" && len(cfg.notify) == 0 {
+		return nil, c.Errf("notify_key %s needs 'notify ADDRESS...': the addresses of the secondaries to send signed NOTIFYs to", cfg.notifyKey)
 	}
 	if !cfg.targetKey.Valid() {
 		return nil, c.Err("'target_key FILE' is required: " + targetKeyHelp)
@@ -280,6 +295,37 @@ func parseProperty(c *caddy.Controller, cfg *config) error {
 			return c.Errf("startup_timeout %q is not a duration like 10s", args[0])
 		}
 		cfg.startupTimeout = d
+	case "notify":
+		args := c.RemainingArgs()
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		for _, a := range args {
+			addr, err := corednsparse.HostPort(a, transport.Port)
+			if err != nil {
+				return c.Errf("notify %q is not an IP address or IP:port (a secondary's address; port 53 by default)", a)
+			}
+			cfg.notify = append(cfg.notify, addr)
+		}
+	case "notify_key":
+		args := c.RemainingArgs()
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		if _, ok := dns.IsDomainName(args[0]); !ok {
+			return c.Errf("notify_key %q is not a key name like xfr.example.com. (the name of a key of the tsig plugin)", args[0])
+		}
+		cfg.notifyKey = plugin.Name(args[0]).Normalize()
+	case "ixfr_journal":
+		args := c.RemainingArgs()
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 0 || v > maxJournalSteps {
+			return c.Errf("ixfr_journal %q is not a number from 0 (no journal: IXFR sends the whole zone) to %d", args[0], maxJournalSteps)
+		}
+		cfg.journalSteps = v
 	case "fallthrough":
 		cfg.fall.SetZonesFromArgs(c.RemainingArgs())
 	default:

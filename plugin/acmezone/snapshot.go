@@ -56,6 +56,9 @@ type snapshot struct {
 	static *staticLayer
 	// soa holds the SOA record of each zone, keyed by canonical zone name.
 	soa map[string]*dns.SOA
+	// journal holds the differences of the last serials up to this snapshot's, for IXFR
+	// (journal.go); nil without the transfer plugin.
+	journal []journalStep
 }
 
 // lookup returns the entry at the lower-case name, or nil when the name does not exist. A

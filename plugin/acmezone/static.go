@@ -108,18 +108,18 @@ func newStaticLayer(zones []string, fixed map[string][]dns.RR, sets []*staticSet
 // setStatic makes set, parsed outside the lock (configMapRecords), the records of the
 // ConfigMap key; nil when it has nothing to serve (over the byte limit, or of a zone not
 // served here).
-func (s *store) setStatic(key types.NamespacedName, set *staticSet) {
-	s.changeStatic(func() []string { return s.putStatic(key, set) })
+func (s *store) setStatic(rv string, key types.NamespacedName, set *staticSet) {
+	s.changeStatic(rv, func() []string { return s.putStatic(key, set) })
 }
 
 // deleteStatic forgets the records of a deleted ConfigMap.
-func (s *store) deleteStatic(key types.NamespacedName) {
-	s.changeStatic(func() []string { return s.removeStatic(key) })
+func (s *store) deleteStatic(rv string, key types.NamespacedName) {
+	s.changeStatic(rv, func() []string { return s.removeStatic(key) })
 }
 
 // replaceStatic makes the ConfigMaps of namespace ("" for all) what list holds, as one change.
-func (s *store) replaceStatic(namespace string, list map[types.NamespacedName]*staticSet) {
-	s.changeStatic(func() []string {
+func (s *store) replaceStatic(rv, namespace string, list map[types.NamespacedName]*staticSet) {
+	s.changeStatic(rv, func() []string {
 		var zones []string
 		for key := range s.statics {
 			if _, ok := list[key]; !ok && (namespace == "" || key.Namespace == namespace) {
@@ -135,8 +135,9 @@ func (s *store) replaceStatic(namespace string, list map[types.NamespacedName]*s
 
 // changeStatic makes one change to the ConfigMaps under staticMu (f returns the zones it
 // touched), admits those zones' ConfigMaps again, builds the static layer and, under mu
-// only for that, swaps it in and publishes once (when live).
-func (s *store) changeStatic(f func() (zones []string)) {
+// only for that, swaps it in and publishes once (when live). rv is the resourceVersion the
+// change brings the store to ("" for none known).
+func (s *store) changeStatic(rv string, f func() (zones []string)) {
 	s.staticMu.Lock()
 	defer s.staticMu.Unlock()
 	zones := f()
@@ -174,6 +175,7 @@ func (s *store) changeStatic(f func() (zones []string)) {
 			}
 		}
 	}
+	s.applied(rv)
 	s.publishIfLive()
 }
 

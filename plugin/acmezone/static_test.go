@@ -50,7 +50,7 @@ func TestConfigMapLimits(t *testing.T) {
 	if n := a.store.load().static.nstatic; n != 3 {
 		t.Errorf("nstatic %d, want 3", n)
 	}
-	a.store.setStatic(nn("acmezone", "first"), nil)
+	a.store.setStatic("", nn("acmezone", "first"), nil)
 	for name, want := range map[string]bool{"a": false, "c": true, "d": true, "e": true} {
 		if served(name) != want {
 			t.Errorf("after first is gone: %s served %v, want %v", name, !want, want)
@@ -105,7 +105,7 @@ func TestStaticLayerBuiltOutsideTheLock(t *testing.T) {
 	s := a.store
 	s.goLive()
 	target := targetOf("shop", "example.com")
-	s.addDelegation(nn("shop", "d"), deleg("example.com"))
+	s.addDelegation("", nn("shop", "d"), deleg("example.com"))
 
 	built := make(chan struct{})
 	s.staticBuilt = func() { close(built) }
@@ -161,9 +161,9 @@ func TestConcurrentStaticChanges(t *testing.T) {
 	write := func(g int) {
 		set := a.configMapRecords(cm(g))
 		if g%2 == 0 {
-			s.setStatic(nn("acmezone", "zone"), set)
+			s.setStatic("", nn("acmezone", "zone"), set)
 		} else {
-			s.replaceStatic("acmezone", map[typesNN]*staticSet{nn("acmezone", "zone"): set})
+			s.replaceStatic("", "acmezone", map[typesNN]*staticSet{nn("acmezone", "zone"): set})
 		}
 	}
 	write(0)

@@ -92,9 +92,14 @@ type store struct {
 	dirty     []dirtyEntry
 	live      bool      // publish on every change (after the initial sync)
 	since     time.Time // records created before this are not timed
-	serial    uint32
-	nserved   int // ChallengeRecords served (see the invariants)
-	walks     int // searches through every entry (locate)
+	serial    uint32    // of the last published snapshot, 0 before the first (serial.go)
+	version   uint64    // the highest resourceVersion applied (serial.go)
+	versioned bool      // version holds one
+	opaque    bool      // a resourceVersion was not a number: the serial follows the clock
+	journal   *journal  // the differences of the last serials, for IXFR; nil: none kept
+	published func()    // called after each publish (under mu): NOTIFY, see notify.go
+	nserved   int       // ChallengeRecords served (see the invariants)
+	walks     int       // searches through every entry (locate)
 
 	snap atomic.Pointer[snapshot]
 }
@@ -180,52 +185,54 @@ func (s *store) synced() bool { return s.snap.Load() != nil }
 // the lock, changes what the store holds and publishes once (when live).
 
 // addRecord holds a ChallengeRecord the watch reports as created.
-func (s *store) addRecord(key types.NamespacedName, rec *recordIn) {
-	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, rec.fqdn, atHint) })
+func (s *store) addRecord(rv string, key types.NamespacedName, rec *recordIn) {
+	s.change(rv, func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, rec.fqdn, atHint) })
 }
 
 // updateRecord holds the new state of a ChallengeRecord, which may have moved to another name.
-func (s *store) updateRecord(key types.NamespacedName, rec *recordIn) {
-	s.change(func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, rec.fqdn, everywhere) })
+func (s *store) updateRecord(rv string, key types.NamespacedName, rec *recordIn) {
+	s.change(rv, func() { s.putRecord(idOf(kindRecord, key), key.Namespace, rec, rec.fqdn, everywhere) })
 }
 
 // deleteRecord forgets a ChallengeRecord; last is its last known state (nil: unknown), which
 // says where to look first.
-func (s *store) deleteRecord(key types.NamespacedName, last *recordIn) {
+func (s *store) deleteRecord(rv string, key types.NamespacedName, last *recordIn) {
 	hint := ""
 	if last != nil {
 		hint = last.fqdn
 	}
-	s.change(func() { s.removeRecord(idOf(kindRecord, key), hint, everywhere) })
+	s.change(rv, func() { s.removeRecord(idOf(kindRecord, key), hint, everywhere) })
 }
 
 // addDelegation holds a Delegation the watch reports as created.
-func (s *store) addDelegation(key types.NamespacedName, d *delegationIn) {
+func (s *store) addDelegation(rv string, key types.NamespacedName, d *delegationIn) {
 	target := s.target(key.Namespace, d) // a keyed hash: outside the lock
-	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, atHint) })
+	s.change(rv, func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, atHint) })
 }
 
 // updateDelegation holds the new state of a Delegation, which may have moved to another target
 // (a changed spec.target or proof).
-func (s *store) updateDelegation(key types.NamespacedName, d *delegationIn) {
+func (s *store) updateDelegation(rv string, key types.NamespacedName, d *delegationIn) {
 	target := s.target(key.Namespace, d)
-	s.change(func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, everywhere) })
+	s.change(rv, func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, everywhere) })
 }
 
 // deleteDelegation forgets a Delegation; last is its last known state (nil: unknown).
-func (s *store) deleteDelegation(key types.NamespacedName, last *delegationIn) {
+func (s *store) deleteDelegation(rv string, key types.NamespacedName, last *delegationIn) {
 	hint := s.target(key.Namespace, last)
-	s.change(func() { s.removeDelegation(idOf(kindDelegation, key), hint, everywhere) })
+	s.change(rv, func() { s.removeDelegation(idOf(kindDelegation, key), hint, everywhere) })
 }
 
 // ConfigMaps have their own operations, which build the static layer outside mu: setStatic,
 // deleteStatic and replaceStatic (static.go).
 
-// change makes one change to the store under its lock, published at once when live.
-func (s *store) change(f func()) {
+// change makes one change to the store under its lock, published at once when live. rv is the
+// resourceVersion the change brings the store to ("" for none known).
+func (s *store) change(rv string, f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f()
+	s.applied(rv)
 	s.publishIfLive()
 }
 
@@ -237,8 +244,9 @@ type objects struct {
 }
 
 // replace makes the store's objects of one kind in namespace ("" for all) what list holds,
-// as one change: a relist after a lost watch publishes once, not once per object.
-func (s *store) replace(namespace string, list objects) {
+// as one change: a relist after a lost watch publishes once, not once per object. rv is the
+// list's resourceVersion: objects deleted while the watch was down are gone as of it.
+func (s *store) replace(rv, namespace string, list objects) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	nsIndex, scoped := s.nsIndex[namespace]
@@ -289,6 +297,7 @@ func (s *store) replace(namespace string, list objects) {
 			}
 		}
 	}
+	s.applied(rv)
 	s.publishIfLive()
 }
 
@@ -501,7 +510,8 @@ func (s *store) publishIfLive() {
 // publish rebuilds the changed entries (and the empty non-terminals above names whose
 // existence changed) and hands the writer's maps to readers as the next snapshot.
 func (s *store) publish() {
-	if last := s.snap.Load(); len(s.dirty) == 0 && last != nil && last.static == s.static {
+	last := s.snap.Load()
+	if len(s.dirty) == 0 && last != nil && last.static == s.static {
 		return
 	}
 	now := time.Now()
@@ -523,7 +533,14 @@ func (s *store) publish() {
 			s.edit(a, true)
 		}
 	}
+	var changed []string // the names whose records may have changed, for the journal
+	if s.journal != nil {
+		changed = make([]string, 0, len(s.dirty))
+	}
 	for _, d := range s.dirty {
+		if changed != nil {
+			changed = append(changed, d.name)
+		}
 		e := d.e
 		e.dirty = false
 		e.exists = e.self || s.desc[d.name] > 0 || s.soaTmpl[d.name].Hdr.Name != ""
@@ -538,15 +555,22 @@ func (s *store) publish() {
 		s.dirty = s.dirty[:0]
 	}
 
-	s.serial = max(s.serial+1, uint32(now.Unix()))
+	from := s.serial
+	s.serial = s.nextSerial(now)
 	next := &snapshot{shards: s.shards, static: s.static, soa: make(map[string]*dns.SOA, len(s.soaTmpl))}
 	for z, tmpl := range s.soaTmpl {
 		soa := tmpl
 		soa.Serial = s.serial
 		next.soa[z] = &soa
 	}
+	if s.journal != nil {
+		next.journal = s.journal.record(last, next, changed, from, s.serial)
+	}
 	s.owned = [shardCount]bool{}
 	s.snap.Store(next)
+	if s.published != nil {
+		s.published()
+	}
 	snapshotRebuilds.Inc()
 	recordsGauge.WithLabelValues("challenge").Set(float64(s.nserved))
 	recordsGauge.WithLabelValues("static").Set(float64(s.static.nstatic))

@@ -38,8 +38,8 @@ func TestPublishedSnapshotsNeverChange(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	tgt := func(i int) string { return targetOf("ns", fmt.Sprintf("d%d.example", i)) }
 	for i := range 50 {
-		a.store.updateDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("d%d.example", i)))
-		a.store.updateRecord(nn("ns", fmt.Sprintf("r%d", i)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("v%d", i)})
+		a.store.updateDelegation("", nn("ns", fmt.Sprintf("d%d", i)), deleg(fmt.Sprintf("d%d.example", i)))
+		a.store.updateRecord("", nn("ns", fmt.Sprintf("r%d", i)), &recordIn{fqdn: tgt(i), value: fmt.Sprintf("v%d", i)})
 	}
 	a.store.goLive()
 	first := a.store.load()
@@ -54,14 +54,14 @@ func TestPublishedSnapshotsNeverChange(t *testing.T) {
 	// Every kind of change: a second value, a removed record, a removed Delegation, a new
 	// name, a record moved to another name, another namespace's Delegation placed at a target
 	// by a proof signed by mistake, a relist.
-	a.store.updateRecord(nn("ns", "r7b"), &recordIn{fqdn: tgt(7), value: "a7"})
-	a.store.deleteRecord(nn("ns", "r8"), nil)
-	a.store.deleteDelegation(nn("ns", "d9"), nil)
-	a.store.updateDelegation(nn("ns", "d50"), deleg("d50.example"))
-	a.store.updateRecord(nn("ns", "r50"), &recordIn{fqdn: tgt(50), value: "v50"})
-	a.store.updateRecord(nn("ns", "r11"), &recordIn{fqdn: tgt(12), value: "v11"})
-	a.store.updateDelegation(nn("other", "d13"), pinned("x.example", tgt(13), testKey.Proof("other", "x.example", tgt(13))))
-	a.store.replace("ns", objects{records: map[typesNN]*recordIn{}}) // a relist: no records left in ns
+	a.store.updateRecord("", nn("ns", "r7b"), &recordIn{fqdn: tgt(7), value: "a7"})
+	a.store.deleteRecord("", nn("ns", "r8"), nil)
+	a.store.deleteDelegation("", nn("ns", "d9"), nil)
+	a.store.updateDelegation("", nn("ns", "d50"), deleg("d50.example"))
+	a.store.updateRecord("", nn("ns", "r50"), &recordIn{fqdn: tgt(50), value: "v50"})
+	a.store.updateRecord("", nn("ns", "r11"), &recordIn{fqdn: tgt(12), value: "v11"})
+	a.store.updateDelegation("", nn("other", "d13"), pinned("x.example", tgt(13), testKey.Proof("other", "x.example", tgt(13))))
+	a.store.replace("", "ns", objects{records: map[typesNN]*recordIn{}}) // a relist: no records left in ns
 
 	for name, w := range want {
 		if got := txtValues(first, name); got != w {
@@ -90,12 +90,12 @@ type typesNN = types.NamespacedName
 func TestDuplicateValuesAnswerOnce(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	target := targetOf("owner", "dup.example")
-	a.store.updateDelegation(nn("owner", "d"), deleg("dup.example"))
-	a.store.updateDelegation(nn("late", "d"), pinned("dup.example", target, ""))
-	a.store.updateRecord(nn("late", "r"), &recordIn{fqdn: target, value: "same", ttl: 1})
-	a.store.updateRecord(nn("owner", "r1"), &recordIn{fqdn: target, value: "same", ttl: 300})
-	a.store.updateRecord(nn("owner", "r2"), &recordIn{fqdn: target, value: "same", ttl: 200})
-	a.store.updateRecord(nn("owner", "r3"), &recordIn{fqdn: target, value: "other", ttl: 400})
+	a.store.updateDelegation("", nn("owner", "d"), deleg("dup.example"))
+	a.store.updateDelegation("", nn("late", "d"), pinned("dup.example", target, ""))
+	a.store.updateRecord("", nn("late", "r"), &recordIn{fqdn: target, value: "same", ttl: 1})
+	a.store.updateRecord("", nn("owner", "r1"), &recordIn{fqdn: target, value: "same", ttl: 300})
+	a.store.updateRecord("", nn("owner", "r2"), &recordIn{fqdn: target, value: "same", ttl: 200})
+	a.store.updateRecord("", nn("owner", "r3"), &recordIn{fqdn: target, value: "other", ttl: 400})
 	a.store.goLive()
 	ans := query(t, a, target, dns.TypeTXT).Answer
 	var got []string
@@ -106,8 +106,8 @@ func TestDuplicateValuesAnswerOnce(t *testing.T) {
 	if want := []string{"other/200", "same/200"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	a.store.deleteRecord(nn("owner", "r1"), nil)
-	a.store.deleteRecord(nn("owner", "r2"), nil)
+	a.store.deleteRecord("", nn("owner", "r1"), nil)
+	a.store.deleteRecord("", nn("owner", "r2"), nil)
 	if got := txtValues(a.store.load(), target); got != "other" {
 		t.Errorf("after deleting the owner's duplicates: %q, want \"other\"", got)
 	}
@@ -120,7 +120,7 @@ func delegateTargets(s *store, n int) []string {
 	for i := range targets {
 		domain := fmt.Sprintf("c%d.example", i)
 		targets[i] = targetOf("ns", domain)
-		s.addDelegation(nn("ns", fmt.Sprintf("d%d", i)), deleg(domain))
+		s.addDelegation("", nn("ns", fmt.Sprintf("d%d", i)), deleg(domain))
 	}
 	return targets
 }
@@ -145,10 +145,10 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 					recs[recKey(i, k)] = &recordIn{fqdn: target, value: v}
 				}
 			}
-			s.replace("ns", objects{records: recs})
+			s.replace("", "ns", objects{records: recs})
 			return
 		}
-		s.change(func() {
+		s.change("", func() {
 			for i, target := range targets {
 				vs := genValues(g)
 				for k := range 3 {
@@ -333,15 +333,15 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 
 	// A Delegation whose spec.target is not its own is held, placeless; it is placed when an
 	// update removes spec.target.
-	s.addDelegation(nn("ns", "d1"), pinned("one.example", t2, ""))
-	s.updateDelegation(nn("ns", "d1"), pinned("one.example", t2, "")) // a status change
-	s.updateDelegation(nn("ns", "d1"), deleg("one.example"))
-	s.addDelegation(nn("ns", "d2"), deleg("two.example"))
-	s.updateDelegation(nn("ns", "d2"), deleg("Two.Example.")) // the same target: in place
-	s.addRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v"})
-	s.updateRecord(nn("ns", "r"), &recordIn{fqdn: t1, value: "v2"}) // in place
-	s.addRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far"})
-	s.updateRecord(nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far2"})
+	s.addDelegation("", nn("ns", "d1"), pinned("one.example", t2, ""))
+	s.updateDelegation("", nn("ns", "d1"), pinned("one.example", t2, "")) // a status change
+	s.updateDelegation("", nn("ns", "d1"), deleg("one.example"))
+	s.addDelegation("", nn("ns", "d2"), deleg("two.example"))
+	s.updateDelegation("", nn("ns", "d2"), deleg("Two.Example.")) // the same target: in place
+	s.addRecord("", nn("ns", "r"), &recordIn{fqdn: t1, value: "v"})
+	s.updateRecord("", nn("ns", "r"), &recordIn{fqdn: t1, value: "v2"}) // in place
+	s.addRecord("", nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far"})
+	s.updateRecord("", nn("ns", "far"), &recordIn{fqdn: "x.other.example.", value: "far2"})
 	walks("adds and in-place updates", 0)
 	serves("after the adds", t1, "v2")
 	if len(s.placeless) != 1 {
@@ -349,21 +349,21 @@ func TestObjectsAreFoundWhereTheyAre(t *testing.T) {
 	}
 
 	// A record moved to another name: found by a walk, served at the new name only.
-	s.updateRecord(nn("ns", "r"), &recordIn{fqdn: t2, value: "v2"})
+	s.updateRecord("", nn("ns", "r"), &recordIn{fqdn: t2, value: "v2"})
 	walks("a moved record", 1)
 	serves("after the move", t1, "")
 	serves("after the move", t2, "v2")
 
 	// The record outside the zones moves in; a delete whose last state is stale still finds
 	// its object.
-	s.updateRecord(nn("ns", "far"), &recordIn{fqdn: t1, value: "far"})
+	s.updateRecord("", nn("ns", "far"), &recordIn{fqdn: t1, value: "far"})
 	walks("a placeless record placed", 1)
 	serves("after placing", t1, "far")
-	s.deleteRecord(nn("ns", "far"), &recordIn{fqdn: t2})
+	s.deleteRecord("", nn("ns", "far"), &recordIn{fqdn: t2})
 	walks("a delete with a stale state", 2)
 	serves("after the delete", t1, "")
-	s.deleteRecord(nn("ns", "r"), &recordIn{fqdn: t2})
-	s.deleteDelegation(nn("ns", "d2"), deleg("two.example"))
+	s.deleteRecord("", nn("ns", "r"), &recordIn{fqdn: t2})
+	s.deleteDelegation("", nn("ns", "d2"), deleg("two.example"))
 	walks("deletes with the right state", 2)
 	serves("after the deletes", t2, "NXDOMAIN")
 	if len(s.placeless) != 0 {
@@ -379,21 +379,21 @@ func TestRelistMovesAndRemoves(t *testing.T) {
 	elsewhere := targetOf("x", "elsewhere.example")
 	for _, ns := range []string{"a", "b"} {
 		target := targetOf(ns, "d.example")
-		s.addDelegation(nn(ns, "d"), deleg("d.example"))
-		s.addDelegation(nn(ns, "pending"), pinned("p.example", elsewhere, "")) // not its own: placeless
-		s.addRecord(nn(ns, "stay"), &recordIn{fqdn: target, value: ns + "-stay"})
-		s.addRecord(nn(ns, "move"), &recordIn{fqdn: elsewhere, value: ns + "-move"})
-		s.addRecord(nn(ns, "gone"), &recordIn{fqdn: target, value: ns + "-gone"})
-		s.addRecord(nn(ns, "far"), &recordIn{fqdn: "x.other.example.", value: ns + "-far"})
+		s.addDelegation("", nn(ns, "d"), deleg("d.example"))
+		s.addDelegation("", nn(ns, "pending"), pinned("p.example", elsewhere, "")) // not its own: placeless
+		s.addRecord("", nn(ns, "stay"), &recordIn{fqdn: target, value: ns + "-stay"})
+		s.addRecord("", nn(ns, "move"), &recordIn{fqdn: elsewhere, value: ns + "-move"})
+		s.addRecord("", nn(ns, "gone"), &recordIn{fqdn: target, value: ns + "-gone"})
+		s.addRecord("", nn(ns, "far"), &recordIn{fqdn: "x.other.example.", value: ns + "-far"})
 	}
 	s.goLive()
 	aTarget, bTarget := targetOf("a", "d.example"), targetOf("b", "d.example")
-	s.replace("a", objects{records: map[typesNN]*recordIn{
+	s.replace("", "a", objects{records: map[typesNN]*recordIn{
 		nn("a", "stay"): {fqdn: aTarget, value: "a-stay"},
 		nn("a", "move"): {fqdn: aTarget, value: "a-move"},
 		nn("a", "new"):  {fqdn: aTarget, value: "a-new"},
 	}})
-	s.replace("a", objects{delegations: map[typesNN]*delegationIn{
+	s.replace("", "a", objects{delegations: map[typesNN]*delegationIn{
 		nn("a", "d"): deleg("d.example"),
 	}})
 	if s.walks != 0 {
@@ -427,10 +427,10 @@ func TestMaxValues(t *testing.T) {
 	a := newTestPlugin(t, strings.Replace(testCorefile, "ttl 10", "ttl 10\n\tmax_values 3", 1))
 	s := a.store
 	target := targetOf("shop", "example.com")
-	s.updateDelegation(nn("shop", "d"), deleg("example.com"))
+	s.updateDelegation("", nn("shop", "d"), deleg("example.com"))
 	base := time.Now().Add(-time.Hour)
 	add := func(name, value string, age int) {
-		s.updateRecord(nn("shop", name), &recordIn{fqdn: target, value: value, created: base.Add(-time.Duration(age) * time.Minute)})
+		s.updateRecord("", nn("shop", name), &recordIn{fqdn: target, value: value, created: base.Add(-time.Duration(age) * time.Minute)})
 	}
 	add("a", "v-oldest", 50)
 	add("b", "v-old", 40)
@@ -446,7 +446,7 @@ func TestMaxValues(t *testing.T) {
 	}
 	// An old value with one new record is new; a record of another namespace counts for nothing.
 	add("e", "v-oldest", 0)
-	s.updateRecord(nn("blog", "x"), &recordIn{fqdn: target, value: "v-blog", created: base})
+	s.updateRecord("", nn("blog", "x"), &recordIn{fqdn: target, value: "v-blog", created: base})
 	if got := txtValues(s.load(), target); got != "v-new,v-newest,v-oldest" {
 		t.Errorf("after a new record of v-oldest: %q", got)
 	}
@@ -468,12 +468,12 @@ func TestChallengeValuesAreChecked(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
 	target := targetOf("shop", "example.com")
-	s.updateDelegation(nn("shop", "d"), deleg("example.com"))
+	s.updateDelegation("", nn("shop", "d"), deleg("example.com"))
 	for i, v := range []string{"", "bell\x07", "line\nbreak", "del\x7f", "é", strings.Repeat("x", 256)} {
-		s.updateRecord(nn("shop", fmt.Sprint("bad", i)), &recordIn{fqdn: target, value: v})
+		s.updateRecord("", nn("shop", fmt.Sprint("bad", i)), &recordIn{fqdn: target, value: v})
 	}
-	s.updateRecord(nn("shop", "escape"), &recordIn{fqdn: target, value: `\007`})
-	s.updateRecord(nn("shop", "max"), &recordIn{fqdn: target, value: strings.Repeat("x", 255)})
+	s.updateRecord("", nn("shop", "escape"), &recordIn{fqdn: target, value: `\007`})
+	s.updateRecord("", nn("shop", "max"), &recordIn{fqdn: target, value: strings.Repeat("x", 255)})
 	s.goLive()
 	resp := query(t, a, target, dns.TypeTXT)
 	wire, err := resp.Pack()
@@ -494,7 +494,7 @@ func TestChallengeValuesAreChecked(t *testing.T) {
 		t.Errorf("served %q, want %q", got, want)
 	}
 	// A bad value later corrected is served: it was held, placeless.
-	s.updateRecord(nn("shop", "bad1"), &recordIn{fqdn: target, value: "bell"})
+	s.updateRecord("", nn("shop", "bad1"), &recordIn{fqdn: target, value: "bell"})
 	if got := txtValues(s.load(), target); !strings.Contains(got, "bell") {
 		t.Errorf("after the correction: %q", got)
 	}

@@ -52,24 +52,24 @@ func TestTargetConflict(t *testing.T) {
 	a := newTestPlugin(t, testCorefile)
 	s := a.store
 	shop := targetOf("shop", "example.com")
-	s.updateDelegation(nn("shop", "d"), deleg("example.com"))
-	s.updateRecord(nn("shop", "r"), &recordIn{fqdn: shop, value: "shop-value"})
-	s.updateRecord(nn("blog", "r"), &recordIn{fqdn: shop, value: "blog-value"})
+	s.updateDelegation("", nn("shop", "d"), deleg("example.com"))
+	s.updateRecord("", nn("shop", "r"), &recordIn{fqdn: shop, value: "shop-value"})
+	s.updateRecord("", nn("blog", "r"), &recordIn{fqdn: shop, value: "blog-value"})
 	s.goLive()
 	if got := txtValues(s.load(), shop); got != "shop-value" {
 		t.Fatalf("before: %q, want shop's value", got)
 	}
 	before := testutil.ToFloat64(targetConflicts)
 	mistake := pinned("blog.example", shop, testKey.Proof("blog", "blog.example", shop))
-	s.updateDelegation(nn("blog", "d"), mistake)
-	s.updateRecord(nn("shop", "r2"), &recordIn{fqdn: shop, value: "shop-value-2"}) // a rebuild while it lasts
+	s.updateDelegation("", nn("blog", "d"), mistake)
+	s.updateRecord("", nn("shop", "r2"), &recordIn{fqdn: shop, value: "shop-value-2"}) // a rebuild while it lasts
 	if got := txtValues(s.load(), shop); got != "" {
 		t.Errorf("with Delegations of shop and blog at the target: %q, want no value", got)
 	}
 	if n := testutil.ToFloat64(targetConflicts) - before; n != 1 {
 		t.Errorf("the conflict was counted %v times, want 1", n)
 	}
-	s.deleteDelegation(nn("blog", "d"), mistake)
+	s.deleteDelegation("", nn("blog", "d"), mistake)
 	if got := txtValues(s.load(), shop); got != "shop-value,shop-value-2" {
 		t.Errorf("after the wrong Delegation is gone: %q, want shop's values", got)
 	}
@@ -80,8 +80,8 @@ func TestTargetConflict(t *testing.T) {
 func TestZoneNamesAreNobodysTarget(t *testing.T) {
 	const ns = "0a1b2c3d-0000-4000-8000-000000000053.acme.example.com."
 	a := newTestPlugin(t, strings.Replace(testCorefile, "nameserver ns.example.com", "nameserver "+ns+" 192.0.2.54\n\tnameserver ns.example.com", 1))
-	a.store.updateDelegation(nn("shop", "d"), pinned("example.com", ns, testKey.Proof("shop", "example.com", ns)))
-	a.store.updateRecord(nn("shop", "r"), &recordIn{fqdn: ns, value: "speaks-for-the-name-server"})
+	a.store.updateDelegation("", nn("shop", "d"), pinned("example.com", ns, testKey.Proof("shop", "example.com", ns)))
+	a.store.updateRecord("", nn("shop", "r"), &recordIn{fqdn: ns, value: "speaks-for-the-name-server"})
 	a.store.goLive()
 	if got := txtValues(a.store.load(), ns); got != "" {
 		t.Errorf("TXT at the name server %s: %q, want none", ns, got)

@@ -11,7 +11,9 @@ import (
 )
 
 // Transfer implements transfer.Transferer, so AXFR and IXFR work when the transfer plugin is
-// in the server block. IXFR is answered as AXFR unless the client is current.
+// in the server block. An IXFR from the current serial (or a newer one: another replica's) gets
+// the SOA alone; from a serial the journal reaches back to, the difference in RFC 1995's
+// form, condensed into one step; from any other, the whole zone as for AXFR.
 func (a *ACMEZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	zone = canonical(zone)
 	snap := a.store.load()
@@ -25,6 +27,17 @@ func (a *ACMEZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 		if serial != 0 && !serialNewer(soa.Serial, serial) {
 			ch <- []dns.RR{soa}
 			return
+		}
+		if serial != 0 {
+			if del, add, ok := snap.difference(zone, serial, a.store.zoneOf); ok {
+				old := *soa
+				old.Serial = serial
+				ch <- []dns.RR{soa}
+				ch <- append([]dns.RR{&old}, del...)
+				ch <- append([]dns.RR{soa}, add...)
+				ch <- []dns.RR{soa}
+				return
+			}
 		}
 		ch <- []dns.RR{soa}
 		var names []string
@@ -44,6 +57,3 @@ func (a *ACMEZone) Transfer(zone string, serial uint32) (<-chan []dns.RR, error)
 	}()
 	return ch, nil
 }
-
-// serialNewer reports whether serial a is newer than b in RFC 1982 arithmetic.
-func serialNewer(a, b uint32) bool { return a != b && int32(a-b) > 0 }
