@@ -58,7 +58,7 @@ type DelegationSpec struct {
 
 // DNSRecord is one record the user adds at their DNS provider.
 type DNSRecord struct {
-	// Type is the record type: A, AAAA, NS or CNAME.
+	// Type is the record type: A, AAAA, NS, DS (a signed zone's link at its parent) or CNAME.
 	Type string `json:"type"`
 	// Name is the owner name, for example "_acme-challenge.example.com".
 	Name string `json:"name"`

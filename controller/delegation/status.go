@@ -24,7 +24,9 @@ const (
 
 // Condition reasons. A Verified condition that is False has the Reason of the first failed
 // records.Check: records.ReasonNameServerAddress, ReasonNSNotDelegated, ReasonCNAMEMissing,
-// ReasonCNAMEWrongTarget or ReasonTXTLookupFailed.
+// ReasonCNAMEWrongTarget or ReasonTXTLookupFailed; in a signed zone also
+// records.ReasonDSMissing, and records.ReasonDSMismatch or ReasonDNSKEYNotServed, which come
+// first (breaksChain).
 const (
 	ReasonRecordsResolve = "RecordsResolve" // Verified True
 	ReasonVerified       = "Verified"       // Ready True
@@ -47,16 +49,24 @@ func setConditions(d *v1alpha1.Delegation, opts controller.Options, invalid erro
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInvalidTarget, msg)
 		return
 	}
-	var problems []string
+	var problems, first []string
 	reason := ""
 	for _, ch := range checks {
-		if !ch.OK {
+		switch {
+		case ch.OK:
+		case breaksChain(ch.Reason):
+			first = append(first, ch.Problem)
+			if reason == "" || !breaksChain(reason) {
+				reason = ch.Reason
+			}
+		default:
 			problems = append(problems, ch.Problem)
 			if reason == "" {
 				reason = ch.Reason
 			}
 		}
 	}
+	problems = append(first, problems...)
 	if len(problems) > 0 {
 		msg := strings.Join(problems, ". ") + "."
 		set(v1alpha1.ConditionVerified, metav1.ConditionFalse, reason, msg)
@@ -68,11 +78,19 @@ func setConditions(d *v1alpha1.Delegation, opts controller.Options, invalid erro
 	set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonVerified, fmt.Sprintf("Certificates for %s can be issued: %s", domain, msg))
 }
 
+// breaksChain reports whether a failed check of reason makes a validating resolver reject
+// every answer of the zone (a DS that names no served, signed key): the NS and TXT lookups
+// through such a resolver then fail too (SERVFAIL), and the DNSSEC problem is the one to fix
+// first, so it gives the reason and leads the message.
+func breaksChain(reason string) bool {
+	return reason == records.ReasonDSMismatch || reason == records.ReasonDNSKEYNotServed
+}
+
 // verifiedMessage says what resolves: "_acme-challenge.example.com points to T, and
 // acme.example.com is delegated to ns.example.com."
 func verifiedMessage(opts controller.Options, checks []records.Check) string {
-	var cname, lookup string
-	var servers []string
+	var cname, lookup, signed string
+	var servers, keyServers []string
 	for _, c := range checks {
 		switch c.Record.Type {
 		case records.TypeCNAME:
@@ -81,6 +99,10 @@ func verifiedMessage(opts controller.Options, checks []records.Check) string {
 			lookup = fmt.Sprintf("the TXT lookup of %s is answered at %s", c.Record.Name, c.Record.Content)
 		case records.TypeNS:
 			servers = append(servers, c.Record.Content)
+		case records.TypeDS:
+			signed = c.Record.Content
+		case records.TypeDNSKEY:
+			keyServers = append(keyServers, c.Record.Content)
 		}
 	}
 	msg := cname
@@ -89,6 +111,9 @@ func verifiedMessage(opts controller.Options, checks []records.Check) string {
 	}
 	if len(servers) > 0 {
 		msg += fmt.Sprintf(", and %s is delegated to %s", strings.TrimSuffix(opts.Zone, "."), strings.Join(servers, " and "))
+	}
+	if signed != "" {
+		msg += fmt.Sprintf("; it is signed: its parent has the DS %s, and the key is served, signed, by %s", signed, strings.Join(keyServers, " and "))
 	}
 	return msg + "."
 }

@@ -68,6 +68,24 @@ func TestSetConditionsReason(t *testing.T) {
 		t.Errorf("Verified %+v, want False NSNotDelegated \"p1. p2. p3.\" at generation 4", c)
 	}
 
+	// A DS that names no served key makes a validating resolver fail the NS and TXT lookups:
+	// the DNSSEC problem gives the reason and comes first. A missing DS breaks nothing.
+	signed := []records.Check{
+		{Reason: records.ReasonNSNotDelegated, Problem: "p1"},
+		{Reason: records.ReasonDSMismatch, Problem: "p2"},
+		{Reason: records.ReasonTXTLookupFailed, Problem: "p3"},
+		{Reason: records.ReasonDNSKEYNotServed, Problem: "p4"},
+	}
+	setConditions(d, testOptions, nil, signed, now)
+	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified); c == nil || c.Reason != records.ReasonDSMismatch || c.Message != "p2. p4. p1. p3." {
+		t.Errorf("Verified %+v, want DSMismatch \"p2. p4. p1. p3.\"", c)
+	}
+	signed[1] = records.Check{Reason: records.ReasonDSMissing, Problem: "p2"}
+	setConditions(d, testOptions, nil, signed[:3], now)
+	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified); c == nil || c.Reason != records.ReasonNSNotDelegated || c.Message != "p1. p2. p3." {
+		t.Errorf("Verified %+v, want NSNotDelegated \"p1. p2. p3.\"", c)
+	}
+
 	// No target: not verified, not ready, whatever the checks say.
 	setConditions(d, testOptions, v1alpha1.ErrTargetNotOwned, nil, now)
 	for typ, want := range map[string]metav1.ConditionStatus{

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coredns/coredns/plugin"
@@ -53,26 +54,20 @@ func NewKey(t testing.TB, zone string) Key {
 type NameServer struct {
 	// Addr is IP:PORT.
 	Addr string
+
+	zone    string
+	handler atomic.Pointer[plugin.Handler]
 }
 
 // NewNameServer starts a NameServer for zone at ip (127.0.0.x) and port (0: any free one),
 // stopped when the test ends.
 func NewNameServer(t testing.TB, ip string, port int, zone string, keys ...Key) *NameServer {
 	t.Helper()
-	zone = dns.CanonicalName(zone)
-	var h plugin.Handler = apex{zone}
-	if len(keys) > 0 {
-		var parsed []*dnssec.DNSKEY
-		for _, k := range keys {
-			p, err := dnssec.ParseKeyFile(k.Base+".key", k.Base+".private")
-			if err != nil {
-				t.Fatalf("dnssec plugin: %v", err)
-			}
-			parsed = append(parsed, p)
-		}
-		h = dnssec.New([]string{zone}, parsed, false, h, cache.New[[]dns.RR](1000))
-	}
-	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) { _, _ = h.ServeDNS(context.Background(), w, r) })
+	s := &NameServer{zone: dns.CanonicalName(zone)}
+	s.SetKeys(t, keys...)
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		_, _ = (*s.handler.Load()).ServeDNS(context.Background(), w, r)
+	})
 	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
 	if err != nil {
 		t.Fatalf("listen UDP: %v", err)
@@ -94,7 +89,27 @@ func NewNameServer(t testing.TB, ip string, port int, zone string, keys ...Key) 
 		_ = udp.Shutdown()
 		_ = tcp.Shutdown()
 	})
-	return &NameServer{Addr: pc.LocalAddr().String()}
+	s.Addr = pc.LocalAddr().String()
+	return s
+}
+
+// SetKeys makes the server sign with keys from now on (none: no dnssec block), as a
+// CoreDNS reloaded with another Corefile.
+func (s *NameServer) SetKeys(t testing.TB, keys ...Key) {
+	t.Helper()
+	var h plugin.Handler = apex{s.zone}
+	if len(keys) > 0 {
+		var parsed []*dnssec.DNSKEY
+		for _, k := range keys {
+			p, err := dnssec.ParseKeyFile(k.Base+".key", k.Base+".private")
+			if err != nil {
+				t.Fatalf("dnssec plugin: %v", err)
+			}
+			parsed = append(parsed, p)
+		}
+		h = dnssec.New([]string{s.zone}, parsed, false, h, cache.New[[]dns.RR](1000))
+	}
+	s.handler.Store(&h)
 }
 
 // Port is the server's port.
