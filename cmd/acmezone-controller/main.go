@@ -45,6 +45,7 @@ var version = "dev"
 type flags struct {
 	opts                     controller.Options
 	nameservers              []string
+	dnssecKeys               []string
 	clusterResourceNamespace string
 	leaderElect              bool
 	leaderElectionNamespace  string
@@ -62,6 +63,7 @@ func (f *flags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.opts.Zone, "zone", "", "The challenge zone served by acmezone's CoreDNS, e.g. acme.example.com (required). Targets are <uuid>.<zone>.")
 	fs.StringArrayVar(&f.nameservers, "nameserver", nil, "A name server of the zone as NAME[=ADDRESS[,ADDRESS]], e.g. ns.example.com=34.84.45.1 (repeatable, at least one). Used for the records users must add and to verify the NS delegation.")
 	fs.StringArrayVar(&f.opts.Resolvers, "resolver", nil, "A DNS resolver HOST:PORT used to verify delegations (repeatable). Default: the system's, from /etc/resolv.conf.")
+	fs.StringArrayVar(&f.dnssecKeys, "dnssec-key", nil, "The public key (a .key file: the DNSKEY record, e.g. Secret acmezone-dnssec's item zone.key) the zone is signed with, by CoreDNS's dnssec plugin (repeatable, during a key rollover). Its DS becomes one more record to add, and a Delegation is Verified only when the parent has the DS and every name server serves the key, signed. Never the private key. Default: the zone is not signed.")
 	fs.BoolVar(&f.opts.AutoDelegate, "auto-delegate", true, "Create a Delegation for a Challenge whose domain has none in the namespace cert-manager uses. It gets that namespace's own target, which is used only once the domain's CNAME points at it.")
 	fs.StringVar(&f.clusterResourceNamespace, "cluster-resource-namespace", "cert-manager", "cert-manager's --cluster-resource-namespace: where the Delegations of ClusterIssuer challenges live.")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the reconcilers on one replica at a time (the webhook solver serves on every replica).")
@@ -87,7 +89,10 @@ func (f *flags) complete() error {
 	if err := f.acmeDNS.complete(); err != nil {
 		return err
 	}
-	return f.opts.Validate()
+	if err := f.opts.Validate(); err != nil {
+		return err
+	}
+	return f.loadDNSSECKeys()
 }
 
 func scheme() *runtime.Scheme {
@@ -336,6 +341,12 @@ func (f *flags) fromRecords(recs []v1alpha1.DNSRecord) error {
 			names = append(names, r.Content)
 		case records.TypeA, records.TypeAAAA:
 			addrs[r.Name] = append(addrs[r.Name], r.Content)
+		case records.TypeDS:
+			ds, err := dsFromRecord(r.Name, r.Content)
+			if err != nil {
+				return err
+			}
+			f.addDS(ds)
 		}
 	}
 	if f.opts.Zone == "" {
@@ -365,7 +376,7 @@ watcher, the ChallengeRecord reaper and, with --acme-dns-listen, the acme-dns-co
 Targets are derived from the target key (--target-key-secret or --target-key-file), shared with
 acmezone's CoreDNS.
 cert-manager's webhook-server flags (serving, authentication, authorization, --kubeconfig) come
-first in the list below; acmezone's own are --zone, --nameserver, --resolver, --auto-delegate,
+first in the list below; acmezone's own are --zone, --nameserver, --resolver, --dnssec-key, --auto-delegate,
 --cluster-resource-namespace, --leader-elect, --metrics-bind-address, --metrics-secure,
 --metrics-cert-dir, --health-probe-bind-address, --orphan-resync, the --canary-* flags and
 --failures-to-flip, and the --acme-dns-* flags of the acme-dns-compatible API.`, solver.GroupName, solver.SolverName)
@@ -392,7 +403,7 @@ first in the list below; acmezone's own are --zone, --nameserver, --resolver, --
 		}
 		return run(c, args)
 	}
-	cmd.AddCommand(recordsCommand(&flags{}), signTargetCommand())
+	cmd.AddCommand(recordsCommand(&flags{}), signTargetCommand(), dnssecKeyCommand())
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		os.Exit(1)
 	}
