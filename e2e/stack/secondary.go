@@ -80,9 +80,10 @@ func StartSecondary(ctx context.Context, dir, knotd, primary string, key TSIGKey
 	if err := os.MkdirAll(kdir, 0o755); err != nil {
 		return nil, err
 	}
-	// The zone lives in Knot's journal only (no zone file); NOTIFY is accepted only from the
-	// primary and only signed with the key; every transfer is signed with it too, and asked
-	// from SecondaryIP (via), the address the primary's transfer plugin allows.
+	// The zone lives in Knot's journal only (no zone file). NOTIFY is accepted only signed
+	// with the key, from any address: in a cluster it comes from a pod's address, which
+	// changes. Every transfer is signed with the key too, and asked from SecondaryIP (via),
+	// the address the primary's transfer plugin allows.
 	conf := fmt.Sprintf(`server:
     rundir: %[1]q
     listen: %[2]s@53
@@ -102,7 +103,6 @@ remote:
     key: %[3]s
 acl:
   - id: notify-from-acmezone
-    address: %[5]s
     key: %[3]s
     action: notify
 template:
@@ -167,12 +167,12 @@ func SOASerial(server string) (uint32, error) {
 	return soa.Serial, nil
 }
 
-// Transfers are the lines of the secondary's log about incoming transfers ("AXFR, incoming",
-// "IXFR, incoming"), in order.
+// Transfers are the lines of the secondary's log about finished incoming transfers ("AXFR,
+// incoming, ... finished", "IXFR, incoming, ... finished"), in order.
 func (s *Secondary) Transfers() []string {
 	var out []string
 	for _, l := range strings.Split(s.Logs(), "\n") {
-		if strings.Contains(l, "XFR, incoming") {
+		if strings.Contains(l, "XFR, incoming") && strings.Contains(l, "finished") {
 			out = append(out, l)
 		}
 	}

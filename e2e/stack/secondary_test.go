@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -81,6 +82,12 @@ func TestSecondaryFollowsNotify(t *testing.T) {
 
 	target, err := targetKey.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
