@@ -302,6 +302,15 @@ func parseProperty(c *caddy.Controller, cfg *config) error {
 		}
 		for _, a := range args {
 			addr, err := corednsparse.HostPort(a, transport.Port)
+			if err == nil {
+				_, port, _ := net.SplitHostPort(addr)
+				if n, perr := strconv.ParseUint(port, 10, 16); perr != nil || n == 0 {
+					err = perr
+					if err == nil {
+						err = fmt.Errorf("port 0")
+					}
+				}
+			}
 			if err != nil {
 				return c.Errf("notify %q is not an IP address or IP:port (a secondary's address; port 53 by default)", a)
 			}

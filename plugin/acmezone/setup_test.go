@@ -13,6 +13,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin/transfer"
 )
 
 func TestParse(t *testing.T) {
@@ -37,6 +38,12 @@ func TestParse(t *testing.T) {
 			if c.maxBytes != 262144 || c.maxRecords != 5000 || c.maxValues != 16 {
 				return fmt.Sprintf("limits %d %d %d, want the defaults 262144 5000 16", c.maxBytes, c.maxRecords, c.maxValues)
 			}
+			if c.expire != 604800 || c.refresh != 60 || c.retry != 30 {
+				return fmt.Sprintf("SOA timers %d %d %d, want the defaults 60 30 604800", c.refresh, c.retry, c.expire)
+			}
+			if len(c.notify) != 0 || c.notifyKey != "" || c.journalSteps != 100 {
+				return fmt.Sprintf("notify %v key %q journal %d, want none and the default journal", c.notify, c.notifyKey, c.journalSteps)
+			}
 			if c.targetKey.Label("shop", "example.com") != testKey.Label("shop", "example.com") {
 				return "the target key is not the file's"
 			}
@@ -56,8 +63,18 @@ func TestParse(t *testing.T) {
 			max_values 3
 			startup_timeout 2s
 			fallthrough other.org
+			notify 127.0.0.60 [2001:db8::54]:5353
+			notify 192.0.2.54:20053
+			notify_key Xfr.Acme.Example.com
+			ixfr_journal 5
 		}`, check: func(c *config) string {
 			switch {
+			case strings.Join(c.notify, ",") != "127.0.0.60:53,[2001:db8::54]:5353,192.0.2.54:20053":
+				return "notify " + strings.Join(c.notify, ",")
+			case c.notifyKey != "xfr.acme.example.com.":
+				return "notify_key " + c.notifyKey
+			case c.journalSteps != 5:
+				return "ixfr_journal"
 			case strings.Join(c.zones, ",") != "acme.example.com.,other.org.":
 				return "zones " + strings.Join(c.zones, ",")
 			case len(c.nameservers) != 2 || len(c.nameservers[0].addrs) != 2:
@@ -111,6 +128,12 @@ func TestParse(t *testing.T) {
 		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n configmap_limits 1000 0\n}", shouldErr: true, errSub: "not a positive number"},
 		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n max_values 0\n}", shouldErr: true, errSub: "not a number from 1 to 1000"},
 		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n max_values\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n notify_key xfr.example.com.\n}", shouldErr: true, errSub: "notify_key xfr.example.com. needs 'notify ADDRESS...'"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n notify secondary.example.net\n}", shouldErr: true, errSub: `notify "secondary.example.net" is not an IP address or IP:port`},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n notify 127.0.0.1:x\n}", shouldErr: true, errSub: "Testfile:3"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n notify\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n notify 127.0.0.1\n notify_key a b\n}", shouldErr: true, errSub: "Wrong argument count"},
+		{input: "acmezone acme.example.com {\n nameserver ns.example.com\n ixfr_journal -1\n}", shouldErr: true, errSub: "not a number from 0"},
 	}
 	for i, tc := range tests {
 		cfg, err := parse(caddy.NewTestController("dns", withKey(t, tc.input)))
@@ -167,5 +190,40 @@ func TestSetupRegistersPlugin(t *testing.T) {
 	// because connecting happens in OnStartup.
 	if n := len(dnsserver.GetConfig(c).Plugin); n != 1 {
 		t.Errorf("setup added %d plugins, want 1", n)
+	}
+}
+
+// TestSecondariesErrors: what the server block must hold for notify and notify_key is checked
+// when the server starts (the other plugins exist only then), with errors that say what to add.
+func TestSecondariesErrors(t *testing.T) {
+	const block = "acmezone acme.example.com {\n nameserver ns.example.com\n%s}"
+	tests := []struct {
+		lines    string
+		transfer bool
+		secrets  map[string]string
+		errSub   string // "" for none
+	}{
+		{lines: " notify 127.0.0.1\n", errSub: "'notify' needs the transfer plugin"},
+		{lines: " notify 127.0.0.1\n notify_key xfr.example.com.\n", transfer: true, secrets: map[string]string{"other.": "c2VjcmV0"}, errSub: "notify_key xfr.example.com.: the server block's tsig plugin has no such key"},
+		{lines: " notify 127.0.0.1\n notify_key XFR.example.com\n", transfer: true, secrets: map[string]string{"xfr.example.com.": "c2VjcmV0"}},
+		{lines: "", transfer: true},
+		{lines: ""},
+	}
+	for i, tc := range tests {
+		a := newTestPlugin(t, fmt.Sprintf(block, tc.lines))
+		var tr *transfer.Transfer
+		if tc.transfer {
+			tr = &transfer.Transfer{}
+		}
+		err := a.secondaries(tr, tc.secrets)
+		switch {
+		case tc.errSub == "" && err != nil:
+			t.Errorf("Test %d: %v, want no error", i, err)
+		case tc.errSub != "" && (err == nil || !strings.Contains(err.Error(), tc.errSub)):
+			t.Errorf("Test %d: error %v, want one that says %q", i, err, tc.errSub)
+		case err == nil && (a.store.journal != nil) != tc.transfer:
+			t.Errorf("Test %d: journal kept %v, want it exactly with the transfer plugin", i, a.store.journal != nil)
+		}
+		_ = a.Stop()
 	}
 }
