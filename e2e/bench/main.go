@@ -10,6 +10,8 @@
 //     with 100,000 ChallengeRecords and their Delegations;
 //   - propagation: records created through the API one by one, each polled over UDP until
 //     every acmezone server answers it;
+//   - secondary: the same for a standard secondary (Knot, Debian's knot) of a hidden acmezone
+//     primary, kept current by NOTIFY and IXFR (-secondary-only runs just that);
 //   - scale: initial sync time and RSS of the acmezone servers at 10 and 100,000 records;
 //   - CPU and heap profiles (the pprof plugin) of a run, to say where the time goes;
 //   - the Go benchmarks of ServeDNS (go test -bench output, given with -gobench);
@@ -42,6 +44,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/acmezone/acmezone/e2e/stack"
 )
 
 // Loopback addresses of the servers under test; ports are picked free at start.
@@ -66,6 +70,8 @@ type options struct {
 	churnProfile            int
 	churnOnly               bool
 	leanOnly                bool
+	secondary               int
+	secondaryOnly           bool
 }
 
 func main() {
@@ -94,6 +100,8 @@ func main() {
 	flag.IntVar(&o.churnProfile, "configmap-profile", 10, "ConfigMap churn: seconds of CPU profile from the start of each run's measurement")
 	flag.BoolVar(&o.churnOnly, "configmap-only", false, "measure only the ConfigMap churn, print its report section, and write no report (needs no dnsperf)")
 	flag.BoolVar(&o.leanOnly, "lean-only", false, "measure only the lean build against the full build (-tags coredns_full), print the report section, and write no report")
+	flag.IntVar(&o.secondary, "secondary", 100, "records created one by one to time a secondary (Knot) of a hidden acmezone primary")
+	flag.BoolVar(&o.secondaryOnly, "secondary-only", false, "measure only the secondary, print its report section, and write no report (needs no dnsperf)")
 	flag.Parse()
 	// envtest logs through controller-runtime's logger; without one it prints a warning with a
 	// stack trace. The harness says what it does itself.
@@ -117,6 +125,9 @@ func main() {
 	if o.leanOnly {
 		out = "no report written (-lean-only)"
 	}
+	if o.secondaryOnly {
+		out = "no report written (-secondary-only)"
+	}
 	logf("done in %s: %s", time.Since(start).Round(time.Second), out)
 }
 
@@ -137,7 +148,7 @@ func preflight(o options) error {
 	if o.churnBytes < 1000 || o.churnRecs < 1 || o.churnProfile < 1 {
 		return errors.New("need -configmap-bytes of at least 1000, and at least one ChallengeRecord and one second of profile for the ConfigMap churn")
 	}
-	if _, err := exec.LookPath("dnsperf"); err != nil && !o.churnOnly {
+	if _, err := exec.LookPath("dnsperf"); err != nil && !o.churnOnly && !o.secondaryOnly {
 		return errors.New("dnsperf is not installed: apt-get install dnsperf (Debian's package)")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
@@ -154,8 +165,16 @@ func preflight(o options) error {
 			return fmt.Errorf("-gobench %s: %w; run the Go benchmarks first (make bench does)", o.gobench, err)
 		}
 	}
-	if o.rounds < 3 || o.small < 1 || o.records < 1 || o.prop < 1 {
+	if o.rounds < 3 || o.small < 1 || o.records < 1 || o.prop < 1 || o.secondary < 1 {
 		return errors.New("need at least 3 rounds and at least one record of each kind")
+	}
+	if !o.churnOnly && !o.leanOnly && !o.scaleOnly {
+		if _, err := stack.Knotd(); err != nil {
+			return fmt.Errorf("%w: the secondary measurement runs Knot", err)
+		}
+		if err := checkSecondaryPorts(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -191,7 +210,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}
 	var lean, full *coreBuild
-	if !o.churnOnly {
+	if !o.churnOnly && !o.secondaryOnly {
 		// Both builds compiled alike, before anything is measured: the full one takes minutes
 		// when the build cache is cold.
 		logf("building the lean and the full (-tags coredns_full) CoreDNS and their images")
@@ -219,6 +238,18 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		fmt.Print(churn.section(o.churnRecs, o.churnProfile))
 		for _, t := range churn.goals() {
+			logf("%s: %s: %s", t.what, t.measured, yes(t.met)+" "+t.miss)
+		}
+		return nil
+	}
+	if o.secondaryOnly {
+		waitForQuiet(ctx, o.maxLoad, loadDeadline, "the secondary")
+		sr, err := measureSecondary(ctx, c, dir, coredns, o.secondary, o.workers)
+		if err != nil {
+			return err
+		}
+		fmt.Print(sr.section())
+		for _, t := range sr.goals() {
 			logf("%s: %s: %s", t.what, t.measured, yes(t.met)+" "+t.miss)
 		}
 		return nil
@@ -341,6 +372,14 @@ func run(ctx context.Context, o options) (err error) {
 	// Propagation, seen by both acmezone servers.
 	logf("propagation: %d records created one by one", o.prop)
 	if res.prop, err = measurePropagation(ctx, c, []*server{small, large}, o.prop, o.workers); err != nil {
+		return err
+	}
+
+	// The same through a standard secondary of a hidden primary, each with its own process;
+	// both are stopped before the dnsperf runs.
+	waitForQuiet(ctx, o.maxLoad, loadDeadline, "the secondary")
+	logf("secondary: %d records created one by one, answered by Knot through NOTIFY and IXFR", o.secondary)
+	if res.secondary, err = measureSecondary(ctx, c, dir, coredns, o.secondary, o.workers); err != nil {
 		return err
 	}
 

@@ -38,6 +38,7 @@ type results struct {
 	benchstat         string
 	churn             *churnResult // ConfigMap churn; nil when not run
 	lean              *leanResult
+	secondary         *secondaryResult // nil when not run
 }
 
 type machine struct {
@@ -281,6 +282,9 @@ func (r *results) targets() []goal {
 		}
 	}
 	ts = append(ts, t)
+	if r.secondary != nil {
+		ts = append(ts, r.secondary.goals()...)
+	}
 	if r.churn != nil {
 		ts = append(ts, r.churn.goals()...)
 	}
@@ -421,6 +425,9 @@ func writeReport(path string, r *results) error {
 	}
 	p("| the Create call alone | | %d | %s | %s | %s |\n\n", len(r.prop.create), ms(percentile(r.prop.create, 50)), ms(percentile(r.prop.create, 99)), ms(percentile(r.prop.create, 100)))
 
+	if r.secondary != nil {
+		p("%s", r.secondary.section())
+	}
 	if r.churn != nil {
 		p("%s", r.churn.section(o.churnRecs, o.churnProfile))
 	}
