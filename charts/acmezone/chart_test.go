@@ -264,8 +264,16 @@ var kustomizeHashed = regexp.MustCompile(`^acmezone-settings-[a-z0-9]{10}$`)
 //
 // Everything else, the CRDs of crds/ included, must be equal.
 func TestDefaultsRenderDeployExample(t *testing.T) {
-	want := kustomize(t, "overlays/example")
-	got := mustRender(t, nil, "acmezone")
+	compareWithDeploy(t, "overlays/example", nil)
+}
+
+// compareWithDeploy renders the chart with values into namespace acmezone and compares it
+// with `kubectl kustomize deploy/<dir>`, with TestDefaultsRenderDeployExample's two
+// normalisations; it returns the chart's objects.
+func compareWithDeploy(t *testing.T, dir string, values map[string]any) map[key]object {
+	t.Helper()
+	want := kustomize(t, dir)
+	got := mustRender(t, values, "acmezone")
 
 	// 1. deploy/'s hashed settings ConfigMap and its references.
 	var hashed []string
@@ -275,7 +283,7 @@ func TestDefaultsRenderDeployExample(t *testing.T) {
 		}
 	}
 	if len(hashed) != 1 {
-		t.Fatalf("deploy/overlays/example: want one ConfigMap acmezone-settings-<hash>, found %q", hashed)
+		t.Fatalf("deploy/%s: want one ConfigMap acmezone-settings-<hash>, found %q", dir, hashed)
 	}
 	renamed := map[key]object{}
 	for _, o := range want {
@@ -312,10 +320,11 @@ func TestDefaultsRenderDeployExample(t *testing.T) {
 		}
 	}
 	if len(namespaces) != 1 || namespaces[0].name != "acmezone" {
-		t.Errorf("deploy/overlays/example: want one Namespace, acmezone, found %v", namespaces)
+		t.Errorf("deploy/%s: want one Namespace, acmezone, found %v", dir, namespaces)
 	}
 
-	compareObjects(t, "deploy/overlays/example (kustomize)", want, "the chart", got.objects)
+	compareObjects(t, "deploy/"+dir+" (kustomize)", want, "the chart", got.objects)
+	return got.objects
 }
 
 // compareObjects reports every object only one side has and every object that differs, with a
@@ -725,7 +734,7 @@ func TestValuesLand(t *testing.T) {
 		"challenges.example.org:53 {",
 		"nameserver ns1.example.org 192.0.2.53\n",
 		"nameserver ns2.challenges.example.org 2001:db8::53\n",
-		"soa dns-admin.example.org 60 30 86400 5",
+		"soa dns-admin.example.org 60 30 604800 5",
 		"configmaps dns-system\n",
 	} {
 		if !strings.Contains(corefile, want) {
