@@ -77,10 +77,12 @@ func TestDNSSEC(t *testing.T) {
 		msg     []string
 	}{
 		{
-			name:    "the parent's DS is another key's",
-			breakIt: func() { public.Set(t, append(slices.Clone(unsigned), zone+" 3600 IN DS "+controller.DSContent(other.DS))...) },
-			reason:  records.ReasonDSMismatch,
-			msg:     []string{"the DS of acme.example.com at its parent zone is " + controller.DSContent(other.DS), "want " + controller.DSContent(key.DS), "replace it with this record: acme.example.com DS " + controller.DSContent(key.DS)},
+			name: "the parent's DS is another key's",
+			breakIt: func() {
+				public.Set(t, append(slices.Clone(unsigned), zone+" 3600 IN DS "+controller.DSContent(other.DS))...)
+			},
+			reason: records.ReasonDSMismatch,
+			msg:    []string{"the DS of acme.example.com at its parent zone is " + controller.DSContent(other.DS), "want " + controller.DSContent(key.DS), "replace it with this record: acme.example.com DS " + controller.DSContent(key.DS)},
 		},
 		{
 			name:    "the name server signs without the key",
