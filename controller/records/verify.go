@@ -229,6 +229,15 @@ func verifyLookup(ctx context.Context, r *Resolver, zone, domain, target string)
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
 		c.Found = "NXDOMAIN"
+		// The target without a value, as a secondary of the zone answers it: a name that
+		// exists without records cannot be transferred, so where acmezone answers NODATA
+		// its secondaries answer NXDOMAIN. It counts only when the zone itself says so (its
+		// SOA in the authority section), not its parent (the zone is not delegated).
+		if target != "" && reaches(end, zone, target) && deniedBy(resp, zone) {
+			c.Found = fmt.Sprintf("NXDOMAIN at %s from %s (no value yet)", bare(end), bare(zone))
+			c.OK, c.Reason = true, ""
+			return c
+		}
 		if !reaches(end, zone, target) {
 			end = redact(bare(end), zone)
 		}
@@ -257,6 +266,16 @@ func verifyLookup(ctx context.Context, r *Resolver, zone, domain, target string)
 	}
 	c.OK, c.Reason = true, ""
 	return c
+}
+
+// deniedBy reports whether resp's authority section holds zone's SOA: zone gave the answer.
+func deniedBy(resp *dns.Msg, zone string) bool {
+	for _, rr := range resp.Ns {
+		if soa, ok := rr.(*dns.SOA); ok && canonical(soa.Hdr.Name) == canonical(zone) {
+			return true
+		}
+	}
+	return false
 }
 
 // reaches reports whether name is the target, or, with no target known, a name inside zone.

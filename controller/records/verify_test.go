@@ -82,6 +82,24 @@ func TestVerify(t *testing.T) {
 			},
 		},
 		{
+			// A secondary cannot transfer a name without records: it denies the target.
+			name:   "all correct, NXDOMAIN at the target from the zone (a secondary)",
+			rrs:    append(without(correct, seedTarget), "acme.example.com. 300 IN SOA ns.example.com. hostmaster.example.com. 1 3600 600 604800 2"),
+			target: seedTarget,
+			want:   []want{ok, ok, ok, ok},
+		},
+		{
+			// The same denial from the parent (the zone is not delegated) is no answer of ours.
+			name:   "NS not delegated, NXDOMAIN at the target from the parent",
+			rrs:    append(without(without(correct, "acme.example.com."), seedTarget), "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 1 3600 600 604800 2"),
+			target: seedTarget,
+			want: []want{ok,
+				{reason: "NSNotDelegated", problem: "acme.example.com is not delegated to ns.example.com (NS lookup returned NXDOMAIN); add: acme.example.com NS ns.example.com"},
+				ok,
+				{reason: "TXTLookupFailed", problem: "the TXT lookup of _acme-challenge.example.com fails: NXDOMAIN (b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com does not exist)"},
+			},
+		},
+		{
 			name:   "NS not delegated",
 			rrs:    without(without(correct, "acme.example.com."), seedTarget),
 			target: seedTarget,

@@ -132,8 +132,34 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		return
 	}
 	m.Answer, m.Rcode = s.resolve(name, q.Qtype)
+	if m.Rcode == dns.RcodeNameError {
+		end := name // the name denied: the end of the CNAME chain
+		for _, rr := range m.Answer {
+			if c, ok := rr.(*dns.CNAME); ok {
+				end = dns.CanonicalName(c.Target)
+			}
+		}
+		m.Ns = s.soaOf(end)
+	}
 	s.mu.Unlock()
 	_ = w.WriteMsg(m)
+}
+
+// soaOf is the SOA record among the records of the closest zone holding name, for the
+// authority section of a denial, as a resolver passes it on; nil when there is none. s.mu is
+// held.
+func (s *Server) soaOf(name string) []dns.RR {
+	var best dns.RR
+	for _, rr := range s.rrs {
+		if _, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(dns.CanonicalName(rr.Header().Name), name) &&
+			(best == nil || len(rr.Header().Name) > len(best.Header().Name)) {
+			best = rr
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return []dns.RR{dns.Copy(best)}
 }
 
 // resolve answers name and qtype from the records, following CNAMEs. s.mu is held.
