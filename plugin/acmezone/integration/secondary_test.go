@@ -19,6 +19,7 @@ import (
 
 	coretest "github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -328,6 +329,9 @@ func TestSecondaries(t *testing.T) {
 				t.Errorf("NOTIFY %d: signed %v, verified %v; want every NOTIFY signed with %s", i, n.signed, n.verified, xfrKey)
 			}
 		}
+		if ok := notifiesCounted(t, "ok"); ok < float64(len(signed.received())) {
+			t.Errorf("coredns_acmezone_notifies_total{result=\"ok\"} is %v after %d NOTIFYs were answered", ok, len(signed.received()))
+		}
 	})
 
 	t.Run("a burst of changes is notified in a few rounds, the last one included", func(t *testing.T) {
@@ -471,4 +475,29 @@ func TestSecondaries(t *testing.T) {
 			}
 		}
 	})
+}
+
+// notifiesCounted reads coredns_acmezone_notifies_total for the zone and result from the
+// process's registry, where the in-process servers register their metrics.
+func notifiesCounted(t *testing.T, result string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_acmezone_notifies_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["zone"] == zone && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
