@@ -33,6 +33,7 @@ type ACMEZone struct {
 	cfg      *config
 	store    *store
 	transfer bool // the transfer plugin is in this server block
+	signed   bool // the dnssec plugin is in this server block (set on startup)
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc
@@ -140,6 +141,17 @@ func (a *ACMEZone) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		lname = strings.ToLower(name)
 		if !dns.IsSubDomain(zone, lname) {
 			break // out of zone: the resolver follows it
+		}
+	}
+	// The dnssec plugin proves a denial only in an answer without records: a signed chain
+	// that ends in NXDOMAIN or NODATA would reach a validator without the proof of its end,
+	// and be bogus. So a DNSSEC client gets the chain up to its last CNAME, and asks for
+	// the target itself, which is then denied with proof.
+	if a.signed && len(m.Answer) > 0 && len(m.Ns) > 0 {
+		if opt := r.IsEdns0(); opt != nil && opt.Do() {
+			m.Rcode = dns.RcodeSuccess
+			m.Ns = nil
+			result = "answer"
 		}
 	}
 	if err := write(w, r, m); err != nil {

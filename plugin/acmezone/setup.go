@@ -124,6 +124,7 @@ func setup(c *caddy.Controller) error {
 		// The other plugins of the block exist now; tsig's setup has filled TsigSecret.
 		config := dnsserver.GetConfig(c)
 		tr, _ := config.Handler("transfer").(*transfer.Transfer)
+		a.signed = config.Handler("dnssec") != nil
 		if err := a.secondaries(tr, config.TsigSecret); err != nil {
 			return plugin.Error(pluginName, err)
 		}

@@ -528,15 +528,6 @@ to-info IN CNAME info.acme.example.com.
 			return mustSign(m.Answer, key, signedZone+" DNSKEY")
 		}},
 	}
-	// Cases that fail today, each a finding of issue #14 whose fix in the plugin is pending:
-	// they are skipped while they fail and fail once they pass, until their entry goes.
-	findings := map[string]string{
-		// response.Typify calls an answer with records and NXDOMAIN an "other error", and an
-		// answer with records and NOERROR a positive one: the dnssec plugin then adds no
-		// NSEC, and a validator finds no proof of the denial at the chain's end.
-		"CNAME chain to a missing name":          "NXDOMAIN after a signed CNAME without a denial of the CNAME's target",
-		"CNAME chain to a name without the type": "NODATA after a signed CNAME without an NSEC for the CNAME's target",
-	}
 	for _, network := range []string{"udp", "tcp"} {
 		for _, tt := range cases {
 			t.Run(network+"/"+tt.name, func(t *testing.T) {
@@ -551,13 +542,8 @@ to-info IN CNAME info.acme.example.com.
 					t.Errorf("%s %s: OPT %v, want it echoed with DO=%v", tt.qname, dns.TypeToString[tt.qtype], opt, tt.do)
 				}
 				err = tt.check(m)
-				switch finding, known := findings[tt.name]; {
-				case err != nil && known:
-					t.Skipf("known finding, its fix is pending (%s): %v", finding, err)
-				case err != nil:
+				if err != nil {
 					t.Errorf("%s %s DO=%v: %v\n%v", tt.qname, dns.TypeToString[tt.qtype], tt.do, err, m)
-				case known:
-					t.Errorf("%q passes now: delete its entry in findings, so that it guards the fix", tt.name)
 				}
 			})
 		}
