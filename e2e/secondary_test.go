@@ -6,9 +6,14 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/e2e/stack"
 )
 
@@ -20,7 +25,24 @@ import (
 // incremental transfer.
 func TestSecondary(t *testing.T) {
 	s := upWith(t, stack.Options{Secondary: true})
-	ci, _ := delegated(t, s)
+	ctx := context.Background()
+	ci, d := delegated(t, s)
+
+	// A value written at the target is answered by Knot within seconds: its SOA refresh is an
+	// hour, so only acmezone's NOTIFY explains it.
+	probe := v1alpha1.NewChallengeRecord(stack.ClusterResourceNamespace, d.Status.Target, "secondary-probe-"+time.Now().Format("150405.000"))
+	start := time.Now()
+	if err := s.Client.Create(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the value answered by the secondary", func() (bool, string) {
+		txt, err := stack.TXT(s.Secondary.Addr, d.Status.Target, "udp")
+		return err == nil && slices.Contains(txt, probe.Spec.Value), fmt.Sprintf("%q %v", txt, err)
+	})
+	t.Logf("answered by the secondary %v after the ChallengeRecord's creation", time.Since(start).Round(time.Millisecond))
+	if err := s.Client.Delete(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
 	before := len(s.Secondary.Transfers())
 
 	crt := wildcardOnly(t, s, ci, "secondary")
