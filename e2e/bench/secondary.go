@@ -299,7 +299,7 @@ func (r *secondaryResult) section() string {
 			late++
 		}
 	}
-	p("| Knot's incoming transfers while the records were created | IXFR | AXFR | NOTIFYs received | Records at the secondary > %s after the primary |\n| --- | ---: | ---: | ---: | ---: |\n", ms(secondaryLate))
+	p("| Knot's incoming transfers while the records were created | IXFR | AXFR | NOTIFYs received | Records at the secondary > %s after the primary |\n| --- | ---: | ---: | ---: | ---: |\n", seconds(secondaryLate))
 	p("| %d | %d | %d | %d | %d |\n\n", r.ixfr+r.axfr, r.ixfr, r.axfr, r.notifies, late)
 	p("Before the measurement:\n\n~~~ txt\n%s\n~~~\n\n", r.initial)
 	p("The hidden primary's Corefile:\n\n~~~ corefile\n%s~~~\n\n", r.corefile)
