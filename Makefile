@@ -131,7 +131,7 @@ demo: ## The seed's flow on this machine: a wildcard certificate through acmezon
 	$(GO) run ./e2e/demo
 e2e: build testbin e2ebin unbound knot ## End-to-end: cert-manager, Pebble, unbound, Knot and acmezone issue wildcard certificates, signed (DNSSEC) and through a secondary too (minutes).
 	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 60m -json ./e2e/ | $(GO) run ./e2e/recap
-bench: build testbin ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, the lean vs the full CoreDNS build, Go benchmarks: docs/benchmarks.md, read with docs/benchmarks-method.md (about 40 minutes).
+bench: build testbin knot ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, the lean vs the full CoreDNS build, Go benchmarks: docs/benchmarks.md, read with docs/benchmarks-method.md (about 40 minutes).
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkServeDNS$$' -benchmem -count 10 ./plugin/acmezone | tee docs/bench-go.txt
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkStoreMemory$$' -benchtime 1x -count 3 ./plugin/acmezone | tee docs/bench-store.txt
 	$(GO) run ./e2e/bench -out docs/benchmarks.md -gobench docs/bench-go.txt -gostore docs/bench-store.txt $(BENCHFLAGS)

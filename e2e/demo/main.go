@@ -22,6 +22,7 @@ import (
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,7 +76,9 @@ func run() error {
 	root, _ := os.Getwd()
 
 	section("Starting the stack on loopback (logs in " + dir + ")")
-	s, err := stack.Up(ctx, root, dir, func(f string, a ...any) { say("  started "+f, a...) })
+	// Signed, as a careful user's zone is: the provider signs example.com, acmezone's CoreDNS
+	// the challenge zone, and the public resolver (unbound) validates.
+	s, err := stack.UpWith(ctx, root, dir, func(f string, a ...any) { say("  started "+f, a...) }, stack.Options{DNSSEC: true})
 	if err != nil {
 		return err
 	}
@@ -140,9 +143,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	opts := controller.Options{Zone: "acme.example.com.", NameServers: []controller.NameServer{ns}, Resolvers: []string{stack.ResolverIP + ":53"}}
+	opts := controller.Options{Zone: "acme.example.com.", NameServers: []controller.NameServer{ns}, Resolvers: []string{stack.ResolverIP + ":53"},
+		DS: []*dns.DS{s.ZoneKey.DS()}}
 	section("Records to add at the DNS provider, as the public DNS sees them now")
-	say("  (the A and NS records were added once, when acmezone was set up)")
+	say("  (the A, NS and DS records were added once, when acmezone was set up)")
 	if _, err := records.Run(ctx, os.Stdout, opts, "example.com", target); err != nil {
 		return err
 	}
@@ -225,7 +229,7 @@ func run() error {
 		say("  export KUBECONFIG=%s", filepath.Join(dir, "kubeconfig"))
 		say("  kubectl get delegations,challengerecords -A")
 		say("  dig @%s %s NS +norec", stack.AcmezoneIP, "acme.example.com")
-		say("  dig @%s _acme-challenge.example.com TXT", stack.ResolverIP)
+		say("  dig @%s _acme-challenge.example.com TXT +dnssec   # flags: ad (validated)", stack.ResolverIP)
 		<-ctx.Done()
 		s.Down()
 	}

@@ -4,13 +4,13 @@
 package stack
 
 import (
-	"crypto"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/acmezone/acmezone/controller"
 )
 
 // SigningKey is a DNSSEC key of one zone (ECDSA P-256, flags 257: one key signs everything),
@@ -22,24 +22,19 @@ type SigningKey struct {
 	DNSKEY *dns.DNSKEY
 }
 
-// GenerateSigningKey makes a key for zone and writes its two files into dir.
+// GenerateSigningKey makes a key for zone as `acmezone-controller dnssec-key` does
+// (controller.NewDNSKEY) and writes its two files into dir.
 func GenerateSigningKey(dir, zone string) (*SigningKey, error) {
 	zone = dns.CanonicalName(zone)
-	k := &dns.DNSKEY{
-		Hdr:       dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags:     dns.ZONE | dns.SEP,
-		Protocol:  3,
-		Algorithm: dns.ECDSAP256SHA256,
-	}
-	priv, err := k.Generate(256)
+	k, public, private, err := controller.NewDNSKEY(zone)
 	if err != nil {
 		return nil, fmt.Errorf("DNSSEC key for %s: %w", zone, err)
 	}
 	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, k.Algorithm, k.KeyTag()))
-	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(base+".key", []byte(public), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv.(crypto.PrivateKey))), 0o600); err != nil {
+	if err := os.WriteFile(base+".private", []byte(private), 0o600); err != nil {
 		return nil, err
 	}
 	return &SigningKey{Zone: zone, Base: base, DNSKEY: k}, nil
@@ -50,8 +45,7 @@ func (k *SigningKey) DS() *dns.DS { return k.DNSKEY.ToDS(dns.SHA256) }
 
 // DSLine is the DS record as a zone-file line of the parent.
 func (k *SigningKey) DSLine() string {
-	ds := k.DS()
-	return fmt.Sprintf("%s IN DS %d %d %d %s", ds.Hdr.Name, ds.KeyTag, ds.Algorithm, ds.DigestType, strings.ToUpper(ds.Digest))
+	return fmt.Sprintf("%s IN DS %s", k.Zone, controller.DSContent(k.DS()))
 }
 
 // TrustAnchor is the key as unbound's trust-anchor option takes it (a DS record).
