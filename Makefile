@@ -46,9 +46,9 @@ check-generated: generate ## Fail when `make generate` changes committed files.
 	@untracked=$$(git ls-files --others --exclude-standard -- charts/acmezone/crds); [ -z "$$untracked" ] || { echo "generated files are not committed: $$untracked"; exit 1; }
 
 .PHONY: lint
-lint: ## go vet (every build tag the tests use) and gofmt.
+lint: ## go vet (every build tag the tests use; -tags coredns_full in make bench, which builds it) and gofmt.
 	$(GO) vet -tags conformance,e2e,cluster ./...
-	$(GO) vet -tags coredns_full ./cmd/coredns
+	$(GO) vet -tags coredns_cluster ./cmd/coredns
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	@out=$$(for f in $$(git ls-files '*.go'); do head -4 $$f | grep -qxF "// SPDX-License-Identifier: Apache-2.0" || echo $$f; done); if [ -n "$$out" ]; then echo "no license header (hack/boilerplate.go.txt) in: $$out"; exit 1; fi
 
@@ -132,6 +132,7 @@ demo: ## The seed's flow on this machine: a wildcard certificate through acmezon
 e2e: build testbin e2ebin unbound knot ## End-to-end: cert-manager, Pebble, unbound, Knot and acmezone issue wildcard certificates, signed (DNSSEC) and through a secondary too (minutes).
 	set -o pipefail; $(GO) test -tags e2e -count=1 -timeout 60m -json ./e2e/ | $(GO) run ./e2e/recap
 bench: build testbin knot ## dnsperf against the stock file plugin, propagation, 10 vs 100,000 records, the lean vs the full CoreDNS build, Go benchmarks: docs/benchmarks.md, read with docs/benchmarks-method.md (about 40 minutes).
+	$(GO) vet -tags coredns_full ./cmd/coredns
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkServeDNS$$' -benchmem -count 10 ./plugin/acmezone | tee docs/bench-go.txt
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkStoreMemory$$' -benchtime 1x -count 3 ./plugin/acmezone | tee docs/bench-store.txt
 	$(GO) run ./e2e/bench -out docs/benchmarks.md -gobench docs/bench-go.txt -gostore docs/bench-store.txt $(BENCHFLAGS)
@@ -155,21 +156,21 @@ push: images ## Push both images (one index each) to REGISTRY with crane and you
 # imported from the docker load tarballs bin/cluster-images/<name>.tar into containerd. The
 # binaries are the static ones already in bin/ (CGO_ENABLED=0 builds on a linux/amd64 host are
 # linux/amd64 ones), copied into bin/linux_amd64/ rather than compiled again with -trimpath.
-CLUSTER_IMAGES := coredns,acmezone-controller,pause,cert-manager-controller,cert-manager-cainjector,coredns-full
+CLUSTER_IMAGES := coredns,acmezone-controller,pause,cert-manager-controller,cert-manager-cainjector,cluster-dns
 
 $(BIN)/linux_amd64/pause: build/cluster/pause/main.go
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -ldflags "-s -w" -o $@ ./build/cluster/pause
 
 # Always run, as `make build`: go build relinks only when something changed.
-.PHONY: $(BIN)/coredns-full
-$(BIN)/coredns-full:
-	CGO_ENABLED=0 $(GO) build -tags coredns_full -ldflags "$(LDFLAGS)" -o $@ ./cmd/coredns
+.PHONY: $(BIN)/cluster-dns
+$(BIN)/cluster-dns:
+	CGO_ENABLED=0 $(GO) build -tags coredns_cluster -ldflags "$(LDFLAGS)" -o $@ ./cmd/coredns
 
 .PHONY: cluster-images
-cluster-images: build $(BIN)/cert-manager-controller $(BIN)/cert-manager-cainjector $(BIN)/coredns-full $(BIN)/linux_amd64/pause ## Build the cluster-e2e cluster's images (linux/amd64, acmezone.test/<name>:cluster) into bin/cluster-images: docker load tarballs for ctr import.
+cluster-images: build $(BIN)/cert-manager-controller $(BIN)/cert-manager-cainjector $(BIN)/cluster-dns $(BIN)/linux_amd64/pause ## Build the cluster-e2e cluster's images (linux/amd64, acmezone.test/<name>:cluster) into bin/cluster-images: docker load tarballs for ctr import.
 	@[ "$$($(GO) env GOOS)/$$($(GO) env GOARCH)" = linux/amd64 ] || { echo "cluster-images: bin/'s binaries are linux/amd64 ones on a linux/amd64 machine only"; exit 1; }
 	@mkdir -p $(BIN)/linux_amd64
-	cp -f $(BIN)/coredns $(BIN)/acmezone-controller $(BIN)/cert-manager-controller $(BIN)/cert-manager-cainjector $(BIN)/coredns-full $(BIN)/linux_amd64/
+	cp -f $(BIN)/coredns $(BIN)/acmezone-controller $(BIN)/cert-manager-controller $(BIN)/cert-manager-cainjector $(BIN)/cluster-dns $(BIN)/linux_amd64/
 	rm -rf $(BIN)/cluster-images
 	$(GO) run ./build/images -bin $(BIN) -out $(BIN)/cluster-images -registry acmezone.test -tag cluster -platforms linux/amd64 \
 	  -images $(CLUSTER_IMAGES) -version $(VERSION) -revision $(REVISION) -epoch $(SOURCE_DATE_EPOCH)

@@ -38,7 +38,7 @@ const repoRoot = "../.."
 const (
 	controllerImage = "acmezone.test/cert-manager-controller:cluster"
 	cainjectorImage = "acmezone.test/cert-manager-cainjector:cluster"
-	corednsImage    = "acmezone.test/coredns-full:cluster"
+	corednsImage    = "acmezone.test/cluster-dns:cluster"
 	clusterDNSIP    = "10.96.0.10"
 	hostResolver    = "10.88.0.1:53"
 )

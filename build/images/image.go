@@ -79,8 +79,8 @@ var specs = []spec{
 		user:        "1000:1000",
 	},
 	{
-		name:        "coredns-full",
-		description: "CoreDNS with every stock plugin (cmd/coredns -tags coredns_full), the cluster DNS of acmezone's cluster-e2e cluster",
+		name:        "cluster-dns",
+		description: "CoreDNS with the plugins of a cluster's DNS (cmd/coredns -tags coredns_cluster), the cluster DNS of acmezone's cluster-e2e cluster",
 		// DNS, Prometheus metrics, health, ready, as build/cluster/kube-dns runs it.
 		ports: []string{"53/udp", "53/tcp", "9153/tcp", "8080/tcp", "8181/tcp"},
 		user:  nonroot,

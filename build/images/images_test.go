@@ -48,7 +48,7 @@ var wantUser = map[string]string{
 	"pause":                   "65535:65535",
 	"cert-manager-controller": "1000:1000",
 	"cert-manager-cainjector": "1000:1000",
-	"coredns-full":            "65532:65532",
+	"cluster-dns":             "65532:65532",
 }
 
 // TestImages compiles both binaries for linux/amd64 with the flags of `make build` (so it reuses
@@ -464,7 +464,7 @@ func treeDigests(t *testing.T, dir string) map[string][32]byte {
 }
 
 // clusterImages are the images `make cluster-images` builds, in the order of specs.
-var clusterImages = []string{"coredns", "acmezone-controller", "pause", "cert-manager-controller", "cert-manager-cainjector", "coredns-full"}
+var clusterImages = []string{"coredns", "acmezone-controller", "pause", "cert-manager-controller", "cert-manager-cainjector", "cluster-dns"}
 
 // TestSpecs checks the spec list: unique names, a user for each, and acmezone's two images
 // alone as the release ones (what make images builds and make push pushes).
@@ -496,7 +496,7 @@ func TestSelect(t *testing.T) {
 	}{
 		{"", []string{"coredns", "acmezone-controller"}},
 		{"coredns", []string{"coredns"}},
-		{"coredns-full, pause", []string{"pause", "coredns-full"}},
+		{"cluster-dns, pause", []string{"pause", "cluster-dns"}},
 		{strings.Join(clusterImages, ","), clusterImages},
 	} {
 		o, err := parseFlags([]string{"-images", tc.images})

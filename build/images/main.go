@@ -14,7 +14,7 @@
 //	    -epoch "$(git log -1 --format=%ct)"
 //
 // It also knows the images of `make cluster-e2e`'s cluster, built only when -images names
-// them: pause, cert-manager-controller, cert-manager-cainjector and coredns-full. `make
+// them: pause, cert-manager-controller, cert-manager-cainjector and cluster-dns. `make
 // cluster-images` builds them with acmezone's two for linux/amd64 alone, and the cluster
 // imports the docker load tarballs into containerd (ctr -n k8s.io images import):
 //

@@ -1,7 +1,7 @@
 // Copyright 2026 The acmezone Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-//go:build !coredns_full
+//go:build !coredns_full && !coredns_cluster
 
 package main
 
