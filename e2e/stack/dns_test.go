@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/internal/kubetest"
@@ -28,52 +29,16 @@ func TestResolverFollowsDelegation(t *testing.T) {
 	if err != nil {
 		t.Fatal("unbound is not installed: apt-get install unbound (.ci/run does)")
 	}
-	coredns := filepath.Join(root, "bin", "coredns")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, "shop")
-	dir, kubeconfig, c := t.TempDir(), env.Kubeconfig, env.Client
-
-	var procs []*Process
-	defer func() {
-		for _, p := range procs {
-			p.Stop()
-			if t.Failed() {
-				t.Logf("%s log:\n%s", p.Name, tail(p.Logs(), 60))
-			}
-		}
-	}()
-	keyFile, targetKey, err := WriteTargetKey(dir)
+	d := newDNSTest(t)
+	ctx, c := d.ctx, d.c
+	d.track(StartAcmezone(ctx, d.dir, d.coredns, d.kubeconfig, d.keyFile))
+	provider, err := StartProvider(ctx, d.dir, d.coredns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := StartAcmezone(ctx, dir, coredns, kubeconfig, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs = append(procs, az)
-	provider, err := StartProvider(ctx, dir, coredns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs = append(procs, provider.Process)
-	resolver, err := StartResolver(ctx, dir, unbound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs = append(procs, resolver)
-
-	target, err := targetKey.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &v1alpha1.Delegation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
-		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	d.track(provider.Process, nil)
+	d.track(StartResolver(ctx, d.dir, unbound))
+	target := d.delegate()
 	key := "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
 	if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", target, key)); err != nil {
 		t.Fatal(err)
@@ -116,4 +81,58 @@ func waitTXT(t *testing.T, ask func(string) (*dns.Msg, error), name, value strin
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// dnsTest is what the DNS tests share: a real API server with the CRDs and namespace shop, a
+// directory with the target key, bin/coredns, and the processes started, stopped when the test
+// ends (their logs printed when it failed).
+type dnsTest struct {
+	t                                 *testing.T
+	ctx                               context.Context
+	c                                 client.Client
+	dir, kubeconfig, keyFile, coredns string
+	key                               v1alpha1.TargetKey
+}
+
+func newDNSTest(t *testing.T) *dnsTest {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, "shop")
+	d := &dnsTest{t: t, ctx: ctx, c: env.Client, dir: t.TempDir(), kubeconfig: env.Kubeconfig, coredns: filepath.Join(root, "bin", "coredns")}
+	var err error
+	if d.keyFile, d.key, err = WriteTargetKey(d.dir); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// track fails the test when a process did not start, and stops it when the test ends.
+func (d *dnsTest) track(p *Process, err error) {
+	d.t.Helper()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() {
+		p.Stop()
+		if d.t.Failed() {
+			d.t.Logf("%s log:\n%s", p.Name, tail(p.Logs(), 60))
+		}
+	})
+}
+
+// delegate creates shop's Delegation of example.com and returns its target.
+func (d *dnsTest) delegate() string {
+	d.t.Helper()
+	target, err := d.key.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := d.c.Create(d.ctx, &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}); err != nil {
+		d.t.Fatal(err)
+	}
+	return target
 }

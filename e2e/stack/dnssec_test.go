@@ -4,18 +4,14 @@
 package stack
 
 import (
-	"context"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
-	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 // TestResolverValidatesChain is issue 14's chain of trust with real parts and no certificate:
@@ -31,26 +27,8 @@ func TestResolverValidatesChain(t *testing.T) {
 	if err != nil {
 		t.Fatal("unbound is not installed: apt-get install unbound (.ci/run does)")
 	}
-	coredns := filepath.Join(root, "bin", "coredns")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, "shop")
-	dir, kubeconfig, c := t.TempDir(), env.Kubeconfig, env.Client
-
-	var procs []*Process
-	defer func() {
-		for _, p := range procs {
-			p.Stop()
-			if t.Failed() {
-				t.Logf("%s log:\n%s", p.Name, tail(p.Logs(), 60))
-			}
-		}
-	}()
-	keyFile, targetKey, err := WriteTargetKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDNSTest(t)
+	ctx, dir := d.ctx, d.dir
 	parentKey, err := GenerateSigningKey(dir, "example.com.")
 	if err != nil {
 		t.Fatal(err)
@@ -63,16 +41,9 @@ func TestResolverValidatesChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := StartAcmezoneWith(ctx, dir, coredns, kubeconfig, keyFile, AcmezoneConfig{Plugins: []string{zoneKey.Corefile()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs = append(procs, az)
-	target, err := targetKey.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider, err := StartProviderWith(ctx, dir, coredns, ProviderConfig{
+	d.track(StartAcmezoneWith(ctx, dir, d.coredns, d.kubeconfig, d.keyFile, AcmezoneConfig{Plugins: []string{zoneKey.Corefile()}}))
+	target := d.delegate()
+	provider, err := StartProviderWith(ctx, dir, d.coredns, ProviderConfig{
 		Listen:  ProviderIP + ":53",
 		Key:     parentKey,
 		Records: []string{zoneKey.DSLine(), "_acme-challenge IN CNAME " + target},
@@ -80,24 +51,14 @@ func TestResolverValidatesChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs = append(procs, provider.Process)
-	resolver, err := StartResolverAt(ctx, dir, unbound, Resolver{
+	d.track(provider.Process, nil)
+	d.track(StartResolverAt(ctx, dir, unbound, Resolver{
 		Listen: ResolverIP + ":53", Allow: "127.0.0.0/8", Provider: ProviderIP + ":53",
 		TrustAnchor: parentKey.TrustAnchor(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs = append(procs, resolver)
+	}))
 
-	if err := c.Create(ctx, &v1alpha1.Delegation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
-		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
-	}); err != nil {
-		t.Fatal(err)
-	}
 	key := "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
-	if err := c.Create(ctx, v1alpha1.NewChallengeRecord("shop", target, key)); err != nil {
+	if err := d.c.Create(ctx, v1alpha1.NewChallengeRecord("shop", target, key)); err != nil {
 		t.Fatal(err)
 	}
 

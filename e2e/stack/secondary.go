@@ -83,7 +83,10 @@ func StartSecondary(ctx context.Context, dir, knotd, primary string, key TSIGKey
 	// The zone lives in Knot's journal only (no zone file). NOTIFY is accepted only signed
 	// with the key, from any address: in a cluster it comes from a pod's address, which
 	// changes. Every transfer is signed with the key too, and asked from SecondaryIP (via),
-	// the address the primary's transfer plugin allows.
+	// the address the primary's transfer plugin allows. block-notify-after-transfer: Knot
+	// 3.2 otherwise plans a NOTIFY of its own secondaries a second after every transfer, and
+	// a refresh that a NOTIFY asks for in that same second waits for it (its zone events are
+	// timed in whole seconds): up to a second late.
 	conf := fmt.Sprintf(`server:
     rundir: %[1]q
     listen: %[2]s@53
@@ -101,6 +104,7 @@ remote:
     address: %[5]s@%[6]s
     via: %[2]s
     key: %[3]s
+    block-notify-after-transfer: on
 acl:
   - id: notify-from-acmezone
     key: %[3]s

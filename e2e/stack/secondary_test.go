@@ -4,20 +4,16 @@
 package stack
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
-	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
 // TestSecondaryFollowsNotify is issue 14's replication with real parts and no certificate:
@@ -30,40 +26,18 @@ func TestSecondaryFollowsNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	coredns := filepath.Join(root, "bin", "coredns")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, "shop")
-	dir, kubeconfig, c := t.TempDir(), env.Kubeconfig, env.Client
-
-	var procs []*Process
-	defer func() {
-		for _, p := range procs {
-			p.Stop()
-			if t.Failed() {
-				t.Logf("%s log:\n%s", p.Name, tail(p.Logs(), 60))
-			}
-		}
-	}()
-	keyFile, targetKey, err := WriteTargetKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDNSTest(t)
+	ctx, c := d.ctx, d.c
 	tsig, err := NewTSIGKey("xfr.acme.example.com.")
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := StartAcmezoneWith(ctx, dir, coredns, kubeconfig, keyFile, AcmezoneConfig{}.HiddenPrimary(tsig))
+	d.track(StartAcmezoneWith(ctx, d.dir, d.coredns, d.kubeconfig, d.keyFile, AcmezoneConfig{}.HiddenPrimary(tsig)))
+	sec, err := StartSecondary(ctx, d.dir, knotd, AcmezoneIP+":53", tsig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs = append(procs, az)
-	sec, err := StartSecondary(ctx, dir, knotd, AcmezoneIP+":53", tsig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	procs = append(procs, sec.Process)
+	d.track(sec.Process, nil)
 
 	// Transfers need the key: an unsigned AXFR, even from the secondary's address, is refused.
 	conn, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(SecondaryIP)}}).Dial("tcp", AcmezoneIP+":53")
@@ -80,16 +54,7 @@ func TestSecondaryFollowsNotify(t *testing.T) {
 	}
 	conn.Close()
 
-	target, err := targetKey.Target(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, "acme.example.com.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &v1alpha1.Delegation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example.com"},
-		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	target := d.delegate()
 	for i := range 3 {
 		value := fmt.Sprintf("value-%d-%d", i, time.Now().UnixNano())
 		rec := v1alpha1.NewChallengeRecord("shop", target, value)
