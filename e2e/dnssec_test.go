@@ -121,17 +121,7 @@ func delegated(t *testing.T, s *stack.Stack) (*cmapi.ClusterIssuer, v1alpha1.Del
 		t.Fatal(err)
 	}
 	stack.RecheckVerified(t, c, &d, "Delegation verified")
-	eventually(t, time.Minute, "ClusterIssuer registered with Pebble", func() (bool, string) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(ci), ci); err != nil {
-			return false, err.Error()
-		}
-		for _, cond := range ci.Status.Conditions {
-			if cond.Type == cmapi.IssuerConditionReady {
-				return cond.Status == cmmeta.ConditionTrue, cond.Message
-			}
-		}
-		return false, "no Ready condition"
-	})
+	issuerReady(t, c, ci)
 	return ci, d
 }
 

@@ -106,17 +106,7 @@ func TestSeedFlow(t *testing.T) {
 	if err := c.Create(ctx, ci); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "ClusterIssuer registered with Pebble", func() (bool, string) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(ci), ci); err != nil {
-			return false, err.Error()
-		}
-		for _, cond := range ci.Status.Conditions {
-			if cond.Type == cmapi.IssuerConditionReady {
-				return cond.Status == cmmeta.ConditionTrue, cond.Message
-			}
-		}
-		return false, "no Ready condition"
-	})
+	issuerReady(t, c, ci)
 
 	crt := stack.WildcardCertificate(ci)
 	if err := c.Create(ctx, crt); err != nil {
@@ -219,6 +209,23 @@ func TestSeedFlow(t *testing.T) {
 		if d.Status.Target != target {
 			t.Errorf("the target changed from %s to %s", target, d.Status.Target)
 		}
+	})
+}
+
+// issuerReady waits until ci is registered with Pebble (Ready).
+func issuerReady(t *testing.T, c client.Client, ci *cmapi.ClusterIssuer) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, time.Minute, "ClusterIssuer registered with Pebble", func() (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(ci), ci); err != nil {
+			return false, err.Error()
+		}
+		for _, cond := range ci.Status.Conditions {
+			if cond.Type == cmapi.IssuerConditionReady {
+				return cond.Status == cmmeta.ConditionTrue, cond.Message
+			}
+		}
+		return false, "no Ready condition"
 	})
 }
 
