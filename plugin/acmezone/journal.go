@@ -148,29 +148,24 @@ func (s *snapshot) difference(zone string, serial uint32, zoneOf func(string) st
 		return nil, nil, false
 	}
 	dels, adds := map[string]dns.RR{}, map[string]dns.RR{}
+	// note records rrs of zone in these, unless the opposite holds them since serial (added
+	// and deleted again, or deleted and added back): then they cancel out.
+	note := func(rrs []dns.RR, these, opposite map[string]dns.RR) {
+		for _, rr := range rrs {
+			if zoneOf(rr.Header().Name) != zone {
+				continue
+			}
+			k := rr.String()
+			if _, ok := opposite[k]; ok {
+				delete(opposite, k)
+			} else {
+				these[k] = rr
+			}
+		}
+	}
 	for _, st := range s.journal[i:] {
-		for _, rr := range st.del {
-			if zoneOf(rr.Header().Name) != zone {
-				continue
-			}
-			k := rr.String()
-			if _, added := adds[k]; added {
-				delete(adds, k) // added and deleted again since serial
-			} else {
-				dels[k] = rr
-			}
-		}
-		for _, rr := range st.add {
-			if zoneOf(rr.Header().Name) != zone {
-				continue
-			}
-			k := rr.String()
-			if _, deleted := dels[k]; deleted {
-				delete(dels, k) // deleted and added back since serial
-			} else {
-				adds[k] = rr
-			}
-		}
+		note(st.del, dels, adds)
+		note(st.add, adds, dels)
 	}
 	return sortedRRs(dels), sortedRRs(adds), true
 }

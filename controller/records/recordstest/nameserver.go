@@ -77,18 +77,7 @@ func NewNameServer(t testing.TB, ip string, port int, zone string, keys ...Key) 
 		pc.Close()
 		t.Fatalf("listen TCP at %s: %v", pc.LocalAddr(), err)
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: handler}
-	tcp := &dns.Server{Listener: l, Handler: handler}
-	for _, srv := range []*dns.Server{udp, tcp} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		<-started
-	}
-	t.Cleanup(func() {
-		_ = udp.Shutdown()
-		_ = tcp.Shutdown()
-	})
+	serve(t, pc, l, handler)
 	s.Addr = pc.LocalAddr().String()
 	return s
 }

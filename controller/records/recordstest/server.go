@@ -53,8 +53,14 @@ func NewServer(t testing.TB, rrs ...string) *Server {
 		t.Fatal("no loopback port free for both UDP and TCP")
 	}
 	s.Addr = pc.LocalAddr().String()
-	udp := &dns.Server{PacketConn: pc, Handler: s}
-	tcp := &dns.Server{Listener: l, Handler: s}
+	serve(t, pc, l, s)
+	return s
+}
+
+// serve answers with h on pc (UDP) and l (TCP) until the test ends.
+func serve(t testing.TB, pc net.PacketConn, l net.Listener, h dns.Handler) {
+	udp := &dns.Server{PacketConn: pc, Handler: h}
+	tcp := &dns.Server{Listener: l, Handler: h}
 	for _, srv := range []*dns.Server{udp, tcp} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
@@ -65,7 +71,6 @@ func NewServer(t testing.TB, rrs ...string) *Server {
 		_ = udp.Shutdown()
 		_ = tcp.Shutdown()
 	})
-	return s
 }
 
 // Set replaces the records, and clears the overrides of SetRcode and Truncate.

@@ -25,6 +25,29 @@ import (
 // binary is bin/coredns, built by `make build` (a dependency of `make test`).
 var binary = filepath.Join("..", "..", "..", "bin", "coredns")
 
+// runBinary runs bin/coredns with corefile until the test ends; the test's log gets its output
+// when the test failed.
+func runBinary(t *testing.T, corefile string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "Corefile")
+	if err := os.WriteFile(path, []byte(corefile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cmd := exec.Command(binary, "-conf", path)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("coredns output:\n%s", logs.String())
+		}
+	})
+}
+
 func needBinary(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(binary); err != nil {
@@ -68,23 +91,7 @@ func TestCorefileExample(t *testing.T) {
 	if !strings.Contains(corefile, "kubeconfig "+kubeconfig) || !strings.Contains(corefile, "bind 127.0.0.1") || !strings.Contains(corefile, "target_key "+keyFile) {
 		t.Fatalf("Corefile.example no longer has the lines this test rewrites:\n%s", corefile)
 	}
-	path := filepath.Join(t.TempDir(), "Corefile")
-	if err := os.WriteFile(path, []byte(corefile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs strings.Builder
-	cmd := exec.Command(binary, "-conf", path)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("coredns output:\n%s", logs.String())
-		}
-	})
+	runBinary(t, corefile)
 
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)

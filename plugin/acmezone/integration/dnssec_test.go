@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,23 +92,7 @@ func startSigned(t *testing.T, kubeconfig, targetKey, keyBase string) string {
 	}
 }
 `, port, keyBase, kubeconfig, targetKey)
-	path := filepath.Join(t.TempDir(), "Corefile")
-	if err := os.WriteFile(path, []byte(corefile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	cmd := exec.Command(binary, "-conf", path)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("coredns output:\n%s", logs.String())
-		}
-	})
+	runBinary(t, corefile)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitFor(t, func() error {
 		m, err := ask("tcp", addr, signedZone, dns.TypeSOA, true, 1232)
