@@ -13,7 +13,16 @@ const (
 	ConditionVerified = "Verified"
 	// ConditionReady is True when certificates for the domain can be issued through the target.
 	ConditionReady = "Ready"
+	// ConditionPersistVerified is True when public DNS sends the domain's
+	// _validation-persist name by CNAME to the persist target and the TXT lookup is answered
+	// there (only with spec.persistentAuthorization).
+	ConditionPersistVerified = "PersistVerified"
 )
+
+// PersistLabel marks the ChallengeRecords the Delegation reconciler writes at a Delegation's
+// persist target (dns-persist-01); its value is the Delegation's name.
+const PersistLabel = "acmezone.io/persist"
+
 
 // A Delegation's ConditionServed (challengerecord_types.go) is True when the last canary came
 // back: a test value written at the target was answered for the challenge name through the
@@ -54,6 +63,63 @@ type DelegationSpec struct {
 	// +kubebuilder:validation:MaxLength=254
 	// +kubebuilder:validation:Pattern=`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)+\.?$`
 	Target string `json:"target,omitempty"`
+
+	// PersistentAuthorization, when set, publishes a dns-persist-01 authorization
+	// (draft-ietf-acme-dns-persist) for the domain: acmezone serves
+	// "<issuer-domain-name>; accounturi=<account URL>[; policy=wildcard][; persistUntil=<unix>]"
+	// at a second target of this namespace, the persist target, which the user's CNAME
+	// "_validation-persist.<domain>" points at. Whoever holds that ACME account's key then gets
+	// certificates for the domain from those CAs with no DNS change (docs/SECURITY.md).
+	// +optional
+	PersistentAuthorization *PersistentAuthorization `json:"persistentAuthorization,omitempty"`
+}
+
+// PersistentAuthorization is a dns-persist-01 authorization: which CAs, which ACME account.
+// +kubebuilder:validation:XValidation:rule="has(self.accountURI) != has(self.issuerRef)",message="set exactly one of accountURI (the ACME account URL) and issuerRef (a cert-manager Issuer or ClusterIssuer whose status.acme.uri is the account URL)"
+type PersistentAuthorization struct {
+	// IssuerDomainNames are the CAs' issuer domain names (the names in their CAA records and
+	// their challenges' issuer-domain-names), for example "letsencrypt.org". One TXT value is
+	// served per name.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=4
+	// +listType=set
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`
+	IssuerDomainNames []string `json:"issuerDomainNames"`
+
+	// AccountURI is the ACME account URL (the "kid" of the account), for example
+	// "https://acme-v02.api.letsencrypt.org/acme/acct/123456".
+	// +optional
+	// +kubebuilder:validation:MaxLength=230
+	// +kubebuilder:validation:Pattern=`^https://[!-:<-~]+$`
+	AccountURI string `json:"accountURI,omitempty"`
+
+	// IssuerRef names a cert-manager ACME Issuer (in this namespace) or ClusterIssuer whose
+	// account's URL (status.acme.uri) is used, so that a new account rotates the value.
+	// +optional
+	IssuerRef *PersistIssuerRef `json:"issuerRef,omitempty"`
+
+	// Wildcard adds "policy=wildcard": the authorization covers *.<domain> too.
+	// +optional
+	Wildcard bool `json:"wildcard,omitempty"`
+
+	// PersistUntil adds "persistUntil=<unix time>": CAs do not accept the authorization after
+	// it.
+	// +optional
+	PersistUntil *metav1.Time `json:"persistUntil,omitempty"`
+}
+
+// PersistIssuerRef names a cert-manager Issuer or ClusterIssuer.
+type PersistIssuerRef struct {
+	// Name of the Issuer or ClusterIssuer.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Kind is Issuer (in the Delegation's namespace, the default) or ClusterIssuer.
+	// +optional
+	// +kubebuilder:validation:Enum=Issuer;ClusterIssuer
+	// +kubebuilder:default=Issuer
+	Kind string `json:"kind,omitempty"`
 }
 
 // DNSRecord is one record the user adds at their DNS provider.
@@ -75,6 +141,12 @@ type DelegationStatus struct {
 	// Ready condition). It only shows the target: nothing reads it to decide one.
 	// +optional
 	Target string `json:"target,omitempty"`
+
+	// PersistTarget is the absolute name the dns-persist-01 TXT values are served at (with
+	// spec.persistentAuthorization): the user's CNAME _validation-persist.<domain> points at
+	// it. Like target, it is this namespace's own and is only shown.
+	// +optional
+	PersistTarget string `json:"persistTarget,omitempty"`
 
 	// Records are the records to add at the DNS provider, as the seed's tables show them.
 	// +optional

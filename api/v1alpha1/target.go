@@ -46,8 +46,9 @@ const MinTargetKeyBytes = 32
 
 // Domain-separation prefixes of the two keyed hashes.
 const (
-	labelContext = "acmezone.io/target-label/v1"
-	proofContext = "acmezone.io/target-proof/v1"
+	labelContext   = "acmezone.io/target-label/v1"
+	proofContext   = "acmezone.io/target-proof/v1"
+	persistContext = "acmezone.io/persist-label/v1"
 )
 
 // TargetKey derives and proves targets. The zero value has no key and derives nothing.
@@ -94,15 +95,27 @@ func (k TargetKey) mac(parts ...string) []byte {
 	return h.Sum(nil)
 }
 
-// Label returns the derived target label of (namespace, domain): 122 bits of the keyed hash
-// as a UUID of version 8 (RFC 9562's version for custom UUIDs), so targets look as they always
-// did. The domain is compared as DomainKey.
-func (k TargetKey) Label(namespace, domain string) string {
-	b := k.mac(labelContext, namespace, DomainKey(domain))[:16]
+// uuidLabel is 122 bits of the MAC b as a UUID of version 8 (RFC 9562's version for custom
+// UUIDs).
+func uuidLabel(b []byte) string {
+	b = bytes.Clone(b[:16])
 	b[6] = b[6]&0x0f | 0x80 // version 8
 	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// Label returns the derived target label of (namespace, domain): 122 bits of the keyed hash
+// as a UUID of version 8 (RFC 9562's version for custom UUIDs), so targets look as they always
+// did. The domain is compared as DomainKey.
+func (k TargetKey) Label(namespace, domain string) string {
+	return uuidLabel(k.mac(labelContext, namespace, DomainKey(domain)))
+}
+
+// PersistLabel returns the label of the persist target of (namespace, domain): the keyed
+// hash of its own domain-separation context, so it is never a challenge target's label.
+func (k TargetKey) PersistLabel(namespace, domain string) string {
+	return uuidLabel(k.mac(persistContext, namespace, DomainKey(domain)))
 }
 
 // Proof returns the proof that target belongs to (namespace, domain): the value of
@@ -178,6 +191,18 @@ func (k TargetKey) Target(c TargetClaim, zones ...string) (string, error) {
 		return t, nil
 	}
 	return "", ErrTargetNotOwned
+}
+
+// PersistTarget returns the canonical name the claim's dns-persist-01 values are served at
+// (the second target of a Delegation with spec.persistentAuthorization): the derived persist
+// label of (namespace, domain) in zones[0]. It exists only when Target(c, zones...) does, by
+// the same rule: a Delegation that owns no target owns no persist target either, and the
+// error is Target's.
+func (k TargetKey) PersistTarget(c TargetClaim, zones ...string) (string, error) {
+	if _, err := k.Target(c, zones...); err != nil {
+		return "", err
+	}
+	return k.PersistLabel(c.Namespace, c.Domain) + "." + CanonicalName(zones[0]), nil
 }
 
 // TargetLabel returns the first label of the canonical name when the name has the target

@@ -97,3 +97,66 @@ func TestNewTargetKey(t *testing.T) {
 		t.Error("a trailing newline changed the key")
 	}
 }
+
+// TestPersistTarget: the persist target is derived like a target but with its own context: in
+// the first zone, stable however the domain is spelt, never the claim's (or anyone's) challenge
+// target, different per namespace, domain and key, and only where Target succeeds.
+func TestPersistTarget(t *testing.T) {
+	k := testKey(t, strings.Repeat("k", 32))
+	shop := TargetClaim{Namespace: "shop", Domain: "example.com"}
+	p, err := k.PersistTarget(shop, zone, "other.example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := TargetLabel(p, zone); !ok || l[14] != '8' {
+		t.Errorf("persist target %s is not <UUIDv8>.%s", p, zone)
+	}
+	target, _ := k.Target(shop, zone)
+	if p == target {
+		t.Errorf("the persist target is the challenge target %s", p)
+	}
+	if got := k.PersistLabel("shop", "example.com") + "." + zone; got != p {
+		t.Errorf("PersistLabel gives %s, PersistTarget %s", got, p)
+	}
+	for _, d := range []string{"Example.COM", "example.com.", "*.example.com"} {
+		if got, _ := k.PersistTarget(TargetClaim{Namespace: "shop", Domain: d}, zone); got != p {
+			t.Errorf("domain %q: persist target %s, want %s", d, got, p)
+		}
+	}
+	for _, c := range []struct {
+		k TargetKey
+		c TargetClaim
+	}{
+		{k, TargetClaim{Namespace: "blog", Domain: "example.com"}},
+		{k, TargetClaim{Namespace: "shop", Domain: "example.net"}},
+		{testKey(t, strings.Repeat("x", 32)), shop},
+	} {
+		got, err := c.k.PersistTarget(c.c, zone)
+		if err != nil || got == p {
+			t.Errorf("%+v: persist target %q, %v; want another one than shop's %s", c.c, got, err, p)
+		}
+		if other, _ := c.k.Target(c.c, zone); other == got {
+			t.Errorf("%+v: persist target %s is its challenge target", c.c, got)
+		}
+	}
+	// A proved spec.target still puts the persist target at the derived persist label in the
+	// first zone; an unproved one gives no persist target, with Target's error.
+	legacy := "b6e4682c-5109-4a34-ac99-d5097d5b2b68." + zone
+	proved := TargetClaim{Namespace: "shop", Domain: "example.com", SpecTarget: legacy, Proof: k.Proof("shop", "example.com", legacy)}
+	if got, err := k.PersistTarget(proved, zone); err != nil || got != p {
+		t.Errorf("with a proved spec.target: %q, %v; want %s", got, err, p)
+	}
+	for _, c := range []TargetClaim{
+		{Namespace: "blog", Domain: "example.com", SpecTarget: target},
+		{Namespace: "shop", Domain: "example.com", SpecTarget: "_acme-challenge.example.com."},
+		{Namespace: "shop"},
+	} {
+		_, want := k.Target(c, zone)
+		if got, err := k.PersistTarget(c, zone); got != "" || err == nil || !errors.Is(err, want) {
+			t.Errorf("%+v: persist target %q, %v; want none and %v", c, got, err, want)
+		}
+	}
+	if got, err := (TargetKey{}).PersistTarget(shop, zone); got != "" || !errors.Is(err, ErrNoTargetKey) {
+		t.Errorf("without a key: %q, %v", got, err)
+	}
+}
