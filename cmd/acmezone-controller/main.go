@@ -56,6 +56,7 @@ type flags struct {
 	orphanResync             time.Duration
 	targetKey                targetKeyFlags
 	acmeDNS                  acmeDNSFlags
+	rfc2136                  rfc2136Flags
 	canary                   canaryFlags
 }
 
@@ -75,6 +76,7 @@ func (f *flags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.orphanResync, "orphan-resync", 5*time.Minute, "How often every ChallengeRecord is checked for a Challenge that is gone; no record outlives its Challenge for longer.")
 	f.targetKey.add(fs)
 	f.acmeDNS.add(fs)
+	f.rfc2136.add(fs)
 	f.canary.add(fs)
 }
 
@@ -85,6 +87,9 @@ func (f *flags) complete() error {
 			return err
 		}
 		f.opts.NameServers = append(f.opts.NameServers, ns)
+	}
+	if err := f.rfc2136.complete(); err != nil {
+		return err
 	}
 	if err := f.acmeDNS.complete(); err != nil {
 		return err
@@ -184,6 +189,9 @@ func setupReconcilers(mgr ctrl.Manager, f *flags) error {
 		return fmt.Errorf("set up the ChallengeRecord status: %w", err)
 	}
 	if err := setupDelegations(mgr, f); err != nil {
+		return err
+	}
+	if err := setupRFC2136(mgr, f); err != nil {
 		return err
 	}
 	return setupACMEDNS(mgr, f, f.opts.TargetKey)

@@ -6,6 +6,7 @@ package challenge
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
@@ -36,16 +37,52 @@ const (
 // which domain they point at them. This is the one rule that keeps an acme-dns record alive
 // past its maximum age.
 func Answers(ch *cmacme.Challenge, rec *v1alpha1.ChallengeRecord, domain string) bool {
-	return ch.Spec.Type == cmacme.ACMEChallengeTypeDNS01 && ch.Spec.Solver.DNS01 != nil && ch.Spec.Solver.DNS01.AcmeDNS != nil &&
+	return answers(ch, rec, domain, usesACMEDNS)
+}
+
+// answers is Answers for the solver uses says the Challenge must have.
+func answers(ch *cmacme.Challenge, rec *v1alpha1.ChallengeRecord, domain string, uses func(*cmacme.ACMEChallengeSolverDNS01) bool) bool {
+	return ch.Spec.Type == cmacme.ACMEChallengeTypeDNS01 && ch.Spec.Solver.DNS01 != nil && uses(ch.Spec.Solver.DNS01) &&
 		ch.Spec.Key == rec.Spec.Value && (domain == "" || v1alpha1.DomainKey(ch.Spec.DNSName) == v1alpha1.DomainKey(domain))
 }
 
+func usesACMEDNS(s *cmacme.ACMEChallengeSolverDNS01) bool { return s.AcmeDNS != nil }
+func usesRFC2136(s *cmacme.ACMEChallengeSolverDNS01) bool { return s.RFC2136 != nil }
+
+// The writers whose records an ExpiryReconciler reaps: the label each marks its records with,
+// and the cert-manager solver whose Challenges keep them.
+var (
+	// ACMEDNSRecords are the records of the acme-dns API.
+	ACMEDNSRecords = Writer{Name: "acme-dns", Label: v1alpha1.ACMEDNSAccountLabel, Uses: usesACMEDNS}
+	// RFC2136Records are the records written through RFC 2136 UPDATEs (package rfc2136), which
+	// clients delete themselves; the reaper removes those a client left behind.
+	RFC2136Records = Writer{Name: "rfc2136", Label: RFC2136KeyLabel, Uses: usesRFC2136}
+)
+
+// RFC2136KeyLabel marks the ChallengeRecords written through RFC 2136 with the name of the
+// TSIG key's Secret (package rfc2136).
+const RFC2136KeyLabel = "acmezone.io/rfc2136-key"
+
+// Writer is a protocol that writes ChallengeRecords an ExpiryReconciler reaps.
+type Writer struct {
+	// Name names the reconciler (acme-dns-record-expiry, rfc2136-record-expiry).
+	Name string
+	// Label marks the writer's records.
+	Label string
+	// Uses reports whether a Challenge's solver is the writer's client: only such a Challenge
+	// keeps a record past its maximum age.
+	Uses func(*cmacme.ACMEChallengeSolverDNS01) bool
+}
+
 // ExpiryReconciler deletes the ChallengeRecords written through the acme-dns API (labelled
-// v1alpha1.ACMEDNSAccountLabel) once they are older than MaxAge, except those that Answer a
-// Challenge that still exists; those go as soon as their Challenge is gone. acme-dns has no
-// delete, so nothing else removes them.
+// v1alpha1.ACMEDNSAccountLabel), or through another Writer, once they are older than MaxAge,
+// except those that answer a Challenge of the writer's solver that still exists; those go as
+// soon as their Challenge is gone. acme-dns has no delete, so nothing else removes them; an
+// RFC 2136 client deletes its own, unless it crashed.
 type ExpiryReconciler struct {
 	client.Client
+	// Writer is whose records are reaped: ACMEDNSRecords when zero.
+	Writer Writer
 	// Options are the installation's zone and target key: a record's Delegation is the one
 	// whose target it is at.
 	Options *controller.Options
@@ -72,6 +109,9 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	if r.Writer.Label == "" {
+		r.Writer = ACMEDNSRecords
+	}
 	ctx := context.Background()
 	if err := r.Options.IndexDelegations(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
@@ -79,22 +119,30 @@ func (r *ExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := IndexChallengeKeys(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.ChallengeRecord{}, recordValueField,
-		func(o client.Object) []string { return []string{o.(*v1alpha1.ChallengeRecord).Spec.Value} }); err != nil {
-		return err
+	if _, done := valuesIndexed.LoadOrStore(mgr.GetFieldIndexer(), struct{}{}); !done {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.ChallengeRecord{}, recordValueField,
+			func(o client.Object) []string { return []string{o.(*v1alpha1.ChallengeRecord).Spec.Value} }); err != nil {
+			valuesIndexed.Delete(mgr.GetFieldIndexer())
+			return err
+		}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("acme-dns-record-expiry").
-		For(&v1alpha1.ChallengeRecord{}, builder.WithPredicates(predicate.NewPredicateFuncs(isACMEDNSRecord))).
+		Named(r.Writer.Name+"-record-expiry").
+		For(&v1alpha1.ChallengeRecord{}, builder.WithPredicates(predicate.NewPredicateFuncs(r.reaps))).
 		Watches(&cmacme.Challenge{}, handler.EnqueueRequestsFromMapFunc(r.recordsWithKey)).
 		Complete(r)
 }
 
-func isACMEDNSRecord(o client.Object) bool {
-	return o.GetLabels()[v1alpha1.ACMEDNSAccountLabel] != ""
+// valuesIndexed holds the field indexers recordValueField is registered with: one manager may
+// run a reaper per writer.
+var valuesIndexed sync.Map // client.FieldIndexer -> struct{}
+
+// reaps reports whether o is a record of the reconciler's writer.
+func (r *ExpiryReconciler) reaps(o client.Object) bool {
+	return o.GetLabels()[r.Writer.Label] != ""
 }
 
-// recordsWithKey maps a Challenge to the acme-dns records holding its key.
+// recordsWithKey maps a Challenge to the writer's records holding its key.
 func (r *ExpiryReconciler) recordsWithKey(ctx context.Context, o client.Object) []reconcile.Request {
 	ch := o.(*cmacme.Challenge)
 	if ch.Spec.Key == "" {
@@ -106,7 +154,7 @@ func (r *ExpiryReconciler) recordsWithKey(ctx context.Context, o client.Object) 
 	}
 	var reqs []reconcile.Request
 	for _, rec := range recs.Items {
-		if isACMEDNSRecord(&rec) {
+		if r.reaps(&rec) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: rec.Namespace, Name: rec.Name}})
 		}
 	}
@@ -119,7 +167,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Get(ctx, req.NamespacedName, &rec); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !isACMEDNSRecord(&rec) || !rec.DeletionTimestamp.IsZero() {
+	if !r.reaps(&rec) || !rec.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
 	if age := r.Now().Sub(rec.WrittenAt()); age < r.MaxAge {
@@ -141,7 +189,7 @@ func (r *ExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, fmt.Errorf("delete expired ChallengeRecord %s: %w", req, err)
 	}
 	reaped.WithLabelValues(ReapedExpired).Inc()
-	logf.FromContext(ctx).Info("deleted expired acme-dns record", "fqdn", rec.Spec.FQDN, "writtenAt", rec.WrittenAt(), "account", rec.Labels[v1alpha1.ACMEDNSAccountLabel])
+	logf.FromContext(ctx).Info("deleted expired "+r.Writer.Name+" record", "fqdn", rec.Spec.FQDN, "writtenAt", rec.WrittenAt(), "writer", rec.Labels[r.Writer.Label])
 	return ctrl.Result{}, nil
 }
 
@@ -159,7 +207,7 @@ func (r *ExpiryReconciler) liveChallenge(ctx context.Context, rec *v1alpha1.Chal
 		return nil, err
 	}
 	for i := range chs.Items {
-		if ch := &chs.Items[i]; ch.DeletionTimestamp.IsZero() && Answers(ch, rec, domain) {
+		if ch := &chs.Items[i]; ch.DeletionTimestamp.IsZero() && answers(ch, rec, domain, r.Writer.Uses) {
 			return ch, nil
 		}
 	}
