@@ -209,6 +209,8 @@ type wireObject struct {
 		v1alpha1.ChallengeRecordSpec
 		Domain string `json:"domain"`
 		Target string `json:"target"`
+		// Only whether it is there is read.
+		PersistentAuthorization *struct{} `json:"persistentAuthorization"`
 	} `json:"spec"`
 }
 
@@ -225,7 +227,7 @@ func (o *wireObject) item(resource string) item {
 		Domain:     o.Spec.Domain,
 		SpecTarget: o.Spec.Target,
 		Proof:      m.Annotations.TargetProof,
-	}}
+	}, persist: o.Spec.PersistentAuthorization != nil}
 	return it
 }
 

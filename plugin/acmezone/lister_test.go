@@ -80,7 +80,8 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "derived", CreationTimestamp: created}, Spec: v1alpha1.DelegationSpec{Domain: "example.com"},
 			Status: v1alpha1.DelegationStatus{Target: "ignored.acme.example.com.", Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Verified", Message: "ok"}}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "proved", CreationTimestamp: created, Annotations: map[string]string{v1alpha1.TargetProofAnnotation: proof, "other": "x"}},
-			Spec: v1alpha1.DelegationSpec{Domain: "example.org", Target: "B6E4682C-5109-4a34-ac99-d5097d5b2b68.acme.example.com"}},
+			Spec: v1alpha1.DelegationSpec{Domain: "example.org", Target: "B6E4682C-5109-4a34-ac99-d5097d5b2b68.acme.example.com",
+				PersistentAuthorization: &v1alpha1.PersistentAuthorization{IssuerDomainNames: []string{"letsencrypt.org"}, AccountURI: "https://ca.example/acct/1"}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "blog", Name: "none"}},
 	}}
 	body, err = json.Marshal(delegations)
@@ -103,6 +104,9 @@ func TestPageDecodersMatchTypedObjects(t *testing.T) {
 		if got, want := page.Items[i].delegation, delegationOf(d); !reflect.DeepEqual(got, want) {
 			t.Errorf("delegation %s: %+v, want %+v", d.Name, got, want)
 		}
+	}
+	if !page.Items[1].delegation.persist || page.Items[0].delegation.persist {
+		t.Errorf("persistentAuthorization read as %v, %v; want false, true", page.Items[0].delegation.persist, page.Items[1].delegation.persist)
 	}
 	// What the store makes of them: the derived target, the proved spec.target, nowhere.
 	a := newTestPlugin(t, testCorefile)

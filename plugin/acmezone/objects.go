@@ -36,6 +36,9 @@ type objID [4]uint32
 const (
 	kindRecord     = 'r'
 	kindDelegation = 'd'
+	// kindPersist is a Delegation's second slot, at its persist target (dns-persist-01):
+	// the Delegation's own name with another kind, so another id.
+	kindPersist = 'p'
 )
 
 var idSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
@@ -85,13 +88,15 @@ func recordOf(spec *v1alpha1.ChallengeRecordSpec, created time.Time, createdAt s
 // delegationIn is one Delegation as the store needs it: what the tenancy rule reads of it.
 // The store places it at claim's target (TargetKey.Target) with the Delegation's namespace as
 // the store knows it; the claim's own Namespace is not read.
+// persist says it has spec.persistentAuthorization: it is placed at its persist target too.
 type delegationIn struct {
-	claim v1alpha1.TargetClaim
+	claim   v1alpha1.TargetClaim
+	persist bool
 }
 
 // delegationOf is what the store reads of a Delegation.
 func delegationOf(d *v1alpha1.Delegation) *delegationIn {
-	return &delegationIn{claim: v1alpha1.ClaimOf(d)}
+	return &delegationIn{claim: v1alpha1.ClaimOf(d), persist: d.Spec.PersistentAuthorization != nil}
 }
 
 // servableValue reports whether a ChallengeRecord's value may be served: one TXT string of 1

@@ -24,8 +24,11 @@ package acmezone
 //   - A held object is in exactly one place. A ChallengeRecord is a recSlot in the entry of
 //     its fqdn when that name is in a zone and its value may be served (servableValue), else
 //     in placeless. A Delegation is a delSlot in the entry of its placement (tenancy.go),
-//     else, the rule placing it nowhere, in placeless. There is no map of objects: locate
-//     finds one where its last known state puts it.
+//     else, the rule placing it nowhere, in placeless. A Delegation with
+//     persistentAuthorization has a second delSlot (id of kindPersist) in the entry of its
+//     persistPlacement; a persist slot is never placeless, and persisted says where each one
+//     is. There is no other map of objects: locate finds one where its last known state puts
+//     it.
 //   - A reflector never sends Add for an object it holds (delivered and not deleted since): a
 //     watch resumes after the last event it delivered, and a relist comes as one Replace. So
 //     an added object is looked for only at its own name and among the placeless (atHint),
@@ -86,6 +89,7 @@ type store struct {
 	owned     [shardCount]bool              // shards[i] is a copy no reader has seen
 	static    *staticLayer                  // the next snapshot's static layer
 	placeless map[objID]placeless           // objects held that no name serves
+	persisted map[objID]string              // persist slots (kindPersist ids) held: at which name
 	desc      map[string]int                // number of self names strictly below
 	nsNames   []string                      // namespaces, by the index slots hold
 	nsIndex   map[string]uint32
@@ -128,6 +132,7 @@ func newStore(cfg *config, observe func(time.Duration)) *store {
 		fixed:      map[string][]dns.RR{},
 		observe:    observe,
 		placeless:  map[objID]placeless{},
+		persisted:  map[objID]string{},
 		statics:    map[types.NamespacedName]*staticSet{},
 		desc:       map[string]int{},
 		nsIndex:    map[string]uint32{},
@@ -175,6 +180,12 @@ func (s *store) target(ns string, d *delegationIn) string {
 	return placement(s.key, s.order, ns, d)
 }
 
+// persistTarget is where the Delegation d of namespace ns has its persist slot (see
+// persistPlacement), "" for none. Lock-free, as target.
+func (s *store) persistTarget(ns string, d *delegationIn) string {
+	return persistPlacement(s.key, s.order, ns, d)
+}
+
 // load returns the published snapshot, nil before the first sync.
 func (s *store) load() *snapshot { return s.snap.Load() }
 
@@ -206,21 +217,30 @@ func (s *store) deleteRecord(rv string, key types.NamespacedName, last *recordIn
 
 // addDelegation holds a Delegation the watch reports as created.
 func (s *store) addDelegation(rv string, key types.NamespacedName, d *delegationIn) {
-	target := s.target(key.Namespace, d) // a keyed hash: outside the lock
-	s.change(rv, func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, atHint) })
+	target, persist := s.target(key.Namespace, d), s.persistTarget(key.Namespace, d) // keyed hashes: outside the lock
+	s.change(rv, func() {
+		s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, atHint)
+		s.putPersist(idOf(kindPersist, key), key.Namespace, persist)
+	})
 }
 
 // updateDelegation holds the new state of a Delegation, which may have moved to another target
 // (a changed spec.target or proof).
 func (s *store) updateDelegation(rv string, key types.NamespacedName, d *delegationIn) {
-	target := s.target(key.Namespace, d)
-	s.change(rv, func() { s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, everywhere) })
+	target, persist := s.target(key.Namespace, d), s.persistTarget(key.Namespace, d)
+	s.change(rv, func() {
+		s.putDelegation(idOf(kindDelegation, key), key.Namespace, target, target, everywhere)
+		s.putPersist(idOf(kindPersist, key), key.Namespace, persist)
+	})
 }
 
 // deleteDelegation forgets a Delegation; last is its last known state (nil: unknown).
 func (s *store) deleteDelegation(rv string, key types.NamespacedName, last *delegationIn) {
 	hint := s.target(key.Namespace, last)
-	s.change(rv, func() { s.removeDelegation(idOf(kindDelegation, key), hint, everywhere) })
+	s.change(rv, func() {
+		s.removeDelegation(idOf(kindDelegation, key), hint, everywhere)
+		s.putPersist(idOf(kindPersist, key), key.Namespace, "")
+	})
 }
 
 // ConfigMaps have their own operations, which build the static layer outside mu: setStatic,
@@ -288,8 +308,13 @@ func (s *store) replace(rv, namespace string, list objects) {
 			id := idOf(kindDelegation, key)
 			s.putDelegation(id, key.Namespace, s.target(key.Namespace, d), held[id], atHint)
 			delete(held, id)
+			pid := idOf(kindPersist, key)
+			s.putPersist(pid, key.Namespace, s.persistTarget(key.Namespace, d))
+			delete(held, pid)
 		}
-		for id, name := range held { // not listed: deleted while the watch was down
+		// Not listed: deleted while the watch was down (a persist slot among them is an
+		// entry's delSlot, which removeDelegation drops as any other).
+		for id, name := range held {
 			if list.records != nil {
 				s.removeRecord(id, name, atHint)
 			} else {
@@ -432,10 +457,34 @@ func (s *store) removeDelegation(id objID, hint string, how search) {
 	s.dropDelegation(id, name, e, i, held)
 }
 
-// dropDelegation takes the Delegation id out of where locate found it.
+// putPersist holds the persist slot id (kindPersist) of a Delegation of namespace ns at
+// target, its persistPlacement, moving it from where persisted says it was; "" drops it.
+func (s *store) putPersist(id objID, ns, target string) {
+	old, held := s.persisted[id]
+	if held && old == target {
+		return
+	}
+	if held {
+		if e := s.shards[shardOf(old)][old]; e != nil {
+			if i := e.del(id); i >= 0 {
+				s.dropDelegation(id, old, e, i, true)
+			}
+		}
+		delete(s.persisted, id)
+	}
+	if target == "" {
+		return
+	}
+	e := s.edit(target, true)
+	e.dels = append(e.dels, delSlot{id: id, ns: s.nsOf(ns)})
+	s.persisted[id] = target
+}
+
+// dropDelegation takes the Delegation (or persist slot) id out of where locate found it.
 func (s *store) dropDelegation(id objID, name string, e *entry, i int, held bool) {
 	switch {
 	case e != nil:
+		delete(s.persisted, id) // a persist slot's record of where it is
 		e = s.edit(name, false)
 		e.dels = slices.Delete(e.dels, i, i+1)
 		if len(e.dels) == 0 {

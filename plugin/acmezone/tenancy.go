@@ -8,6 +8,9 @@ package acmezone
 //
 //   - placement: where a Delegation is placed, the one target v1alpha1.TargetKey.Target gives
 //     it (derived from its namespace and domain, or a spec.target it proves), or nowhere.
+//   - persistPlacement: where a Delegation with spec.persistentAuthorization is placed a second
+//     time, its persist target (TargetKey.PersistTarget), which exists only where its target
+//     does; nowhere without persistentAuthorization.
 //   - tenantOf: whose ChallengeRecords a name serves, given the Delegations placed there.
 //
 // Nothing else decides: not status, creation times, the order objects arrive in, or other
@@ -28,6 +31,23 @@ func placement(key v1alpha1.TargetKey, zones []string, ns string, d *delegationI
 	c := d.claim
 	c.Namespace = ns
 	t, err := key.Target(c, zones...)
+	if err != nil || zoneOf(zones, t) == "" {
+		return ""
+	}
+	return t
+}
+
+// persistPlacement is where the Delegation d of namespace ns is placed for dns-persist-01: its
+// persist target when it has spec.persistentAuthorization and placement places it, else ""
+// (nowhere). At that name tenantOf decides as at any target: the namespace's records are
+// served there, nobody else's.
+func persistPlacement(key v1alpha1.TargetKey, zones []string, ns string, d *delegationIn) string {
+	if d == nil || !d.persist || placement(key, zones, ns, d) == "" {
+		return ""
+	}
+	c := d.claim
+	c.Namespace = ns
+	t, err := key.PersistTarget(c, zones...)
 	if err != nil || zoneOf(zones, t) == "" {
 		return ""
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 )
@@ -121,5 +122,120 @@ func TestPlacement(t *testing.T) {
 		if got := placement(testKey, zones, tc.ns, tc.d); got != tc.want {
 			t.Errorf("Test %d: placement(%s, %+v) = %q, want %q", i, tc.ns, tc.d, got, tc.want)
 		}
+	}
+}
+
+// persisting is a Delegation of domain with spec.persistentAuthorization.
+func persisting(domain string) *delegationIn {
+	return &delegationIn{claim: v1alpha1.TargetClaim{Domain: domain}, persist: true}
+}
+
+// persistTargetOf is the persist target of a Delegation of domain in namespace ns.
+func persistTargetOf(ns, domain string) string {
+	t, err := testKey.PersistTarget(v1alpha1.TargetClaim{Namespace: ns, Domain: domain}, "acme.example.com.")
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// TestPersistPlacement is where the rule places a Delegation's second slot, alone: at its
+// persist target only with persistentAuthorization, and only where it has a target.
+func TestPersistPlacement(t *testing.T) {
+	zones := []string{"acme.example.com.", "other.example.org."}
+	const pinnedTarget = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	withPersist := func(d *delegationIn) *delegationIn { d.persist = true; return d }
+	for i, tc := range []struct {
+		ns   string
+		d    *delegationIn
+		want string
+	}{
+		{"shop", nil, ""},
+		{"shop", deleg("example.com"), ""}, // no persistentAuthorization
+		{"shop", persisting("example.com"), persistTargetOf("shop", "example.com")},
+		{"blog", persisting("example.com"), persistTargetOf("blog", "example.com")},
+		{"blog", &delegationIn{claim: v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, persist: true}, persistTargetOf("blog", "example.com")},
+		{"shop", withPersist(pinned("example.com", pinnedTarget, testKey.Proof("shop", "example.com", pinnedTarget))), persistTargetOf("shop", "example.com")},
+		{"shop", withPersist(pinned("example.com", pinnedTarget, "")), ""},                           // no proof: no target, no persist target
+		{"shop", withPersist(pinned("example.com", targetOf("blog", "example.com"), "")), ""},        // blog's target
+		{"blog", withPersist(pinned("example.com", persistTargetOf("shop", "example.com"), "")), ""}, // shop's persist target as spec.target
+	} {
+		if got := persistPlacement(testKey, zones, tc.ns, tc.d); got != tc.want {
+			t.Errorf("Test %d: persistPlacement(%s, %+v) = %q, want %q", i, tc.ns, tc.d, got, tc.want)
+		}
+	}
+	if persistTargetOf("shop", "example.com") == targetOf("shop", "example.com") {
+		t.Fatal("the persist target is the challenge target")
+	}
+}
+
+// TestPersistTargetTenancy: a Delegation with persistentAuthorization serves its namespace's
+// records at its persist target too, and nothing else changes: another namespace's records
+// there are not served, a Delegation without persistentAuthorization serves nothing there,
+// and removing persistentAuthorization (or the Delegation) stops serving there.
+func TestPersistTargetTenancy(t *testing.T) {
+	a := newTestPlugin(t, testCorefile)
+	s := a.store
+	target, persist := targetOf("shop", "example.com"), persistTargetOf("shop", "example.com")
+	s.addRecord("", nn("shop", "p"), &recordIn{fqdn: persist, value: "pebble.letsencrypt.org; accounturi=https://ca.example/acct/1"})
+	s.addRecord("", nn("blog", "p"), &recordIn{fqdn: persist, value: "blog's value"})
+	s.addRecord("", nn("shop", "c"), &recordIn{fqdn: target, value: "challenge"})
+	s.addDelegation("", nn("shop", "d"), deleg("example.com"))
+	s.goLive()
+	if got := txtValues(s.load(), persist); got != "NXDOMAIN" {
+		t.Errorf("without persistentAuthorization, at the persist target: %q, want NXDOMAIN", got)
+	}
+	if got := txtValues(s.load(), target); got != "challenge" {
+		t.Errorf("at the target: %q", got)
+	}
+
+	s.updateDelegation("", nn("shop", "d"), persisting("example.com"))
+	if got := txtValues(s.load(), persist); got != "pebble.letsencrypt.org; accounturi=https://ca.example/acct/1" {
+		t.Errorf("with persistentAuthorization, at the persist target: %q, want shop's value alone", got)
+	}
+	if got := txtValues(s.load(), target); got != "challenge" {
+		t.Errorf("at the target with persistentAuthorization: %q", got)
+	}
+	// blog's own Delegation with persistentAuthorization serves blog's records at blog's
+	// persist target only, never at shop's.
+	s.addDelegation("", nn("blog", "d"), persisting("example.com"))
+	s.addRecord("", nn("blog", "own"), &recordIn{fqdn: persistTargetOf("blog", "example.com"), value: "blog's own"})
+	if got := txtValues(s.load(), persist); got != "pebble.letsencrypt.org; accounturi=https://ca.example/acct/1" {
+		t.Errorf("with blog's Delegation too, at shop's persist target: %q", got)
+	}
+	if got := txtValues(s.load(), persistTargetOf("blog", "example.com")); got != "blog's own" {
+		t.Errorf("at blog's persist target: %q, want blog's own value", got)
+	}
+	// A status change keeps the slot; a relist keeps it too and walks nothing.
+	s.updateDelegation("", nn("shop", "d"), persisting("example.com"))
+	s.replace("", "", objects{delegations: map[types.NamespacedName]*delegationIn{
+		nn("shop", "d"): persisting("example.com"), nn("blog", "d"): persisting("example.com"),
+	}})
+	if got := txtValues(s.load(), persist); got != "pebble.letsencrypt.org; accounturi=https://ca.example/acct/1" {
+		t.Errorf("after a relist: %q", got)
+	}
+
+	s.updateDelegation("", nn("shop", "d"), deleg("example.com"))
+	if got := txtValues(s.load(), persist); got != "NXDOMAIN" {
+		t.Errorf("after persistentAuthorization was removed: %q, want NXDOMAIN", got)
+	}
+	if got := txtValues(s.load(), target); got != "challenge" {
+		t.Errorf("at the target after persistentAuthorization was removed: %q", got)
+	}
+	s.updateDelegation("", nn("shop", "d"), persisting("example.com"))
+	s.deleteDelegation("", nn("shop", "d"), persisting("example.com"))
+	if got := txtValues(s.load(), persist); got != "NXDOMAIN" {
+		t.Errorf("after the Delegation was deleted: %q, want NXDOMAIN", got)
+	}
+	// A relist that no longer lists blog's Delegation drops its persist slot too.
+	s.replace("", "", objects{delegations: map[types.NamespacedName]*delegationIn{}})
+	if got := txtValues(s.load(), persistTargetOf("blog", "example.com")); got != "NXDOMAIN" {
+		t.Errorf("after a relist without blog's Delegation, at its persist target: %q, want NXDOMAIN", got)
+	}
+	if len(s.persisted) != 0 {
+		t.Errorf("persist slots still recorded: %v", s.persisted)
+	}
+	if s.walks != 0 {
+		t.Errorf("%d walks over all entries, want 0", s.walks)
 	}
 }
