@@ -165,9 +165,14 @@ func (k *keyring) mac(msg []byte, t *dns.TSIG) ([]byte, error) {
 		return nil, fmt.Errorf("%w %q: it is for %s, the request used %s (set the client's algorithm, or %q in Secret %s/%s)",
 			errBadKey, kk.name, strings.TrimSuffix(kk.algorithm, "."), strings.TrimSuffix(alg, "."), AlgorithmKey, kk.namespace, kk.secret)
 	}
-	h := hmac.New(algorithms[alg], kk.material)
-	h.Write(msg)
-	return h.Sum(nil), nil
+	return macOf(algorithms[alg], kk.material, msg), nil
+}
+
+// macOf is HMAC with the hash h under key of msg.
+func macOf(h func() hash.Hash, key, msg []byte) []byte {
+	m := hmac.New(h, key)
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // Generate implements dns.TsigProvider: the MAC of a response.

@@ -77,12 +77,18 @@ type Server struct {
 // NewKeyCache returns a cache of the Secrets of type KeySecretType in every namespace, and of
 // nothing else, for Config.Secrets. Add it to the manager.
 func NewKeyCache(mgr manager.Manager) (cache.Cache, error) {
-	return cache.New(mgr.GetConfig(), cache.Options{
+	return cache.New(mgr.GetConfig(), KeyCacheOptions(cache.Options{
 		HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Field: fields.OneTermEqualSelector("type", string(KeySecretType))},
-		},
-	})
+	}))
+}
+
+// KeyCacheOptions are o for a cache that holds the Secrets of type KeySecretType only: the API
+// server sends no other Secret (a field selector), and the keyring checks the type again.
+func KeyCacheOptions(o cache.Options) cache.Options {
+	o.ByObject = map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Field: fields.OneTermEqualSelector("type", string(KeySecretType))},
+	}
+	return o
 }
 
 // New returns the listener of cfg; Start serves.

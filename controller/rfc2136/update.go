@@ -293,12 +293,12 @@ func (u *update) deleteAll(ctx context.Context, t *target) error {
 }
 
 // oneValue is the value of a TXT record as a ChallengeRecord holds it: one string of 1 to 255
-// bytes of printable ASCII (an ACME value is 43).
+// bytes of printable ASCII (an ACME value is 43), as on the wire.
 func oneValue(txt *dns.TXT) (string, error) {
 	if len(txt.Txt) != 1 {
 		return "", fmt.Errorf("a TXT record with %d strings; a challenge value is one string", len(txt.Txt))
 	}
-	v := txt.Txt[0]
+	v := unescape(txt.Txt[0])
 	if len(v) == 0 || len(v) > 255 {
 		return "", fmt.Errorf("a TXT string of %d bytes, want 1 to 255", len(v))
 	}
@@ -309,6 +309,34 @@ func oneValue(txt *dns.TXT) (string, error) {
 	}
 	return v, nil
 }
+
+// unescape turns a TXT string as miekg/dns holds it (presentation form: a byte outside
+// printable ASCII as \DDD, a quote or backslash after a backslash) back into its bytes.
+func unescape(s string) string {
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			if n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); n <= 0xff {
+				b = append(b, byte(n))
+				i += 3
+				continue
+			}
+		}
+		b = append(b, s[i+1])
+		i++
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // isEmpty reports whether rr has no RDATA (RDLENGTH 0), as class ANY and NONE prerequisites
 // and RRset deletions have. miekg/dns parses those as an RFC3597 record or a zero value.
