@@ -29,6 +29,9 @@ const (
 	DomainField = "acmezone.io/domain"
 	// TargetField holds the rule's target (Options.Target); none when the rule gives none.
 	TargetField = "acmezone.io/target"
+	// PersistTargetField holds the persist target (Options.PersistTarget) of a Delegation
+	// with spec.persistentAuthorization; none without it or when the rule gives no target.
+	PersistTargetField = "acmezone.io/persist-target"
 	// StatusTargetField holds status.target, the target an earlier version of the controller
 	// gave (canonical): only the migration of those targets (delegation.Reconciler) reads it.
 	StatusTargetField = "status.target"
@@ -61,6 +64,16 @@ func (o *Options) IndexDelegations(ctx context.Context, indexer client.FieldInde
 			}
 			return nil
 		},
+		PersistTargetField: func(obj client.Object) []string {
+			d := obj.(*v1alpha1.Delegation)
+			if d.Spec.PersistentAuthorization == nil {
+				return nil
+			}
+			if t, err := o.PersistTarget(d); err == nil {
+				return []string{t}
+			}
+			return nil
+		},
 		StatusTargetField: func(obj client.Object) []string {
 			if t := obj.(*v1alpha1.Delegation).Status.Target; t != "" {
 				return []string{v1alpha1.CanonicalName(t)}
@@ -68,7 +81,7 @@ func (o *Options) IndexDelegations(ctx context.Context, indexer client.FieldInde
 			return nil
 		},
 	}
-	for _, field := range []string{DomainField, TargetField, StatusTargetField} {
+	for _, field := range []string{DomainField, TargetField, PersistTargetField, StatusTargetField} {
 		if err := indexer.IndexField(ctx, &v1alpha1.Delegation{}, field, indexes[field]); err != nil {
 			indexed.Delete(indexer)
 			return fmt.Errorf("index Delegations by %s: %w", field, err)
@@ -82,6 +95,13 @@ func (o *Options) IndexDelegations(ctx context.Context, indexer client.FieldInde
 // controller asks this, never status.target (which only shows the answer).
 func (o *Options) Target(d *v1alpha1.Delegation) (string, error) {
 	return o.TargetKey.Target(v1alpha1.ClaimOf(d), o.Zone)
+}
+
+// PersistTarget is where the CoreDNS plugin serves d's namespace's records for d's
+// dns-persist-01 authorization (v1alpha1.TargetKey.PersistTarget): it exists only when Target
+// does. The plugin places d there only while d has spec.persistentAuthorization.
+func (o *Options) PersistTarget(d *v1alpha1.Delegation) (string, error) {
+	return o.TargetKey.PersistTarget(v1alpha1.ClaimOf(d), o.Zone)
 }
 
 // FindDelegation returns the Delegation in namespace whose records answer the challenges of
@@ -114,6 +134,16 @@ func (o *Options) FindDelegation(ctx context.Context, c client.Reader, namespace
 // first by name, if several of the namespace name the same domain. nil when there is none.
 func (o *Options) DelegationAt(ctx context.Context, c client.Reader, namespace, target string) (*v1alpha1.Delegation, error) {
 	list, err := listBy(ctx, c, namespace, TargetField, v1alpha1.CanonicalName(target))
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	return &list[0], nil
+}
+
+// PersistDelegationAt returns the Delegation in namespace with spec.persistentAuthorization
+// whose persist target is name (the first by name), nil when there is none.
+func (o *Options) PersistDelegationAt(ctx context.Context, c client.Reader, namespace, name string) (*v1alpha1.Delegation, error) {
+	list, err := listBy(ctx, c, namespace, PersistTargetField, v1alpha1.CanonicalName(name))
 	if err != nil || len(list) == 0 {
 		return nil, err
 	}

@@ -20,9 +20,9 @@ const (
 )
 
 // PersistLabel marks the ChallengeRecords the Delegation reconciler writes at a Delegation's
-// persist target (dns-persist-01); its value is the Delegation's name.
+// persist target (dns-persist-01); its value is the Delegation's name (empty when the name is
+// no valid label value): their owner reference to the Delegation is what ties them to it.
 const PersistLabel = "acmezone.io/persist"
-
 
 // A Delegation's ConditionServed (challengerecord_types.go) is True when the last canary came
 // back: a test value written at the target was answered for the challenge name through the

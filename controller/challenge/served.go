@@ -27,6 +27,9 @@ import (
 const (
 	ReasonOwnTarget    = "OwnTarget"    // Served True: a Delegation of the namespace has the name as its target
 	ReasonNotOwnTarget = "NotOwnTarget" // Served False: no Delegation of the namespace has it
+	// Served True: a Delegation of the namespace with persistentAuthorization has the name as
+	// its persist target.
+	ReasonOwnPersistTarget = "OwnPersistTarget"
 )
 
 // ServedReconciler shows on each ChallengeRecord whether the CoreDNS plugin serves it: whether
@@ -85,10 +88,20 @@ func (r *ServedReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	name := v1alpha1.CanonicalName(rec.Spec.FQDN)
 	cond := metav1.Condition{Type: v1alpha1.ConditionServed, ObservedGeneration: rec.Generation}
-	if d != nil {
+	var persist *v1alpha1.Delegation
+	if d == nil {
+		if persist, err = r.Options.PersistDelegationAt(ctx, r.Client, rec.Namespace, rec.Spec.FQDN); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	switch {
+	case persist != nil:
+		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonOwnPersistTarget
+		cond.Message = fmt.Sprintf("%s is the persist target of Delegation %s (domain %s, dns-persist-01): acmezone's CoreDNS serves this value there.", name, persist.Name, persist.Spec.Domain)
+	case d != nil:
 		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonOwnTarget
 		cond.Message = fmt.Sprintf("%s is the target of Delegation %s (domain %s): acmezone's CoreDNS serves this value there.", name, d.Name, d.Spec.Domain)
-	} else {
+	default:
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonNotOwnTarget
 		cond.Message = fmt.Sprintf("%s is not the target of a Delegation in namespace %s, so acmezone's CoreDNS does not serve this value; create the Delegation for the domain here (its status.target is where to write).", name, rec.Namespace)
 	}

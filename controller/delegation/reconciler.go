@@ -108,6 +108,23 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		b = b.Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(r.delegationsOf), builder.WithPredicates(certificateChanged))
 	}
+	// dns-persist-01: the account URL of an issuerRef, and the records written at the
+	// persist target (deleted or changed by someone else: written again).
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Delegation{}, PersistIssuerField, func(o client.Object) []string {
+		if k := persistIssuerKey(o.(*v1alpha1.Delegation)); k != "" {
+			return []string{k}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Delegations by their persistentAuthorization's issuer: %w", err)
+	}
+	persistRecord := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		_, ok := o.GetLabels()[v1alpha1.PersistLabel]
+		return ok
+	})
+	b = b.Watches(&cmapi.Issuer{}, handler.EnqueueRequestsFromMapFunc(r.delegationsOfIssuer)).
+		Watches(&cmapi.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.delegationsOfIssuer)).
+		Watches(&v1alpha1.ChallengeRecord{}, handler.EnqueueRequestsFromMapFunc(delegationOfPersistRecord), builder.WithPredicates(persistRecord))
 	return b.Complete(r)
 }
 
@@ -121,11 +138,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
 		if apierrors.IsNotFound(err) {
 			forget(req.NamespacedName)
+			// Its dns-persist-01 records go with it (a real cluster's garbage collector
+			// would delete them too, by their owner reference).
+			return ctrl.Result{}, r.syncPersistRecords(ctx, req.Namespace, req.Name, nil, nil)
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return ctrl.Result{}, err
 	}
 	if !d.DeletionTimestamp.IsZero() || d.Labels[v1alpha1.ACMEDNSAccountLabel] != "" {
 		forget(req.NamespacedName)
+		if err := r.syncPersistRecords(ctx, req.Namespace, req.Name, nil, nil); err != nil {
+			return ctrl.Result{}, err
+		}
 		// acme-dns accounts have a target but no known domain: nothing to list or verify.
 		return ctrl.Result{}, nil
 	}
@@ -151,6 +174,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		setConditions(&d, r.Options, invalid, checks, now)
 	}
 	observe(&d, checks)
+	if err := r.persist(ctx, &d, invalid, now); err != nil {
+		return ctrl.Result{}, err
+	}
 	canaryAfter := time.Duration(0)
 	if invalid == nil && !held {
 		canaryAfter = r.runCanary(ctx, &d, target, r.now())
@@ -183,11 +209,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // Recheck. The Verified condition's lastTransitionTime is the only state it needs.
 func (r *Reconciler) requeueAfter(d *v1alpha1.Delegation, now time.Time) time.Duration {
 	recheck, lo, hi := or(r.Recheck, DefaultRecheck), or(r.RetryMin, DefaultRetryMin), or(r.RetryMax, DefaultRetryMax)
-	c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionVerified)
-	if c == nil || c.Status != "False" {
-		return recheck
+	after := recheck
+	// PersistVerified waits as Verified does while it is False: the user is adding its CNAME.
+	for _, typ := range []string{v1alpha1.ConditionVerified, v1alpha1.ConditionPersistVerified} {
+		if c := meta.FindStatusCondition(d.Status.Conditions, typ); c != nil && c.Status == "False" {
+			after = min(after, min(max(now.Sub(c.LastTransitionTime.Time), lo), hi))
+		}
 	}
-	return min(max(now.Sub(c.LastTransitionTime.Time), lo), hi)
+	return after
 }
 
 func (r *Reconciler) now() time.Time {

@@ -164,6 +164,14 @@ func (r *Reconciler) recordChanges(d *v1alpha1.Delegation, before []metav1.Condi
 			emit("Warning", "NotServed", "Canary", c.Message)
 		}
 	}
+	if c := changed(v1alpha1.ConditionPersistVerified); c != nil {
+		switch c.Status {
+		case metav1.ConditionTrue:
+			emit("Normal", "PersistVerified", "VerifyPersist", c.Message)
+		case metav1.ConditionFalse:
+			emit("Warning", "PersistNotVerified", "VerifyPersist", c.Message)
+		}
+	}
 	if c := changed(v1alpha1.ConditionReady); c != nil && c.Reason == ReasonInvalidTarget {
 		emit("Warning", ReasonInvalidTarget, "AssignTarget", c.Message)
 	}
