@@ -120,3 +120,58 @@ func runManager(t *testing.T, mgr ctrl.Manager) {
 		}
 	})
 }
+
+// TestServedPersist: a record at the persist target of a Delegation of its namespace with
+// persistentAuthorization is served (OwnPersistTarget); without persistentAuthorization, or
+// in another namespace, it is not.
+func TestServedPersist(t *testing.T) {
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog")
+	c := env.Client
+	ctx := context.Background()
+	mgr := newManager(t, env)
+	if err := (&ServedReconciler{Client: mgr.GetClient(), Options: testOptions}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	runManager(t, mgr)
+
+	pt, err := testOptions.TargetKey.PersistTarget(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, testOptions.Zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := v1alpha1.NewChallengeRecord("shop", pt, "letsencrypt.org; accounturi=https://ca.example/acct/1")
+	theirs := v1alpha1.NewChallengeRecord("blog", pt, "letsencrypt.org; accounturi=https://ca.example/acct/2")
+	for _, r := range []*v1alpha1.ChallengeRecord{mine, theirs} {
+		if err := c.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	served := func(r *v1alpha1.ChallengeRecord, status metav1.ConditionStatus, reason string) func() bool {
+		return func() bool {
+			var got v1alpha1.ChallengeRecord
+			if err := c.Get(ctx, client.ObjectKeyFromObject(r), &got); err != nil {
+				return false
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionServed)
+			return cond != nil && cond.Status == status && cond.Reason == reason
+		}
+	}
+	d := &v1alpha1.Delegation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+	}
+	if err := c.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "no persistentAuthorization: Served=False", served(mine, metav1.ConditionFalse, ReasonNotOwnTarget))
+	d.Spec.PersistentAuthorization = &v1alpha1.PersistentAuthorization{IssuerDomainNames: []string{"letsencrypt.org"}, AccountURI: "https://ca.example/acct/1"}
+	if err := c.Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "with persistentAuthorization: Served=True", served(mine, metav1.ConditionTrue, ReasonOwnPersistTarget))
+	waitFor(t, "blog's record at shop's persist target: Served=False", served(theirs, metav1.ConditionFalse, ReasonNotOwnTarget))
+	d.Spec.PersistentAuthorization = nil
+	if err := c.Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "persistentAuthorization removed: Served=False", served(mine, metav1.ConditionFalse, ReasonNotOwnTarget))
+}
