@@ -21,6 +21,8 @@ export TEST_ASSET_KUBECTL := $(BIN)/kubectl
 # Count-based: a time-based -fuzztime can end in "context deadline exceeded" on a loaded
 # 2-core machine (golang/go#75804).
 FUZZTIME ?= 20000x
+# FuzzUpdate goes through the UPDATE listener and a fake API client: about 200 execs/s.
+FUZZTIME_UPDATE ?= 3000x
 
 # Long builds print a line every 30 s so that a first run does not look hung.
 PROGRESS     = ( while sleep 30; do echo "   ... still building $(@F) ($$(date +%T))"; done ) & tick=$$!;
@@ -94,12 +96,13 @@ unbound:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unbound >/dev/null; \
 	  else echo "unbound not found: install Debian's unbound (sudo apt-get install unbound)"; exit 1; fi; }
 
-# Knot DNS, the standard secondary of the secondaries tests (Debian package).
+# Knot DNS, the standard secondary of the secondaries tests, and knsupdate, a real RFC 2136
+# client of the UPDATE listener's tests (Debian packages).
 .PHONY: knot
 knot:
-	@command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot >/dev/null; \
-	  else echo "knotd not found: install Debian's knot (sudo apt-get install knot)"; exit 1; fi; }
+	@{ command -v knotd >/dev/null || [ -x /usr/sbin/knotd ]; } && command -v knsupdate >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot knot-dnsutils >/dev/null; \
+	  else echo "knotd or knsupdate not found: install Debian's knot and knot-dnsutils (sudo apt-get install knot knot-dnsutils)"; exit 1; fi; }
 
 # The plugin's own tests also run under the race detector (its readers and writers share
 # snapshots; its timing tests skip themselves there and run in the plain run). Plain
@@ -119,6 +122,7 @@ test: check-generated lint build testbin unbound knot cc $(BIN)/pebble ## Run ev
 	$(GO) test -tags conformance -count=1 -timeout 45m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
 	$(GO) test -run '^$$' -fuzz '^FuzzParseZoneData$$' -fuzztime $(FUZZTIME) ./plugin/acmezone
+	$(GO) test -run '^$$' -fuzz '^FuzzUpdate$$' -fuzztime $(FUZZTIME_UPDATE) ./controller/rfc2136
 
 .PHONY: run
 run: build ## Run bin/coredns with Corefile.example (needs a kubeconfig in the Corefile).
