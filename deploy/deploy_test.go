@@ -26,7 +26,7 @@ func TestServerDryRun(t *testing.T) {
 	env := kubetest.Start(t, []string{"crds", kubetest.MustCertManagerCRDs(t)}, "acmezone", "cert-manager")
 	kubeconfig, assets := env.Kubeconfig, os.Getenv("KUBEBUILDER_ASSETS")
 
-	for _, dir := range []string{"default", "overlays/example", "overlays/example-dnssec", "examples/issuers"} {
+	for _, dir := range []string{"default", "overlays/example", "overlays/example-dnssec", "overlays/example-rfc2136", "examples/issuers"} {
 		cmd := exec.Command(filepath.Join(assets, "kubectl"), "--kubeconfig", kubeconfig, "apply", "--dry-run=server", "-k", dir)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
