@@ -307,6 +307,53 @@ func TestAttacks(t *testing.T) {
 		}
 	})
 
+	// Before RestartsKeepTargets: the CoreDNS it restarts ends with that subtest.
+	t.Run("PersistTargetOfAnotherNamespace", func(t *testing.T) {
+		// Rule 12: shop's dns-persist-01 authorization, written by the controller at shop's
+		// persist target. blog writes its own value there, asks for an authorization of its
+		// own for the domain, and names shop's persist target as spec.target: shop's persist
+		// target still serves shop's value alone.
+		const domain = "persist.example"
+		pt, err := c.targetKey.PersistTarget(v1alpha1.TargetClaim{Namespace: shop, Domain: domain}, zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shopValue := "letsencrypt.org; accounturi=https://ca.example/acme/acct/1"
+		d := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: shop, Name: "persist-example"}, Spec: v1alpha1.DelegationSpec{
+			Domain: domain, PersistentAuthorization: &v1alpha1.PersistentAuthorization{IssuerDomainNames: []string{"letsencrypt.org"}, AccountURI: "https://ca.example/acme/acct/1"},
+		}}
+		if err := c.admin.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "shop's authorization served at its persist target", func() (bool, string) {
+			got := c.txt(t, pt)
+			return slices.Equal(got, []string{shopValue}), fmt.Sprint(got)
+		})
+		evil := "letsencrypt.org; accounturi=https://ca.example/acme/acct/666"
+		c.record(t, c.mallory, blog, pt, evil)
+		own := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: blog, Name: "persist-example"}, Spec: v1alpha1.DelegationSpec{
+			Domain: domain, PersistentAuthorization: &v1alpha1.PersistentAuthorization{IssuerDomainNames: []string{"letsencrypt.org"}, AccountURI: "https://ca.example/acme/acct/666"},
+		}}
+		if err := c.mallory.Create(ctx, own); err != nil {
+			t.Fatal(err)
+		}
+		pinned := &v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: blog, Name: "persist-pinned"}, Spec: v1alpha1.DelegationSpec{
+			Domain: domain, Target: pt, PersistentAuthorization: &v1alpha1.PersistentAuthorization{IssuerDomainNames: []string{"letsencrypt.org"}, AccountURI: "https://ca.example/acme/acct/666"},
+		}}
+		if err := c.mallory.Create(ctx, pinned); err != nil {
+			t.Fatal(err)
+		}
+		blogPT, _ := c.targetKey.PersistTarget(v1alpha1.TargetClaim{Namespace: blog, Domain: domain}, zone)
+		eventually(t, "blog's own authorization served at blog's own persist target", func() (bool, string) {
+			got := c.txt(t, blogPT)
+			return slices.Equal(got, []string{evil}), fmt.Sprint(got)
+		})
+		c.settle(t, "blog's record and Delegations")
+		if got := c.txt(t, pt); !slices.Equal(got, []string{shopValue}) {
+			t.Errorf("shop's persist target serves %v, want only shop's %q", got, shopValue)
+		}
+	})
+
 	t.Run("RestartsKeepTargets", func(t *testing.T) {
 		// Property 2: CoreDNS and the controller restart; every target serves what it did.
 		before := map[string][]string{shopT: c.txt(t, shopT), c.legacy: c.txt(t, c.legacy)}
