@@ -13,7 +13,7 @@
 // other one. A key is a Secret of type KeySecretType in the namespace it writes for, and it
 // writes at that namespace's targets only, by the rule every other writer follows
 // (controller.Options.DelegationAt). Anything else is answered with RFC 2136's rcode and
-// changes nothing: docs/SECURITY.md, rule 12.
+// changes nothing: docs/SECURITY.md, rule 13.
 package rfc2136
 
 import (
