@@ -206,7 +206,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // requeueAfter is the wait before the next check: while the Delegation is not verified, as
 // long as it has been unverified (so the waits double), between RetryMin and RetryMax; else
-// Recheck. The Verified condition's lastTransitionTime is the only state it needs.
+// Recheck; the same for PersistVerified, the sooner of the two. The conditions'
+// lastTransitionTimes are the only state it needs.
 func (r *Reconciler) requeueAfter(d *v1alpha1.Delegation, now time.Time) time.Duration {
 	recheck, lo, hi := or(r.Recheck, DefaultRecheck), or(r.RetryMin, DefaultRetryMin), or(r.RetryMax, DefaultRetryMax)
 	after := recheck
