@@ -5,23 +5,8 @@ package legotest
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -29,33 +14,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/challenge/dns01"
-	"github.com/go-acme/lego/v5/lego"
-	legolog "github.com/go-acme/lego/v5/log"
 	legoacmedns "github.com/go-acme/lego/v5/providers/dns/acmedns"
-	"github.com/go-acme/lego/v5/registration"
-	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 	"github.com/miekg/dns"
 	"github.com/nrdcg/goacmedns/storage"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/controller/acmedns"
 	"github.com/acmezone/acmezone/e2e/stack"
-	"github.com/acmezone/acmezone/internal/kubetest"
+	"github.com/acmezone/acmezone/internal/legotest"
 )
 
 const (
-	zone      = "acme.example.com."
+	zone      = legotest.Zone
 	namespace = "acme-dns"
-	domain    = "example.com"
+	domain    = legotest.Domain
 	// challengeName is where lego and Pebble look for domain's challenge.
 	challengeName = "_acme-challenge.example.com."
 )
@@ -70,31 +49,15 @@ const (
 // process serving acme.example.com with the acmezone plugin and example.com, the "DNS
 // provider's" zone, with the file plugin; bin/pebble, validating through that CoreDNS.
 func TestLegoACMEDNS(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	corednsBin := requireBinary(t, root, "coredns", "make build")
-	pebbleBin := requireBinary(t, root, "pebble", "make bin/pebble")
-	pebbleModule, err := stack.PebbleModuleDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf.SetLogger(logr.Discard())
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	t.Cleanup(cancel)
-	dir := t.TempDir()
+	ctx, s := legotest.Start(t, filepath.Join("..", "..", ".."), namespace)
+	env := s.Env
 
-	// The target key, shared by the acme-dns API and CoreDNS as by the controller and CoreDNS.
-	keyFile := filepath.Join(dir, "target.key")
-	targetKey := newTargetKey(t, keyFile)
-
-	// The API server, and the acme-dns API on top of it with open registration.
-	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, namespace)
+	// The acme-dns API on top of the API server with open registration. The target key is
+	// shared by the acme-dns API and CoreDNS as by the controller and CoreDNS.
 	api, err := acmedns.New(acmedns.Config{Client: env.Client, Log: testr.New(t)}, acmedns.Options{
 		Zone:         zone,
 		Namespace:    namespace,
-		TargetKey:    targetKey,
+		TargetKey:    s.TargetKey,
 		Registration: acmedns.Registration{Open: true},
 	})
 	if err != nil {
@@ -104,41 +67,17 @@ func TestLegoACMEDNS(t *testing.T) {
 	t.Cleanup(apiServer.Close)
 
 	// acmezone's CoreDNS, also playing the user's DNS provider for example.com.
-	dnsAddr := freeAddr(t, true)
-	zoneFile := &zoneFile{path: filepath.Join(dir, "example.com.zone")}
-	zoneFile.write(t, "")
-	coredns := startCoreDNS(ctx, t, dir, corednsBin, dnsAddr, env.Kubeconfig, keyFile, zoneFile.path)
+	coredns := s.StartCoreDNS(ctx, t, "", 200*time.Millisecond)
+	dnsAddr := coredns.Addr
 
 	// Pebble, asking that CoreDNS (over TCP: Pebble's custom resolver only speaks TCP).
-	pebble := startPebble(ctx, t, dir, pebbleBin, pebbleModule, dnsAddr)
+	pebble := s.StartPebble(ctx, t, dnsAddr)
 
-	// lego. Its DNS client is a package-level default: point it at our CoreDNS, never at
-	// /etc/resolv.conf or public resolvers, and put it back afterwards.
-	prevDNS := dns01.DefaultClient()
-	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: []string{dnsAddr}, Timeout: 5 * time.Second}))
-	t.Cleanup(func() { dns01.SetDefaultClient(prevDNS) })
-	prevLog := legolog.Default()
-	legolog.SetDefault(slog.New(slog.NewTextHandler(testWriter{t}, nil)))
-	t.Cleanup(func() { legolog.SetDefault(prevLog) })
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := &acmeUser{key: key}
-	cfg := lego.NewConfig(user)
-	cfg.CADirURL = pebble.directory
-	cfg.HTTPClient = pebble.client
-	legoClient, err := lego.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user.reg, err = legoClient.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
-		t.Fatalf("register the ACME account at Pebble: %v", err)
-	}
+	// lego, asking our CoreDNS.
+	legoClient := legotest.NewClient(ctx, t, pebble, dnsAddr)
 
 	// One attempt is one `lego run`: a fresh provider over the same account storage file.
-	accounts := filepath.Join(dir, "lego-acme-dns-accounts.json")
+	accounts := filepath.Join(s.Dir, "lego-acme-dns-accounts.json")
 	names := []string{domain, "*." + domain}
 	obtain := func(propagationTimeout time.Duration) (*certificate.Resource, error) {
 		p, err := legoacmedns.NewDNSProviderConfig(&legoacmedns.Config{APIBase: apiServer.URL, StoragePath: accounts})
@@ -176,13 +115,13 @@ func TestLegoACMEDNS(t *testing.T) {
 	if cnameErr.Target != acct.FullDomain {
 		t.Errorf("lego asked for a CNAME to %q, but the account it stored has %q", cnameErr.Target, acct.FullDomain)
 	}
-	checkAccount(ctx, t, env.Client, targetKey, acct.Username, target, 1)
-	if n := pebbleQueries(coredns); n != 0 {
+	checkAccount(ctx, t, env.Client, s.TargetKey, acct.Username, target, 1)
+	if n := pebbleQueries(coredns.Process); n != 0 {
 		t.Errorf("Pebble asked CoreDNS %d times in the first attempt; lego must not have asked it to validate", n)
 	}
 
 	// The user adds the record that the first attempt asked for; the provider reloads it.
-	zoneFile.write(t, "_acme-challenge IN CNAME "+target)
+	coredns.Zone.Write(t, "_acme-challenge IN CNAME "+target)
 	waitCNAME(ctx, t, dnsAddr, target)
 
 	// Second attempt: the stored account is used, /update writes both values, Pebble checks
@@ -191,9 +130,9 @@ func TestLegoACMEDNS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second attempt: %v\nCoreDNS:\n%s\nPebble:\n%s", err, coredns.Tail(40), pebble.Tail(40))
 	}
-	checkCertificate(t, res, pebble.root(ctx, t))
-	values := checkAccount(ctx, t, env.Client, targetKey, acct.Username, target, 3)
-	if n := pebbleQueries(coredns); n < 2 {
+	legotest.CheckCertificate(t, res, pebble.Root(ctx, t))
+	values := checkAccount(ctx, t, env.Client, s.TargetKey, acct.Username, target, 3)
+	if n := pebbleQueries(coredns.Process); n < 2 {
 		t.Errorf("Pebble asked CoreDNS for %s TXT over TCP %d times, want one per authorization (2):\n%s", challengeName, n, coredns.Tail(40))
 	}
 	// What a resolver sees now: the CNAME, then every value of the account at the target.
@@ -286,154 +225,10 @@ func checkAccount(ctx context.Context, t *testing.T, c client.Client, key v1alph
 	return values
 }
 
-// checkCertificate checks the issued certificate: both names, its key, and a chain to root.
-func checkCertificate(t *testing.T, res *certificate.Resource, root []byte) {
-	t.Helper()
-	if _, err := tls.X509KeyPair(res.Certificate, res.PrivateKey); err != nil {
-		t.Errorf("certificate and key do not match: %v", err)
-	}
-	var chain []*x509.Certificate
-	for rest := res.Certificate; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, c)
-	}
-	if len(chain) < 2 {
-		t.Fatalf("bundle holds %d certificates, want the leaf and Pebble's intermediate", len(chain))
-	}
-	leaf := chain[0]
-	if names := slices.Sorted(slices.Values(leaf.DNSNames)); !slices.Equal(names, []string{"*." + domain, domain}) {
-		t.Errorf("certificate names %q, want %s and *.%s", names, domain, domain)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(root) {
-		t.Fatalf("Pebble's root is not PEM: %q", root)
-	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	for _, name := range []string{domain, "www." + domain} {
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name}); err != nil {
-			t.Errorf("certificate for %s does not chain to Pebble's root: %v", name, err)
-		}
-	}
-}
-
 // pebbleQueries counts the TXT questions for the challenge name that CoreDNS logged over TCP:
 // Pebble's (lego asks over UDP).
 func pebbleQueries(coredns *stack.Process) int {
 	return len(regexp.MustCompile(`(?i)"TXT IN _acme-challenge\.example\.com\. tcp `).FindAllString(coredns.Logs(), -1))
-}
-
-// zoneFile is example.com at the user's DNS provider: the file plugin's zone, reloaded when
-// its serial grows. It holds no NS delegation of acme.example.com, since the same CoreDNS
-// serves that zone: with one, the file plugin would answer the CNAME with a referral instead
-// of following it into acmezone.
-type zoneFile struct {
-	path   string
-	serial int
-}
-
-func (z *zoneFile) write(t *testing.T, extra string) {
-	t.Helper()
-	z.serial++
-	data := fmt.Sprintf(`$ORIGIN example.com.
-$TTL 5
-@    IN SOA ns1.example.com. hostmaster.example.com. %d 60 30 86400 5
-@    IN NS  ns1.example.com.
-ns1  IN A   127.0.0.1
-%s
-`, z.serial, extra)
-	tmp := z.path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, z.path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// newTargetKey writes 32 random bytes, base64-encoded as the controller writes its key
-// Secret, to path and returns the key.
-func newTargetKey(t *testing.T, path string) v1alpha1.TargetKey {
-	t.Helper()
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	k, err := v1alpha1.LoadTargetKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// startCoreDNS runs bin/coredns on addr: acme.example.com from acmezone (with the target key
-// in keyFile), example.com from zoneFile. It returns once both zones answer over TCP.
-func startCoreDNS(ctx context.Context, t *testing.T, dir, bin, addr, kubeconfig, keyFile, zoneFile string) *stack.Process {
-	t.Helper()
-	host, port, _ := net.SplitHostPort(addr)
-	corefile := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`acme.example.com:%[2]s {
-    bind %[1]s
-    errors
-    log
-    acmezone {
-        nameserver ns.example.com %[1]s
-        kubeconfig %[3]s
-        target_key %[5]s
-        ttl 5
-        soa hostmaster.example.com 60 30 86400 2
-    }
-}
-example.com:%[2]s {
-    bind %[1]s
-    errors
-    log
-    file %[4]s {
-        reload 200ms
-    }
-}
-`, host, port, kubeconfig, zoneFile, keyFile)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proc, err := stack.Start(dir, "coredns", bin, "-conf", corefile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Stop()
-		if t.Failed() {
-			t.Logf("CoreDNS log:\n%s", proc.Tail(60))
-		}
-	})
-	c := &dns.Client{Net: "tcp", Timeout: time.Second}
-	for _, name := range []string{zone, domain + "."} {
-		m := new(dns.Msg)
-		m.SetQuestion(name, dns.TypeSOA)
-		for {
-			r, _, err := c.ExchangeContext(ctx, m, addr)
-			if err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 {
-				break
-			}
-			if done, perr := proc.Exited(); done {
-				t.Fatalf("coredns exited (%v):\n%s", perr, proc.Tail(40))
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("coredns does not answer %s SOA on %s: %v %v", name, addr, r, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	return proc
 }
 
 // waitCNAME waits until CoreDNS serves the user's new CNAME to target.
@@ -456,138 +251,6 @@ func waitCNAME(ctx context.Context, t *testing.T, addr, target string) {
 	}
 }
 
-// pebbleCA is bin/pebble running on loopback.
-type pebbleCA struct {
-	*stack.Process
-	directory  string
-	management string
-	client     *http.Client // trusts Pebble's HTTPS certificate
-}
-
-// startPebble runs bin/pebble on free loopback ports with the e2e stack's settings: no random
-// validation delay, no rejected nonces, no reused authorizations, and validation always on.
-func startPebble(ctx context.Context, t *testing.T, dir, bin, moduleDir, dnsAddr string) *pebbleCA {
-	t.Helper()
-	certs := filepath.Join(moduleDir, "test", "certs")
-	listen, management := freeAddr(t, false), freeAddr(t, false)
-	cfg, _ := json.MarshalIndent(map[string]any{"pebble": map[string]any{
-		"listenAddress":                  listen,
-		"managementListenAddress":        management,
-		"certificate":                    filepath.Join(certs, "localhost", "cert.pem"),
-		"privateKey":                     filepath.Join(certs, "localhost", "key.pem"),
-		"httpPort":                       5002,
-		"tlsPort":                        5001,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm":                   "ecdsa",
-		"profiles":                       map[string]any{"default": map[string]any{"description": "acmezone lego test", "validityPeriod": 7776000}},
-	}}, "", "  ")
-	cfgPath := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(filepath.Join(certs, "pebble.minica.pem"))
-	if err != nil {
-		t.Fatalf("Pebble's HTTPS CA: %v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatalf("%s holds no certificate", filepath.Join(certs, "pebble.minica.pem"))
-	}
-	envVars := []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0", "PEBBLE_VA_ALWAYS_VALID=0"}
-	proc, err := stack.StartEnv(dir, "pebble", bin, envVars, "-config", cfgPath, "-dnsserver", dnsAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Stop()
-		if t.Failed() {
-			t.Logf("Pebble log:\n%s", proc.Tail(60))
-		}
-	})
-	p := &pebbleCA{
-		Process:    proc,
-		directory:  "https://" + listen + "/dir",
-		management: "https://" + management,
-		client:     &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
-	}
-	for {
-		_, err := p.get(ctx, p.directory)
-		if err == nil {
-			return p
-		}
-		if done, perr := proc.Exited(); done {
-			t.Fatalf("pebble exited (%v):\n%s", perr, proc.Tail(40))
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("pebble does not answer at %s: %v", p.directory, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// root returns the PEM of the root Pebble generated at start and issues under.
-func (p *pebbleCA) root(ctx context.Context, t *testing.T) []byte {
-	t.Helper()
-	b, err := p.get(ctx, p.management+"/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func (p *pebbleCA) get(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return b, err
-}
-
-// requireBinary returns root/bin/name, failing the test with how to build it when missing.
-func requireBinary(t *testing.T, root, name, build string) string {
-	t.Helper()
-	path := filepath.Join(root, "bin", name)
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("%s is missing (%v): build it with `%s` (`make test` does)", path, err, build)
-	}
-	return path
-}
-
-// freeAddr returns a 127.0.0.1 address whose TCP port (and UDP port, with udp) is free now.
-func freeAddr(t *testing.T, udp bool) string {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		if udp {
-			pc, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				l.Close()
-				continue
-			}
-			pc.Close()
-		}
-		l.Close()
-		return addr
-	}
-	t.Fatal("no free port on 127.0.0.1 for TCP and UDP")
-	return ""
-}
-
 // timeoutProvider gives lego's acmedns provider a propagation timeout (lego's
 // challenge.ProviderTimeout); the provider has none of its own, so lego waits a minute.
 type timeoutProvider struct {
@@ -597,22 +260,4 @@ type timeoutProvider struct {
 
 func (p timeoutProvider) Timeout() (timeout, interval time.Duration) {
 	return p.timeout, 500 * time.Millisecond
-}
-
-// acmeUser is lego's registration.User: the ACME account at Pebble.
-type acmeUser struct {
-	key crypto.Signer
-	reg *acme.ExtendedAccount
-}
-
-func (u *acmeUser) GetEmail() string                       { return "" }
-func (u *acmeUser) GetRegistration() *acme.ExtendedAccount { return u.reg }
-func (u *acmeUser) GetPrivateKey() crypto.Signer           { return u.key }
-
-// testWriter sends lego's log to the test's log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

@@ -5,21 +5,8 @@ package legotest
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
-	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,15 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/challenge/dns01"
-	"github.com/go-acme/lego/v5/lego"
-	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/providers/dns/dnsupdate"
-	"github.com/go-acme/lego/v5/registration"
-	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -43,7 +25,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -51,13 +32,14 @@ import (
 	"github.com/acmezone/acmezone/controller/rfc2136"
 	"github.com/acmezone/acmezone/e2e/stack"
 	"github.com/acmezone/acmezone/internal/kubetest"
+	"github.com/acmezone/acmezone/internal/legotest"
 )
 
 const (
-	zone      = "acme.example.com."
+	zone      = legotest.Zone
 	namespace = "team-a"
 	keySecret = "lego-tsig" // the TSIG key's Secret: key name lego-tsig.team-a.
-	domain    = "example.com"
+	domain    = legotest.Domain
 )
 
 // TestLegoDNSUpdate runs lego's dnsupdate (RFC 2136) DNS provider, as a library, against the
@@ -74,29 +56,15 @@ const (
 // acme.example.com with the acmezone plugin and example.com, the "DNS provider's" zone, with
 // the file plugin; bin/pebble, validating through that CoreDNS.
 func TestLegoDNSUpdate(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	corednsBin := requireBinary(t, root, "coredns", "make build")
-	pebbleBin := requireBinary(t, root, "pebble", "make bin/pebble")
-	pebbleModule, err := stack.PebbleModuleDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf.SetLogger(logr.Discard())
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	t.Cleanup(cancel)
-	dir := t.TempDir()
+	ctx, s := legotest.Start(t, filepath.Join("..", "..", ".."), namespace)
+	env := s.Env
 
 	// The target key, shared by the listener and CoreDNS as by the controller and CoreDNS.
-	keyFile := filepath.Join(dir, "target.key")
 	opts := &controller.Options{
 		Zone:        zone,
 		NameServers: []controller.NameServer{{Name: "ns.example.com."}},
-		TargetKey:   newTargetKey(t, keyFile),
+		TargetKey:   s.TargetKey,
 	}
-	env := kubetest.Start(t, []string{filepath.Join(root, "deploy", "crds")}, namespace)
 
 	// What the namespace's owner creates: the TSIG key, as the README's one command does (no
 	// algorithm: hmac-sha256), and the Delegation, whose target the tenancy rule gives.
@@ -126,38 +94,14 @@ func TestLegoDNSUpdate(t *testing.T) {
 
 	// acmezone's CoreDNS, also playing the user's DNS provider for example.com, which holds
 	// the Delegation's CNAME.
-	dnsAddr := freeAddr(t, true)
-	zonePath := filepath.Join(dir, "example.com.zone")
-	writeZone(t, zonePath, "_acme-challenge IN CNAME "+target)
-	coredns := startCoreDNS(ctx, t, dir, corednsBin, dnsAddr, env.Kubeconfig, keyFile, zonePath)
+	coredns := s.StartCoreDNS(ctx, t, "_acme-challenge IN CNAME "+target, 0)
+	dnsAddr := coredns.Addr
 
 	// Pebble, asking that CoreDNS (over TCP: Pebble's custom resolver only speaks TCP).
-	pebble := startPebble(ctx, t, dir, pebbleBin, pebbleModule, dnsAddr)
+	pebble := s.StartPebble(ctx, t, dnsAddr)
 
-	// lego. Its DNS client is a package-level default: point it at our CoreDNS, never at
-	// /etc/resolv.conf or public resolvers, and put it back afterwards.
-	prevDNS := dns01.DefaultClient()
-	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: []string{dnsAddr}, Timeout: 5 * time.Second}))
-	t.Cleanup(func() { dns01.SetDefaultClient(prevDNS) })
-	prevLog := legolog.Default()
-	legolog.SetDefault(slog.New(slog.NewTextHandler(testWriter{t}, nil)))
-	t.Cleanup(func() { legolog.SetDefault(prevLog) })
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := &acmeUser{key: key}
-	cfg := lego.NewConfig(user)
-	cfg.CADirURL = pebble.directory
-	cfg.HTTPClient = pebble.client
-	legoClient, err := lego.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user.reg, err = legoClient.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
-		t.Fatalf("register the ACME account at Pebble: %v", err)
-	}
+	// lego, asking our CoreDNS.
+	legoClient := legotest.NewClient(ctx, t, pebble, dnsAddr)
 
 	// One attempt is one `lego run --dns rfc2136` with the key's name and the given secret.
 	obtain := func(secret string) (*watchedProvider, *certificate.Resource, error) {
@@ -212,7 +156,7 @@ func TestLegoDNSUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("attempt with the key's secret: %v\nCoreDNS:\n%s\nPebble:\n%s", err, coredns.Tail(40), pebble.Tail(40))
 	}
-	checkCertificate(t, res, pebble.root(ctx, t))
+	legotest.CheckCertificate(t, res, pebble.Root(ctx, t))
 	w.mu.Lock()
 	presented, cleaned := slices.Clone(w.presented), slices.Clone(w.cleaned)
 	w.mu.Unlock()
@@ -321,7 +265,7 @@ func startListener(ctx context.Context, t *testing.T, cfg *rest.Config, opts *co
 	if err := mgr.Add(keys); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t, true)
+	addr := legotest.FreeAddr(t, true)
 	srv, err := rfc2136.New(rfc2136.Config{
 		Options: opts, Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Secrets: keys,
 		Addr: addr, Log: testr.New(t),
@@ -347,275 +291,4 @@ func startListener(ctx context.Context, t *testing.T, cfg *rest.Config, opts *co
 		t.Fatalf("the RFC 2136 listener is not bound on %s: %v", addr, err)
 	}
 	return addr
-}
-
-// writeZone writes example.com at the user's DNS provider, with extra. It holds no NS
-// delegation of acme.example.com, since the same CoreDNS serves that zone: with one, the file
-// plugin would answer the CNAME with a referral instead of following it into acmezone.
-func writeZone(t *testing.T, path, extra string) {
-	t.Helper()
-	data := fmt.Sprintf(`$ORIGIN example.com.
-$TTL 5
-@    IN SOA ns1.example.com. hostmaster.example.com. 1 60 30 86400 5
-@    IN NS  ns1.example.com.
-ns1  IN A   127.0.0.1
-%s
-`, extra)
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// newTargetKey writes 32 random bytes, base64-encoded as the controller writes its key
-// Secret, to path and returns the key.
-func newTargetKey(t *testing.T, path string) v1alpha1.TargetKey {
-	t.Helper()
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	k, err := v1alpha1.LoadTargetKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// startCoreDNS runs bin/coredns on addr: acme.example.com from acmezone (with the target key
-// in keyFile), example.com from zoneFile. It returns once both zones answer over TCP.
-func startCoreDNS(ctx context.Context, t *testing.T, dir, bin, addr, kubeconfig, keyFile, zoneFile string) *stack.Process {
-	t.Helper()
-	host, port, _ := net.SplitHostPort(addr)
-	corefile := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`acme.example.com:%[2]s {
-    bind %[1]s
-    errors
-    log
-    acmezone {
-        nameserver ns.example.com %[1]s
-        kubeconfig %[3]s
-        target_key %[5]s
-        ttl 5
-        soa hostmaster.example.com 60 30 86400 2
-    }
-}
-example.com:%[2]s {
-    bind %[1]s
-    errors
-    log
-    file %[4]s
-}
-`, host, port, kubeconfig, zoneFile, keyFile)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proc, err := stack.Start(dir, "coredns", bin, "-conf", corefile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Stop()
-		if t.Failed() {
-			t.Logf("CoreDNS log:\n%s", proc.Tail(60))
-		}
-	})
-	for _, name := range []string{zone, domain + "."} {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := stack.WaitDNS(wctx, proc, addr, name, dns.TypeSOA)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return proc
-}
-
-// pebbleCA is bin/pebble running on loopback.
-type pebbleCA struct {
-	*stack.Process
-	directory  string
-	management string
-	client     *http.Client // trusts Pebble's HTTPS certificate
-}
-
-// startPebble runs bin/pebble on free loopback ports with the e2e stack's settings: no random
-// validation delay, no rejected nonces, no reused authorizations, and validation always on.
-func startPebble(ctx context.Context, t *testing.T, dir, bin, moduleDir, dnsAddr string) *pebbleCA {
-	t.Helper()
-	certs := filepath.Join(moduleDir, "test", "certs")
-	listen, management := freeAddr(t, false), freeAddr(t, false)
-	cfg, _ := json.MarshalIndent(map[string]any{"pebble": map[string]any{
-		"listenAddress":                  listen,
-		"managementListenAddress":        management,
-		"certificate":                    filepath.Join(certs, "localhost", "cert.pem"),
-		"privateKey":                     filepath.Join(certs, "localhost", "key.pem"),
-		"httpPort":                       5002,
-		"tlsPort":                        5001,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm":                   "ecdsa",
-		"profiles":                       map[string]any{"default": map[string]any{"description": "acmezone lego test", "validityPeriod": 7776000}},
-	}}, "", "  ")
-	cfgPath := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(filepath.Join(certs, "pebble.minica.pem"))
-	if err != nil {
-		t.Fatalf("Pebble's HTTPS CA: %v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatalf("%s holds no certificate", filepath.Join(certs, "pebble.minica.pem"))
-	}
-	envVars := []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0", "PEBBLE_VA_ALWAYS_VALID=0"}
-	proc, err := stack.StartEnv(dir, "pebble", bin, envVars, "-config", cfgPath, "-dnsserver", dnsAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Stop()
-		if t.Failed() {
-			t.Logf("Pebble log:\n%s", proc.Tail(60))
-		}
-	})
-	p := &pebbleCA{
-		Process:    proc,
-		directory:  "https://" + listen + "/dir",
-		management: "https://" + management,
-		client:     &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
-	}
-	for {
-		_, err := p.get(ctx, p.directory)
-		if err == nil {
-			return p
-		}
-		if done, perr := proc.Exited(); done {
-			t.Fatalf("pebble exited (%v):\n%s", perr, proc.Tail(40))
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("pebble does not answer at %s: %v", p.directory, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// root returns the PEM of the root Pebble generated at start and issues under.
-func (p *pebbleCA) root(ctx context.Context, t *testing.T) []byte {
-	t.Helper()
-	b, err := p.get(ctx, p.management+"/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func (p *pebbleCA) get(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return b, err
-}
-
-// checkCertificate checks the issued certificate: both names, its key, and a chain to root.
-func checkCertificate(t *testing.T, res *certificate.Resource, root []byte) {
-	t.Helper()
-	if _, err := tls.X509KeyPair(res.Certificate, res.PrivateKey); err != nil {
-		t.Errorf("certificate and key do not match: %v", err)
-	}
-	var chain []*x509.Certificate
-	for rest := res.Certificate; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, c)
-	}
-	if len(chain) < 2 {
-		t.Fatalf("bundle holds %d certificates, want the leaf and Pebble's intermediate", len(chain))
-	}
-	leaf := chain[0]
-	if names := slices.Sorted(slices.Values(leaf.DNSNames)); !slices.Equal(names, []string{"*." + domain, domain}) {
-		t.Errorf("certificate names %q, want %s and *.%s", names, domain, domain)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(root) {
-		t.Fatalf("Pebble's root is not PEM: %q", root)
-	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	for _, name := range []string{domain, "www." + domain} {
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name}); err != nil {
-			t.Errorf("certificate for %s does not chain to Pebble's root: %v", name, err)
-		}
-	}
-}
-
-// requireBinary returns root/bin/name, failing the test with how to build it when missing.
-func requireBinary(t *testing.T, root, name, build string) string {
-	t.Helper()
-	path := filepath.Join(root, "bin", name)
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("%s is missing (%v): build it with `%s` (`make test` does)", path, err, build)
-	}
-	return path
-}
-
-// freeAddr returns a 127.0.0.1 address whose TCP port (and UDP port, with udp) is free now.
-func freeAddr(t *testing.T, udp bool) string {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		if udp {
-			pc, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				l.Close()
-				continue
-			}
-			pc.Close()
-		}
-		l.Close()
-		return addr
-	}
-	t.Fatal("no free port on 127.0.0.1 for TCP and UDP")
-	return ""
-}
-
-// acmeUser is lego's registration.User: the ACME account at Pebble.
-type acmeUser struct {
-	key crypto.Signer
-	reg *acme.ExtendedAccount
-}
-
-func (u *acmeUser) GetEmail() string                       { return "" }
-func (u *acmeUser) GetRegistration() *acme.ExtendedAccount { return u.reg }
-func (u *acmeUser) GetPrivateKey() crypto.Signer           { return u.key }
-
-// testWriter sends lego's log to the test's log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
