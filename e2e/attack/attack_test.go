@@ -6,9 +6,11 @@ package attack
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/controller/rfc2136"
 	"github.com/acmezone/acmezone/internal/dnstest"
 )
 
@@ -304,6 +307,85 @@ func TestAttacks(t *testing.T) {
 			if len(raw) > 25*len(q) {
 				t.Errorf("bufsize %d: a %d-byte query got %d bytes: more than 25x", bufsize, len(q), len(raw))
 			}
+		}
+	})
+
+	t.Run("RFC2136", func(t *testing.T) {
+		// Rule 13, through the controller as its service account with the RBAC of
+		// deploy/components/rfc2136: mallory makes a TSIG key in blog (edit may create Secrets)
+		// and writes at blog's own target, which works; at shop's target, or deleting shop's
+		// value there, is REFUSED and changes nothing; naming the key as if it were shop's is
+		// BADKEY.
+		// Before RestartsKeepTargets (CoreDNS ends with it); the RBAC goes again at the end, so
+		// that LeastPrivilege checks deploy/'s default rights.
+		rbac := filepath.Join(root, "deploy", "components", "rfc2136", "rbac.yaml")
+		c.kubectl(t, "apply", "-f", rbac)
+		defer c.kubectl(t, "delete", "-f", rbac)
+		material := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("mallory's key ", 3)))
+		if err := c.mallory.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: blog, Name: "tsig"},
+			Type: rfc2136.KeySecretType, Data: map[string][]byte{rfc2136.SecretKey: []byte(material)}}); err != nil {
+			t.Fatal(err)
+		}
+		victimT := c.target(shop, "victim.example")
+		c.delegation(t, c.admin, shop, "victim-example", "victim.example", "")
+		c.record(t, c.admin, shop, victimT, key(20))
+		ownT := c.target(blog, "rfc2136.example")
+		c.delegation(t, c.mallory, blog, "rfc2136-example", "rfc2136.example", "")
+		send := func(keyName, name, value string, remove bool) *dns.Msg {
+			m := new(dns.Msg)
+			m.SetUpdate(zone)
+			rr := &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{value}}
+			if remove {
+				m.Remove([]dns.RR{rr})
+			} else {
+				m.Insert([]dns.RR{rr})
+			}
+			m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+			cl := &dns.Client{Net: "tcp", Timeout: 5 * time.Second, TsigSecret: map[string]string{keyName: material}}
+			r, _, err := cl.Exchange(m, c.rfc2136)
+			if r == nil {
+				t.Fatalf("UPDATE %s %s: %v", name, value, err)
+			}
+			return r
+		}
+		// The key cache's reflector lists Secrets again with a backoff of up to 30 s after the
+		// denials before the RBAC was applied: give it longer than eventually's 30 s.
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			r := send("tsig.blog.", ownT, key(21), false)
+			if r.Rcode == dns.RcodeSuccess {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("blog's key never wrote at blog's own target: %s", dns.RcodeToString[r.Rcode])
+			}
+		}
+		eventually(t, "blog's value served at blog's target", func() (bool, string) {
+			got := c.txt(t, ownT)
+			return slices.Equal(got, []string{key(21)}), fmt.Sprint(got)
+		})
+		for _, tc := range []struct {
+			what, keyName, value string
+			remove               bool
+			rcode                int
+		}{
+			{"add at shop's target", "tsig.blog.", key(22), false, dns.RcodeRefused},
+			{"delete shop's value", "tsig.blog.", key(20), true, dns.RcodeRefused},
+			{"blog's key named as shop's", "tsig.shop.", key(22), false, dns.RcodeNotAuth},
+		} {
+			if r := send(tc.keyName, victimT, tc.value, tc.remove); r.Rcode != tc.rcode {
+				t.Errorf("%s: %s, want %s", tc.what, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+			}
+		}
+		c.settle(t, "the UPDATEs")
+		if got := c.txt(t, victimT); !slices.Equal(got, []string{key(20)}) {
+			t.Errorf("shop's target serves %v, want only shop's %q", got, key(20))
+		}
+		var recs v1alpha1.ChallengeRecordList
+		if err := c.admin.List(ctx, &recs, client.InNamespace(blog), client.MatchingLabels{rfc2136.KeyLabel: "tsig"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(recs.Items) != 1 || recs.Items[0].Spec.FQDN != ownT {
+			t.Errorf("blog's RFC 2136 records: %d, want the one at its own target", len(recs.Items))
 		}
 	})
 

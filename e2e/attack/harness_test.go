@@ -71,6 +71,7 @@ type cluster struct {
 	coredns    *stack.Process
 	controller *stack.Process
 	acmeDNS    string // the acme-dns API's URL
+	rfc2136    string // the RFC 2136 listener's address (UDP and TCP)
 	// legacy is the target an earlier version gave shop's Delegation "legacy".
 	legacy string
 }
@@ -137,10 +138,14 @@ func setup(t *testing.T) *cluster {
 	ctrlKubeconfig := c.impersonating(t, "controller", controllerSA)
 	acmeDNSAddr := freeAddr(t)
 	c.acmeDNS = "http://" + acmeDNSAddr
+	// The RFC 2136 listener runs from the start, without the RBAC of deploy/components/rfc2136
+	// but while TestAttacks/RFC2136 runs: LeastPrivilege checks deploy/'s default rights.
+	c.rfc2136 = freeAddr(t)
 	c.controller, err = c.cp.StartController(c.dir, filepath.Join(root, "bin", "acmezone-controller"), "",
 		"--kubeconfig="+ctrlKubeconfig, "--authentication-kubeconfig="+ctrlKubeconfig, "--authorization-kubeconfig="+ctrlKubeconfig,
 		"--target-key-secret=acmezone/acmezone-target-key",
 		"--acme-dns-listen="+acmeDNSAddr,
+		"--rfc2136-listen="+c.rfc2136,
 		"--acme-dns-trusted-header=X-Forwarded-For", "--acme-dns-trusted-proxies=10.0.0.0/8",
 	)
 	if err != nil {
