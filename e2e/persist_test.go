@@ -7,27 +7,18 @@ package e2e
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/challenge/dnspersist01"
-	"github.com/go-acme/lego/v5/lego"
-	legolog "github.com/go-acme/lego/v5/log"
-	"github.com/go-acme/lego/v5/registration"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +27,7 @@ import (
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
 	"github.com/acmezone/acmezone/e2e/stack"
+	"github.com/acmezone/acmezone/internal/legotest"
 )
 
 // pebbleIssuerDomainName is the issuer domain name Pebble offers in its dns-persist-01
@@ -56,22 +48,10 @@ func TestDNSPersist01(t *testing.T) {
 	// lego's account at Pebble: its URL is what the authorization names.
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.Pebble.CABundle)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := &persistUser{key: key}
-	cfg := lego.NewConfig(user)
-	cfg.CADirURL = s.Pebble.Directory
-	cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	legoClient, err := lego.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user.reg, err = legoClient.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
-		t.Fatal(err)
-	}
-	accountURL := user.reg.Location
+	legotest.LogTo(t)
+	legoClient, account := legotest.Register(ctx, t, s.Pebble.Directory,
+		&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}})
+	accountURL := account.Location
 	if !strings.HasPrefix(accountURL, "https://") {
 		t.Fatalf("Pebble gave the account URL %q", accountURL)
 	}
@@ -79,9 +59,6 @@ func TestDNSPersist01(t *testing.T) {
 	prevDNS := dnspersist01.DefaultClient()
 	dnspersist01.SetDefaultClient(dnspersist01.NewClient(&dnspersist01.Options{RecursiveNameservers: []string{stack.ResolverIP + ":53"}, Timeout: 5 * time.Second}))
 	t.Cleanup(func() { dnspersist01.SetDefaultClient(prevDNS) })
-	prevLog := legolog.Default()
-	legolog.SetDefault(slog.New(slog.NewTextHandler(persistLog{t}, nil)))
-	t.Cleanup(func() { legolog.SetDefault(prevLog) })
 
 	// The user's one record, then the Delegation asking for the authorization.
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
@@ -227,22 +204,4 @@ func TestDNSPersist01(t *testing.T) {
 		t.Errorf("ChallengeRecords changed during issuance: %v", events)
 	}
 	t.Logf("TestDNSPersist01 took %.0fs", time.Since(start).Seconds())
-}
-
-// persistUser is lego's registration.User: the ACME account at Pebble.
-type persistUser struct {
-	key crypto.Signer
-	reg *acme.ExtendedAccount
-}
-
-func (u *persistUser) GetEmail() string                       { return "" }
-func (u *persistUser) GetRegistration() *acme.ExtendedAccount { return u.reg }
-func (u *persistUser) GetPrivateKey() crypto.Signer           { return u.key }
-
-// persistLog sends lego's log to the test's log.
-type persistLog struct{ t *testing.T }
-
-func (w persistLog) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

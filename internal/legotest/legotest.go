@@ -302,33 +302,45 @@ func stopAtCleanup(t *testing.T, proc *stack.Process, name string) {
 
 // NewClient returns a lego client with a new ACME account registered at pebble. lego's DNS
 // client and log are package-level defaults: it points the DNS client at dnsAddr (our
-// CoreDNS), never at /etc/resolv.conf or public resolvers, sends the log to the test's log,
-// and puts both back when the test ends.
+// CoreDNS), never at /etc/resolv.conf or public resolvers, sends the log to the test's log
+// (LogTo), and puts both back when the test ends.
 func NewClient(ctx context.Context, t *testing.T, pebble *Pebble, dnsAddr string) *lego.Client {
 	t.Helper()
 	prevDNS := dns01.DefaultClient()
 	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: []string{dnsAddr}, Timeout: 5 * time.Second}))
 	t.Cleanup(func() { dns01.SetDefaultClient(prevDNS) })
+	LogTo(t)
+	client, _ := Register(ctx, t, pebble.Directory, pebble.Client)
+	return client
+}
+
+// LogTo sends lego's log, a package-level default, to the test's log until the test ends.
+func LogTo(t *testing.T) {
 	prevLog := legolog.Default()
 	legolog.SetDefault(slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	t.Cleanup(func() { legolog.SetDefault(prevLog) })
+}
 
+// Register returns a lego client for the ACME directory, through httpClient, with a new
+// account (a P-256 key) registered there, and the account.
+func Register(ctx context.Context, t *testing.T, directory string, httpClient *http.Client) (*lego.Client, *acme.ExtendedAccount) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	user := &acmeUser{key: key}
 	cfg := lego.NewConfig(user)
-	cfg.CADirURL = pebble.Directory
-	cfg.HTTPClient = pebble.Client
+	cfg.CADirURL = directory
+	cfg.HTTPClient = httpClient
 	client, err := lego.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if user.reg, err = client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
-		t.Fatalf("register the ACME account at Pebble: %v", err)
+		t.Fatalf("register the ACME account at %s: %v", directory, err)
 	}
-	return client
+	return client, user.reg
 }
 
 // CheckCertificate checks the issued certificate: Domain and *.Domain, its key, and a chain to
