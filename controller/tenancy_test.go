@@ -14,16 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
+	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
-// builderIndexer registers indexes on a fake client's builder, so that IndexDelegations
-// itself is what the fake client's field selectors use.
-type builderIndexer struct{ b *fake.ClientBuilder }
-
-func (i builderIndexer) IndexField(_ context.Context, obj client.Object, field string, fn client.IndexerFunc) error {
-	i.b.WithIndex(obj, field, fn)
-	return nil
-}
 
 func testOptions(t *testing.T) *Options {
 	t.Helper()
@@ -75,7 +68,7 @@ func TestFindDelegation(t *testing.T) {
 	}
 	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...)
 	ctx := context.Background()
-	if err := o.IndexDelegations(ctx, builderIndexer{b}); err != nil {
+	if err := o.IndexDelegations(ctx, kubetest.BuilderIndexer{B: b}); err != nil {
 		t.Fatal(err)
 	}
 	c := b.Build()
@@ -118,7 +111,7 @@ func TestFindDelegation(t *testing.T) {
 		t.Errorf("DelegationAt(mallory, shop's target) = %v, %v; want none: mallory's spec.target is not its own", d, err)
 	}
 	// A second registration on the same indexer is a no-op, not controller-runtime's conflict.
-	if err := o.IndexDelegations(ctx, builderIndexer{b}); err != nil {
+	if err := o.IndexDelegations(ctx, kubetest.BuilderIndexer{B: b}); err != nil {
 		t.Errorf("second IndexDelegations: %v", err)
 	}
 }

@@ -24,14 +24,7 @@ import (
 // both ways, and a record at another namespace's target is not served and is told nothing
 // about that namespace.
 func TestServed(t *testing.T) {
-	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog")
-	c := env.Client
-	ctx := context.Background()
-	mgr := newManager(t, env)
-	if err := (&ServedReconciler{Client: mgr.GetClient(), Options: testOptions}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	runManager(t, mgr)
+	c, ctx := startServed(t)
 
 	shopTarget := own("shop", "example.com")
 	mine := v1alpha1.NewChallengeRecord("shop", shopTarget, "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0")
@@ -42,18 +35,7 @@ func TestServed(t *testing.T) {
 		}
 	}
 	served := func(r *v1alpha1.ChallengeRecord, status metav1.ConditionStatus, reason string) func() bool {
-		return func() bool {
-			var got v1alpha1.ChallengeRecord
-			if err := c.Get(ctx, client.ObjectKeyFromObject(r), &got); err != nil {
-				return false
-			}
-			cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionServed)
-			if cond == nil || cond.Status != status || cond.Reason != reason {
-				return false
-			}
-			*r = got
-			return true
-		}
+		return servedIs(ctx, c, r, status, reason)
 	}
 	waitFor(t, "shop's record Served=False before its Delegation exists", served(mine, metav1.ConditionFalse, ReasonNotOwnTarget))
 	waitFor(t, "blog's record Served=False", served(theirs, metav1.ConditionFalse, ReasonNotOwnTarget))
@@ -92,6 +74,35 @@ func TestServed(t *testing.T) {
 	waitFor(t, "shop's record Served=False after the Delegation's deletion", served(mine, metav1.ConditionFalse, ReasonNotOwnTarget))
 }
 
+// startServed starts an API server with namespaces shop and blog and the ServedReconciler.
+func startServed(t *testing.T) (client.Client, context.Context) {
+	t.Helper()
+	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog")
+	mgr := newManager(t, env)
+	if err := (&ServedReconciler{Client: mgr.GetClient(), Options: testOptions}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	runManager(t, mgr)
+	return env.Client, context.Background()
+}
+
+// servedIs reports whether r's Served condition has status and reason now, and then updates
+// *r to what the API server holds.
+func servedIs(ctx context.Context, c client.Client, r *v1alpha1.ChallengeRecord, status metav1.ConditionStatus, reason string) func() bool {
+	return func() bool {
+		var got v1alpha1.ChallengeRecord
+		if err := c.Get(ctx, client.ObjectKeyFromObject(r), &got); err != nil {
+			return false
+		}
+		cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionServed)
+		if cond == nil || cond.Status != status || cond.Reason != reason {
+			return false
+		}
+		*r = got
+		return true
+	}
+}
+
 // newManager is a manager on env's API server, without a metrics server, whose controllers may
 // share names with other tests' (each test runs its own).
 func newManager(t *testing.T, env *kubetest.Env) ctrl.Manager {
@@ -125,14 +136,7 @@ func runManager(t *testing.T, mgr ctrl.Manager) {
 // persistentAuthorization is served (OwnPersistTarget); without persistentAuthorization, or
 // in another namespace, it is not.
 func TestServedPersist(t *testing.T) {
-	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop", "blog")
-	c := env.Client
-	ctx := context.Background()
-	mgr := newManager(t, env)
-	if err := (&ServedReconciler{Client: mgr.GetClient(), Options: testOptions}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	runManager(t, mgr)
+	c, ctx := startServed(t)
 
 	pt, err := testOptions.TargetKey.PersistTarget(v1alpha1.TargetClaim{Namespace: "shop", Domain: "example.com"}, testOptions.Zone)
 	if err != nil {
@@ -146,14 +150,7 @@ func TestServedPersist(t *testing.T) {
 		}
 	}
 	served := func(r *v1alpha1.ChallengeRecord, status metav1.ConditionStatus, reason string) func() bool {
-		return func() bool {
-			var got v1alpha1.ChallengeRecord
-			if err := c.Get(ctx, client.ObjectKeyFromObject(r), &got); err != nil {
-				return false
-			}
-			cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionServed)
-			return cond != nil && cond.Status == status && cond.Reason == reason
-		}
+		return servedIs(ctx, c, r, status, reason)
 	}
 	d := &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},

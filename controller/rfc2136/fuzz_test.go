@@ -15,7 +15,6 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -23,13 +22,6 @@ import (
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
-// builderIndexer registers IndexDelegations' indexes with a fake client's builder.
-type builderIndexer struct{ b *fake.ClientBuilder }
-
-func (i builderIndexer) IndexField(_ context.Context, obj client.Object, field string, fn client.IndexerFunc) error {
-	i.b.WithIndex(obj, field, fn)
-	return nil
-}
 
 // recorder is the dns.ResponseWriter of the fuzz target: it does what miekg/dns's does with a
 // verified TSIG status and signs as it would.
@@ -77,7 +69,7 @@ func FuzzUpdate(f *testing.F) {
 		&v1alpha1.Delegation{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "b"}, Spec: v1alpha1.DelegationSpec{Domain: "example.com"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "tsig"}, Type: KeySecretType, Data: map[string][]byte{SecretKey: []byte(material)}},
 	)
-	if err := opts.IndexDelegations(context.Background(), builderIndexer{b}); err != nil {
+	if err := opts.IndexDelegations(context.Background(), kubetest.BuilderIndexer{B: b}); err != nil {
 		f.Fatal(err)
 	}
 	c := b.Build()

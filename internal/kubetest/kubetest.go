@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/acmezone/acmezone/api/v1alpha1"
@@ -191,4 +192,15 @@ func MustCertManagerCRDs(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// BuilderIndexer registers field indexes on a fake client's builder, so that an index
+// function of the code under test (controller.Options.IndexDelegations) is itself what the
+// fake client's field selectors use.
+type BuilderIndexer struct{ B *fake.ClientBuilder }
+
+// IndexField implements client.FieldIndexer.
+func (i BuilderIndexer) IndexField(_ context.Context, obj client.Object, field string, fn client.IndexerFunc) error {
+	i.B.WithIndex(obj, field, fn)
+	return nil
 }
