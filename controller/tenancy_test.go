@@ -17,7 +17,6 @@ import (
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
-
 func testOptions(t *testing.T) *Options {
 	t.Helper()
 	k, err := v1alpha1.NewTargetKey([]byte("tenancy-tests-0123456789abcdef0123456789"))

@@ -22,7 +22,6 @@ import (
 	"github.com/acmezone/acmezone/internal/kubetest"
 )
 
-
 // recorder is the dns.ResponseWriter of the fuzz target: it does what miekg/dns's does with a
 // verified TSIG status and signs as it would.
 type recorder struct {
