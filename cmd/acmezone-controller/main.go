@@ -243,6 +243,13 @@ come from that Delegation's status too: what the installation's controller was g
 			if err != nil {
 				return err
 			}
+			if found != nil && found.Spec.PersistentAuthorization != nil && found.Status.PersistTarget != "" {
+				persistOK, err := records.RunPersist(cmd.Context(), cmd.OutOrStdout(), f.opts, domain, found.Status.PersistTarget)
+				if err != nil {
+					return err
+				}
+				ok = ok && persistOK
+			}
 			if found != nil {
 				if err := writeCanary(cmd.OutOrStdout(), found); err != nil {
 					return err

@@ -65,19 +65,25 @@ func TestRecordsCommand(t *testing.T) {
 
 // TestRecordsFromCluster: with only --kubeconfig, `records DOMAIN` takes the target, the zone
 // and its name servers from the Delegation's status, as the installation's controller wrote
-// them; with no Delegation it says what to pass instead.
+// them, and checks the dns-persist-01 CNAME of a persistent authorization too (failing when
+// it is missing); with no Delegation it says what to pass instead.
 func TestRecordsFromCluster(t *testing.T) {
-	const target = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+	const (
+		target        = "b6e4682c-5109-4a34-ac99-d5097d5b2b68.acme.example.com."
+		persistTarget = "0c2d7a4e-93f1-8b6a-a1c2-3d4e5f607182.acme.example.com."
+	)
 	env := kubetest.Start(t, []string{filepath.Join("..", "..", "deploy", "crds")}, "shop")
 	ctx := context.Background()
+	persist := &v1alpha1.PersistentAuthorization{IssuerDomainNames: []string{"letsencrypt.org"}, AccountURI: "https://ca.example/acct/1"}
 	d := &v1alpha1.Delegation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "example-com"},
-		Spec:       v1alpha1.DelegationSpec{Domain: "example.com"},
+		Spec:       v1alpha1.DelegationSpec{Domain: "example.com", PersistentAuthorization: persist},
 	}
 	if err := env.Client.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	d.Status.Target = target
+	d.Status.PersistTarget = persistTarget
 	d.Status.Records = []v1alpha1.DNSRecord{
 		{Type: "A", Name: "ns1.zone-host.example", Content: "198.51.100.7"},
 		{Type: "AAAA", Name: "ns1.zone-host.example", Content: "2001:db8::7"},
@@ -97,6 +103,8 @@ func TestRecordsFromCluster(t *testing.T) {
 		"acme.zone-host.example. 60 IN NS ns1.zone-host.example.",
 		"_acme-challenge.example.com. 60 IN CNAME "+target,
 		target+" 60 IN TXT \"key\"",
+		"_validation-persist.example.com. 60 IN CNAME "+persistTarget,
+		persistTarget+" 60 IN TXT \"letsencrypt.org; accounturi=https://ca.example/acct/1\"",
 	)
 	run := func(domain string) (string, error) {
 		var out bytes.Buffer
@@ -114,10 +122,19 @@ func TestRecordsFromCluster(t *testing.T) {
 	for _, want := range []string{"zone acme.zone-host.example and its name servers from the status of Delegation shop/example-com",
 		"ns1.zone-host.example", "198.51.100.7", "2001:db8::7", "acme.zone-host.example", strings.TrimSuffix(target, "."),
 		"canary:   Served False (CNAMEMissing): A test value did not come back.",
-		"certificates: shop/wildcard renews 2027-01-30T08:00:00Z  AT RISK"} {
+		"certificates: shop/wildcard renews 2027-01-30T08:00:00Z  AT RISK",
+		"dns-persist-01 (spec.persistentAuthorization):", "_validation-persist.example.com", strings.TrimSuffix(persistTarget, ".")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// The same Delegation's persist target elsewhere: the CNAME at the provider is wrong now.
+	d.Status.PersistTarget = "1c2d7a4e-93f1-8b6a-a1c2-3d4e5f607182.acme.example.com."
+	if err := env.Client.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = run("example.com"); err == nil || !strings.Contains(out, "1c2d7a4e-93f1-8b6a-a1c2-3d4e5f607182.acme.example.com") {
+		t.Errorf("records with the persist CNAME pointing elsewhere: %v, want a failure naming the persist target\n%s", err, out)
 	}
 	out, err = run("unknown.example")
 	if err == nil || !strings.Contains(err.Error(), "no --zone and --nameserver given, and none from the cluster: no Delegation for unknown.example has a target") {

@@ -82,3 +82,22 @@ func Run(ctx context.Context, out io.Writer, opts controller.Options, domain, ta
 	}
 	return AllOK(checks), nil
 }
+
+// RunPersist prints the dns-persist-01 checks of a Delegation with a persistent authorization
+// (its status.persistTarget): the CNAME _validation-persist.<domain> and the TXT lookup through
+// it, as `acmezone-controller records DOMAIN` shows them under the delegation's table. allOK is
+// true when both pass.
+func RunPersist(ctx context.Context, out io.Writer, opts controller.Options, domain, persistTarget string) (allOK bool, err error) {
+	resolver, err := NewResolver(opts.Resolvers)
+	if err != nil {
+		return false, err
+	}
+	checks := VerifyPersist(ctx, resolver, opts, domain, persistTarget, nil)
+	if _, err := fmt.Fprintf(out, "\ndns-persist-01 (spec.persistentAuthorization):\n"); err != nil {
+		return false, err
+	}
+	if err := WriteTable(out, checks); err != nil {
+		return false, err
+	}
+	return AllOK(checks), nil
+}
