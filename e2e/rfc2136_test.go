@@ -82,6 +82,9 @@ func TestRFC2136(t *testing.T) {
 	if err := s.Provider.AddRecord("_acme-challenge IN CNAME " + target); err != nil {
 		t.Fatal(err)
 	}
+	// As a user waits for Ready: until the resolvers follow the CNAME, cert-manager (through the
+	// same resolver) would update the zone example.com, which this listener rightly refuses.
+	stack.RecheckVerified(t, c, &d, "Delegation verified")
 
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)
