@@ -57,19 +57,7 @@ func verifyPersistTXT(ctx context.Context, r *Resolver, zone, domain, target str
 		c.Problem = fmt.Sprintf("the TXT lookup of %s fails: %s", rec.Name, failed)
 		return c
 	}
-	end := name
-	for range 8 {
-		next := ""
-		for _, rr := range resp.Answer {
-			if cn, ok := rr.(*dns.CNAME); ok && canonical(cn.Hdr.Name) == end {
-				next = canonical(cn.Target)
-			}
-		}
-		if next == "" {
-			break
-		}
-		end = next
-	}
+	end := chainEnd(resp, name)
 	if !reaches(end, zone, target) {
 		c.Found = redact(bare(end), zone)
 		c.Problem = fmt.Sprintf("the TXT lookup of %s ends at %s, not at %s", rec.Name, c.Found, rec.Content)

@@ -212,19 +212,7 @@ func verifyLookup(ctx context.Context, r *Resolver, zone, domain, target string)
 		c.Problem = fmt.Sprintf("the TXT lookup of %s fails: %v", rec.Name, err)
 		return c
 	}
-	end := challenge
-	for range 8 { // a longer CNAME chain is broken anyway
-		next := ""
-		for _, rr := range resp.Answer {
-			if cn, ok := rr.(*dns.CNAME); ok && canonical(cn.Hdr.Name) == end {
-				next = canonical(cn.Target)
-			}
-		}
-		if next == "" {
-			break
-		}
-		end = next
-	}
+	end := chainEnd(resp, challenge)
 	switch resp.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
@@ -301,4 +289,23 @@ func failure(resp *dns.Msg, err error) string {
 // line writes rec as the user adds it: "NAME TYPE CONTENT".
 func line(rec v1alpha1.DNSRecord) string {
 	return rec.Name + " " + rec.Type + " " + rec.Content
+}
+
+// chainEnd follows the CNAMEs in resp's answer from name (canonical) and returns the name the
+// chain ends at: name itself without one. A chain longer than 8 is broken anyway.
+func chainEnd(resp *dns.Msg, name string) string {
+	end := name
+	for range 8 {
+		next := ""
+		for _, rr := range resp.Answer {
+			if cn, ok := rr.(*dns.CNAME); ok && canonical(cn.Hdr.Name) == end {
+				next = canonical(cn.Target)
+			}
+		}
+		if next == "" {
+			break
+		}
+		end = next
+	}
+	return end
 }
